@@ -94,9 +94,9 @@ pub mod mmuext {
     pub const NEW_USER_BASEPTR: u32 = 15;
     pub const CLEAR_PAGE: u32 = 16;
     pub const COPY_PAGE: u32 = 17;
-    pub const MARK_SUPER: u32 = 18;
-    pub const UNMARK_SUPER: u32 = 19;
-    pub const FLUSH_CACHE_GLOBAL: u32 = 20;
+    pub const FLUSH_CACHE_GLOBAL: u32 = 18;
+    pub const MARK_SUPER: u32 = 19;
+    pub const UNMARK_SUPER: u32 = 20;
 }
 
 /// `update_va_mapping` flags (`UVMF_*`).
