@@ -1,0 +1,194 @@
+//! Boot: from `start_info` to a running kernel (Linux: arch/x86/xen/enlighten_pv.c
+//! `xen_start_kernel`, arch/x86/kernel/setup.c).
+
+use pagetable_validator::abi::StartInfo;
+use pagetable_validator::pte::{layout::KERNEL_BASE, PAGE_SHIFT};
+
+use crate::cmdline::Cmdline;
+use crate::mm::fixmap::Fixmap;
+use crate::mm::memblock::{Memblock, PfnRange};
+use crate::mm::p2m::{M2p, P2m};
+use crate::mm::page_alloc::PageAlloc;
+use crate::mm::{boot_pfn, pgtable, Mfn, Pfn};
+use crate::{hypercall, println, reboot, scenarios};
+
+extern "C" {
+    /// Start and end of the image (link.ld).
+    static _text: u8;
+    static _end: u8;
+}
+
+/// Where the domain builder put things, in pfns (all inside the bootstrap region).
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
+pub struct BootLayout {
+    /// The kernel image, `_text.._end`.
+    pub kernel: PfnRange,
+    /// The bootstrap page-table frames (`pt_base`, `nr_pt_frames`).
+    pub pt: PfnRange,
+    /// First pfn after the builder's boot stack (the page after the page tables).
+    pub stack_end: Pfn,
+    /// The bootstrap region: pfns mapped 1:1 at `KERNEL_BASE + pfn * 4096`.
+    pub bootstrap: PfnRange,
+    /// All of the domain's pfns.
+    pub nr_pages: u64,
+}
+
+/// The kernel's state: everything a scenario needs, passed by `&mut` (no global state).
+#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
+pub struct Kernel {
+    pub start_info: &'static StartInfo,
+    pub layout: BootLayout,
+    pub p2m: P2m,
+    pub m2p: M2p,
+    pub memblock: Memblock,
+    pub pages: PageAlloc,
+    pub fixmap: Fixmap,
+    /// The frame of the current (bootstrap) L4.
+    pub l4: Mfn,
+}
+
+impl Kernel {
+    pub fn pfn_to_mfn(&self, pfn: Pfn) -> Mfn {
+        self.p2m.pfn_to_mfn(pfn)
+    }
+
+    /// One unmapped page from the page allocator; running out is a scenario bug.
+    pub fn alloc_page(&mut self) -> Pfn {
+        self.pages.alloc_page().expect("alloc_page: out of memory")
+    }
+
+    pub fn free_page(&mut self, pfn: Pfn) {
+        self.pages.free_page(pfn)
+    }
+
+    /// Zeroes a page (through a fixmap slot, unmapped again afterwards).
+    pub fn clear_page(&self, pfn: Pfn) {
+        if let Err(rc) = self.fixmap.clear_page(self.pfn_to_mfn(pfn)) {
+            panic!("clear_page({:#x}): rc={rc}", pfn.0);
+        }
+    }
+}
+
+/// The Rust entry point, called by `_start` (head.rs) on the boot stack.
+///
+/// # Safety
+/// `si` must be the `start_info` pointer the hypervisor passed in rsi.
+pub unsafe extern "C" fn start_kernel(si: *const StartInfo) -> ! {
+    // SAFETY: the hypervisor maps start_info for us for good (xen.h start-of-day contract).
+    let si: &'static StartInfo = unsafe { &*si };
+    if !si.magic_ok() {
+        println!("start_kernel: bad start_info magic");
+        reboot::machine_crash();
+    }
+    let cmdline = Cmdline::parse(si.cmd_line_bytes());
+    let mut k = setup_arch(si);
+    let ver = hypercall::xen_version();
+    let mut extra = [0u8; 16];
+    let extra = match hypercall::xen_extraversion(&mut extra) {
+        0 => core::str::from_utf8(&extra[..extra.iter().position(|&b| b == 0).unwrap_or(16)])
+            .unwrap_or(""),
+        _ => "",
+    };
+    let l = &k.layout;
+    println!(
+        "boot: hypervisor {}.{}{} nr_pages={} bootstrap=pfn {:#x}..{:#x} kernel={:#x}..{:#x} pt={:#x}+{} m2p_runs={} memblock_free={} free_pages={}",
+        ver >> 16,
+        ver & 0xffff,
+        extra,
+        l.nr_pages,
+        l.bootstrap.start.0,
+        l.bootstrap.end.0,
+        l.kernel.start.0,
+        l.kernel.end.0,
+        l.pt.start.0,
+        l.pt.len(),
+        k.m2p.nr_runs(),
+        k.memblock.free(),
+        k.pages.nr_free()
+    );
+    println!("boot: cmdline \"{}\"", cmdline.as_str());
+    scenarios::run(&mut k, &cmdline);
+    reboot::machine_power_off()
+}
+
+/// Discovers the boot layout and brings up P2M, memblock, the reverse map, the page allocator
+/// and the fixmap. Panics (crashing the domain with a message) if the builder broke the ABI.
+fn setup_arch(si: &'static StartInfo) -> Kernel {
+    // SAFETY: the builder maps the P2M (nr_pages entries) for good in the bootstrap region.
+    let p2m = unsafe { P2m::from_start_info(si) };
+    let page_of = |va: u64| {
+        assert!(
+            va >= KERNEL_BASE,
+            "start_info address {va:#x} below KERNEL_BASE"
+        );
+        boot_pfn(va)
+    };
+    let kernel = PfnRange {
+        start: page_of(&raw const _text as u64),
+        end: page_of((&raw const _end as u64) + (1 << PAGE_SHIFT) - 1),
+    };
+    let pt_start = page_of(si.pt_base);
+    let pt = PfnRange::new(pt_start.0, pt_start.0 + si.nr_pt_frames);
+    let stack_end = pt.end.next(1);
+    let bootstrap_end = pgtable::probe_bootstrap_end(&p2m, si.pt_base, pt);
+    assert!(
+        stack_end <= bootstrap_end && bootstrap_end.0 <= si.nr_pages,
+        "bootstrap region {:#x} does not cover the boot stack {:#x} or exceeds nr_pages",
+        bootstrap_end.0,
+        stack_end.0
+    );
+    let layout = BootLayout {
+        kernel,
+        pt,
+        stack_end,
+        bootstrap: PfnRange {
+            start: Pfn(0),
+            end: bootstrap_end,
+        },
+        nr_pages: si.nr_pages,
+    };
+    let l4 = p2m.pfn_to_mfn(pt_start);
+
+    // Free bootstrap pages: below the image, and from the boot stack to the region's end.
+    let mut memblock = Memblock::new();
+    memblock.add(PfnRange {
+        start: Pfn(0),
+        end: kernel.start,
+    });
+    memblock.add(PfnRange {
+        start: stack_end,
+        end: bootstrap_end,
+    });
+    let m2p = M2p::build(&p2m, &mut memblock).expect("memblock too small for the reverse map");
+    // Cheap cross-check of the reverse map against the P2M on frames we know.
+    for pfn in [Pfn(0), pt_start, Pfn(si.nr_pages - 1)] {
+        assert_eq!(
+            m2p.mfn_to_pfn(p2m.pfn_to_mfn(pfn)),
+            Some(pfn),
+            "reverse map is inconsistent"
+        );
+    }
+    let pages = PageAlloc::new(
+        PfnRange {
+            start: bootstrap_end,
+            end: Pfn(si.nr_pages),
+        },
+        &mut memblock,
+    )
+    .expect("memblock too small for the page allocator");
+    let fixmap = match Fixmap::init(&mut memblock, &p2m, l4) {
+        Ok(f) => f,
+        Err(e) => panic!("early_fixmap_init: {e}"),
+    };
+    Kernel {
+        start_info: si,
+        layout,
+        p2m,
+        m2p,
+        memblock,
+        pages,
+        fixmap,
+        l4,
+    }
+}
