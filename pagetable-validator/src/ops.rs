@@ -1,0 +1,371 @@
+//! The guest-visible operations: pin/unpin, new_baseptr, mmu_update,
+//! update_va_mapping and the domain builder's initial registration.
+//!
+//! Xen facts (`arch/x86/mm.c`, `pv/mm.c`):
+//! * `MMUEXT_PIN_Lx_TABLE`: a frame outside the domain is -EINVAL; the type
+//!   reference is taken first ("Error %d while pinning"), then a second pin is
+//!   -EINVAL "already pinned" and drops what it took. `UNPIN` of an unpinned
+//!   frame is -EINVAL "not pinned".
+//! * `NEW_BASEPTR` to the current base is a no-op; otherwise it takes an L4 type
+//!   reference on the new base before dropping the one on the old base.
+//! * `mmu_update`: command = `ptr & 7` (0 normal, 1 machphys, 2 preserve A/D,
+//!   3 no-translate = normal for PV; else -ENOSYS). A frame that is a validated
+//!   pagetable goes through `mod_lN_entry`; any other frame is written plainly
+//!   (Xen takes a transient writable type reference). `mod_lN_entry` checks the
+//!   flags, then takes the fast path when only whitelisted flags change, else
+//!   takes the new entry's reference before dropping the old one. L4 slots of the
+//!   hypervisor area: -EINVAL "L4 update in Xen-private area".
+//! * `update_va_mapping`: `va` must pass `__addr_ok`; the L1 is found by walking
+//!   the current tables (L4, L3 present; L2 present without PSE), and must be a
+//!   validated L1, else -EINVAL; then `mod_l1_entry`.
+
+use crate::abi::{mmu, MmuUpdate};
+use crate::event::Op;
+use crate::frames::GuestFrames;
+use crate::model::{Mfn, PageType, XenError};
+use crate::pte::{pte_mfn, table_index, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE};
+use crate::refs::Origin;
+use crate::rules::{addr_ok, has_changed_beyond_fastpath, is_xen_l4_slot, LN_DISALLOW};
+use crate::validator::Validator;
+use crate::xenlog::{self, hex5, msg, LINE_UNKNOWN};
+
+/// `mmu_update` command bits: Xen masks `sizeof(l1_pgentry_t) - 1`.
+const MMU_CMD_BITS: u64 = 7;
+
+impl Validator {
+    /// The domain builder's bootstrap tables: validate + pin the L4 and make it
+    /// the current base.
+    pub fn register_initial<M: GuestFrames>(&mut self, mem: &M, l4: Mfn) -> Result<(), XenError> {
+        let res = self.check_mem(mem).and_then(|()| {
+            self.do_pin(mem, 4, l4)?;
+            self.do_new_baseptr(mem, l4)
+        });
+        self.finish(Op::RegisterInitial { l4 }, &res);
+        res
+    }
+
+    /// `MMUEXT_PIN_L{level}_TABLE`.
+    pub fn pin<M: GuestFrames>(&mut self, mem: &M, level: u32, mfn: Mfn) -> Result<(), XenError> {
+        let res = self.check_mem(mem).and_then(|()| self.do_pin(mem, level, mfn));
+        let pfn = self.pfn_of(mfn);
+        self.finish(Op::Pin { level, mfn, pfn }, &res);
+        res
+    }
+
+    fn do_pin<M: GuestFrames>(&mut self, mem: &M, level: u32, mfn: Mfn) -> Result<(), XenError> {
+        let want = PageType::table(level)
+            .ok_or_else(|| XenError::inval(format!("pin level {level} not in 1..=4")))?;
+        if mfn >= self.nr {
+            return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
+        }
+        self.get_ref(mfn)?;
+        if let Err(e) = self.get_page_type(mem, mfn, want, Origin::Pin) {
+            self.put_ref(mfn);
+            self.log.push(xenlog::pin_error(e.errno(), mfn));
+            return Err(e);
+        }
+        if self.frames[mfn as usize].pinned {
+            self.log.push(xenlog::already_pinned(mfn));
+            self.put_page_type(mem, mfn, want);
+            self.put_ref(mfn);
+            return Err(XenError::inval(format!("mfn {mfn:x} already pinned")));
+        }
+        self.frames[mfn as usize].pinned = true;
+        Ok(())
+    }
+
+    /// `MMUEXT_UNPIN_TABLE`.
+    pub fn unpin<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+        let res = self.check_mem(mem).and_then(|()| self.do_unpin(mem, mfn));
+        let pfn = self.pfn_of(mfn);
+        self.finish(Op::Unpin { mfn, pfn }, &res);
+        res
+    }
+
+    fn do_unpin<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+        if mfn >= self.nr {
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                format!("mfn {} bad, or bad owner d0", hex5(mfn)),
+            ));
+            return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
+        }
+        if !self.frames[mfn as usize].pinned {
+            self.log.push(xenlog::not_pinned(mfn));
+            return Err(XenError::inval(format!("mfn {mfn:x} not pinned")));
+        }
+        self.frames[mfn as usize].pinned = false;
+        let ty = self.frames[mfn as usize].ty;
+        self.put_page_type(mem, mfn, ty);
+        self.put_ref(mfn);
+        Ok(())
+    }
+
+    /// `MMUEXT_NEW_BASEPTR`: requires (and references) an L4; drops the
+    /// reference on the old base.
+    pub fn new_baseptr<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+        let old = self.base;
+        let res = self.check_mem(mem).and_then(|()| self.do_new_baseptr(mem, mfn));
+        self.finish(Op::NewBaseptr { mfn, old }, &res);
+        res
+    }
+
+    fn do_new_baseptr<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+        if self.base == Some(mfn) {
+            return Ok(());
+        }
+        if mfn >= self.nr {
+            return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
+        }
+        self.get_ref(mfn)?;
+        if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
+            self.put_ref(mfn);
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                format!("Error while installing new baseptr {}", hex5(mfn)),
+            ));
+            return Err(e);
+        }
+        if let Some(old) = self.base.replace(mfn) {
+            self.put_page_type(mem, old, PageType::L4);
+            self.put_ref(old);
+        }
+        Ok(())
+    }
+
+    /// One `mmu_update` request. Writes guest memory.
+    pub fn mmu_update<M: GuestFrames>(&mut self, mem: &mut M, req: MmuUpdate) -> Result<(), XenError> {
+        let cmd = req.ptr & MMU_CMD_BITS;
+        if cmd == mmu::MACHPHYS_UPDATE {
+            let mfn = req.ptr >> 12;
+            let res = self.do_machphys(mfn, req.val);
+            self.finish(Op::MachphysUpdate { mfn, pfn: req.val }, &res);
+            return res;
+        }
+        let ptr = req.ptr - cmd;
+        let table = ptr >> 12;
+        let slot = ((ptr & 0xfff) >> 3) as usize;
+        let level = self
+            .frames
+            .get(table as usize)
+            .filter(|f| f.ty.is_table() && f.validated)
+            .map_or(0, |f| f.ty.level());
+        let old = if table < self.nr && mem.nr_frames() > table {
+            mem.read_entry(table, slot)
+        } else {
+            0
+        };
+        let res = self
+            .check_mem(mem)
+            .and_then(|()| self.do_mmu_update(mem, cmd, table, slot, level, req.val));
+        let new = if res.is_ok() { mem.read_entry(table, slot) } else { old };
+        self.finish(
+            Op::MmuUpdate {
+                ptr: req.ptr,
+                val: req.val,
+                table,
+                slot: slot as u16,
+                level,
+                old,
+                new,
+            },
+            &res,
+        );
+        res
+    }
+
+    /// Batch: stops at the first failure; returns (done, result).
+    pub fn mmu_update_batch<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        reqs: &[MmuUpdate],
+    ) -> (usize, Result<(), XenError>) {
+        for (i, r) in reqs.iter().enumerate() {
+            if let Err(e) = self.mmu_update(mem, *r) {
+                return (i, Err(e));
+            }
+        }
+        (reqs.len(), Ok(()))
+    }
+
+    fn do_machphys(&mut self, mfn: Mfn, pfn: u64) -> Result<(), XenError> {
+        if mfn >= self.nr {
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                "Could not get page for mach->phys update".into(),
+            ));
+            return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
+        }
+        let i = mfn as usize;
+        if self.m2p.len() <= i {
+            self.m2p.resize(i + 1, u64::MAX);
+        }
+        self.m2p[i] = pfn;
+        Ok(())
+    }
+
+    fn do_mmu_update<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        cmd: u64,
+        table: Mfn,
+        slot: usize,
+        level: u32,
+        val: u64,
+    ) -> Result<(), XenError> {
+        match cmd {
+            mmu::NORMAL_PT_UPDATE | mmu::PT_UPDATE_PRESERVE_AD | mmu::PT_UPDATE_NO_TRANSLATE => {}
+            _ => return Err(XenError::NoSys),
+        }
+        if table >= self.nr {
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                "Could not get page for normal update".into(),
+            ));
+            return Err(XenError::inval(format!("mfn {table:x} outside the domain")));
+        }
+        let preserve_ad = cmd == mmu::PT_UPDATE_PRESERVE_AD;
+        match level {
+            0 => {
+                // Not a pagetable: a plain write, like Xen's writable-page path.
+                mem.write_entry(table, slot, val);
+                Ok(())
+            }
+            1 => self.mod_l1_entry(mem, table, slot, val, preserve_ad),
+            _ => self.mod_ln_entry(mem, level, table, slot, val, preserve_ad),
+        }
+    }
+
+    /// `mod_l1_entry`.
+    pub(crate) fn mod_l1_entry<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        l1: Mfn,
+        slot: usize,
+        new: u64,
+        preserve_ad: bool,
+    ) -> Result<(), XenError> {
+        let old = mem.read_entry(l1, slot);
+        if new & _PAGE_PRESENT != 0 {
+            if new & self.rules.l1_disallow != 0 {
+                // Checked (and logged) before the fast path, as in Xen.
+                return Err(self.bad_flags(1, new, self.rules.l1_disallow));
+            }
+            if !has_changed_beyond_fastpath(old, new) {
+                write_entry(mem, l1, slot, old, new, preserve_ad);
+                return Ok(());
+            }
+            self.get_page_from_l1e(mem, l1, slot, new)?;
+        }
+        write_entry(mem, l1, slot, old, new, preserve_ad);
+        self.put_page_from_l1e(mem, old);
+        Ok(())
+    }
+
+    /// `mod_l{2,3,4}_entry`.
+    fn mod_ln_entry<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        level: u32,
+        p: Mfn,
+        slot: usize,
+        new: u64,
+        preserve_ad: bool,
+    ) -> Result<(), XenError> {
+        if level == 4 && is_xen_l4_slot(slot) {
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                format!("L4 update in Xen-private area, slot {slot:#x}"),
+            ));
+            return Err(XenError::inval(format!("L4 slot {slot} is Xen's")));
+        }
+        let old = mem.read_entry(p, slot);
+        if new & _PAGE_PRESENT != 0 {
+            if new & LN_DISALLOW != 0 {
+                return Err(self.bad_flags(level, new, LN_DISALLOW));
+            }
+            if !has_changed_beyond_fastpath(old, new) {
+                write_entry(mem, p, slot, old, new, preserve_ad);
+                return Ok(());
+            }
+            self.get_page_from_lne(mem, level, p, slot, new)?;
+        }
+        write_entry(mem, p, slot, old, new, preserve_ad);
+        self.put_page_from_lne(mem, level, p, old);
+        Ok(())
+    }
+
+    /// Writes the L1 entry mapping `va` in the current base's tables. Flags are
+    /// not interpreted here (the caller performs the TLB flush they ask for;
+    /// Xen, too, looks at them only after a successful update).
+    pub fn update_va_mapping<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        va: u64,
+        val: u64,
+        flags: u64,
+    ) -> Result<(), XenError> {
+        let mut target: Option<(Mfn, usize)> = None;
+        let mut old = 0;
+        let res = self.check_mem(mem).and_then(|()| {
+            let (l1, slot) = self.resolve_l1(mem, va)?;
+            target = Some((l1, slot));
+            old = mem.read_entry(l1, slot);
+            self.mod_l1_entry(mem, l1, slot, val, false)
+        });
+        let new = match (target, &res) {
+            (Some((l1, slot)), Ok(())) => mem.read_entry(l1, slot),
+            _ => old,
+        };
+        self.finish(
+            Op::UpdateVaMapping {
+                va,
+                val,
+                flags,
+                l1: target.map(|t| t.0),
+                slot: target.map_or(0, |t| t.1 as u16),
+                old,
+                new,
+            },
+            &res,
+        );
+        res
+    }
+
+    /// Xen's `map_guest_l1e` + the L1 type check of `__do_update_va_mapping`.
+    fn resolve_l1<M: GuestFrames>(&self, mem: &M, va: u64) -> Result<(Mfn, usize), XenError> {
+        let no_l1 = || XenError::inval(format!("no L1 maps va {va:x}"));
+        let base = self.base.ok_or_else(|| XenError::inval("no base pointer"))?;
+        if !addr_ok(va) {
+            return Err(XenError::inval(format!("va {va:x} not a guest address")));
+        }
+        let mut table = base;
+        for level in [4u32, 3, 2] {
+            let e = mem.read_entry(table, table_index(va, level));
+            let ok = if level == 2 {
+                e & (_PAGE_PRESENT | _PAGE_PSE) == _PAGE_PRESENT
+            } else {
+                e & _PAGE_PRESENT != 0
+            };
+            if !ok || pte_mfn(e) >= self.nr {
+                return Err(no_l1());
+            }
+            table = pte_mfn(e);
+        }
+        let f = self.frames[table as usize];
+        if f.ty != PageType::L1 || !f.validated {
+            return Err(no_l1());
+        }
+        Ok((table, table_index(va, 1)))
+    }
+}
+
+/// Writes `new`, OR-ing in the current A/D bits for `MMU_PT_UPDATE_PRESERVE_AD`.
+fn write_entry<M: GuestFrames>(mem: &mut M, t: Mfn, slot: usize, old: u64, new: u64, preserve_ad: bool) {
+    let v = if preserve_ad {
+        new | (old & (_PAGE_ACCESSED | _PAGE_DIRTY))
+    } else {
+        new
+    };
+    mem.write_entry(t, slot, v);
+}

@@ -1,0 +1,564 @@
+//! Reference counting: `get_page_type` / `put_page_type` (the one place that
+//! enforces the type rules), references taken by pagetable entries, and
+//! validation / devalidation of whole tables.
+//!
+//! Xen facts this follows (`arch/x86/mm.c`, 4.17 semantics):
+//! * A frame's type changes only while its type count is 0 ("Bad type", -EINVAL).
+//!   The first reference of a pagetable type validates the frame; the last one
+//!   devalidates it, releasing every entry's reference.
+//! * L1 entries: `get_page_from_l1e` — bad flags -EINVAL, a frame outside the
+//!   domain -EPERM (unprivileged MMIO), RW = writable type ref (else -EBUSY,
+//!   "Could not get page type PGT_writable_page"), RO = general ref only.
+//! * L2/L3/L4 entries: a type ref of the next lower level; if that fails with
+//!   -EINVAL, Xen tries a *linear* pagetable (`get_lN_linear_pagetable`): only
+//!   read-only, free for a self-reference, otherwise the target must be an
+//!   already-validated table of the same level, and a table may not both hold
+//!   linear entries and be the target of one (`linear_pt_count`, XSA-240).
+//! * Validation failure at slot i releases slots 0..i (`alloc_lN_table`), so a
+//!   failed operation changes no count. We keep that exact: a frame's type is
+//!   reset to `None` when its count drops to 0 (Xen keeps the stale type bits;
+//!   nothing observable depends on them).
+//!
+//! Recursion depth is bounded: validation descends one level per step (L4→L1),
+//! and a linear entry never validates anything. Devalidation of a linear
+//! target can only recurse downward, because a table used as a linear target can
+//! hold no linear entries itself.
+
+use crate::event::{StrayMapping, Violation, ViolationKind};
+use crate::frames::GuestFrames;
+use crate::model::{Mfn, PageType, Policy, XenError};
+use crate::pte::{pte_mfn, ENTRIES, _PAGE_PRESENT, _PAGE_RW};
+use crate::rules::{is_xen_l4_slot, xen_flags, LN_DISALLOW};
+use crate::validator::Validator;
+use crate::xenlog::{self, hex5, msg, LINE_UNKNOWN};
+
+/// Who asks for a type reference (for provenance of refused writable mappings).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Origin {
+    Pin,
+    Base,
+    /// Entry `slot` of table `table` with value `pte`.
+    Entry { table: Mfn, slot: u16, pte: u64 },
+}
+
+#[inline]
+fn present(e: u64) -> bool {
+    e & _PAGE_PRESENT != 0
+}
+
+impl Validator {
+    /// Takes a general reference (`get_page`).
+    #[inline]
+    pub(crate) fn get_ref(&mut self, t: Mfn) -> Result<(), XenError> {
+        let f = &mut self.frames[t as usize];
+        if f.refs == u32::MAX {
+            return Err(XenError::inval("reference count overflow"));
+        }
+        f.refs += 1;
+        Ok(())
+    }
+
+    /// Drops a general reference (`put_page`).
+    #[inline]
+    pub(crate) fn put_ref(&mut self, t: Mfn) {
+        let f = &mut self.frames[t as usize];
+        f.refs = f.refs.saturating_sub(1);
+    }
+
+    /// Xen's `get_page_type`: one more reference of type `want` on frame `t`.
+    #[inline(always)]
+    pub(crate) fn get_page_type<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        t: Mfn,
+        want: PageType,
+        origin: Origin,
+    ) -> Result<(), XenError> {
+        let f = &mut self.frames[t as usize];
+        // Hot cases: same, validated type; or a fresh writable typing.
+        if f.ty == want && f.validated && f.type_count < u32::MAX {
+            f.type_count += 1;
+            return Ok(());
+        }
+        if want == PageType::Writable && f.type_count == 0 && f.tolerated == 0 {
+            f.ty = PageType::Writable;
+            f.validated = true;
+            f.type_count = 1;
+            return Ok(());
+        }
+        self.get_page_type_slow(mem, t, want, origin)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_page_type_slow<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        t: Mfn,
+        want: PageType,
+        origin: Origin,
+    ) -> Result<(), XenError> {
+        let f = self.frames[t as usize];
+        if f.type_count == 0 {
+            // Type change: the frame takes the new type and, for a pagetable,
+            // is validated now.
+            let fm = &mut self.frames[t as usize];
+            fm.ty = want;
+            fm.type_count = 1;
+            if want == PageType::Writable {
+                fm.validated = true;
+                return Ok(());
+            }
+            fm.validated = false;
+            return match self.validate_table(mem, t, want.level()) {
+                Ok(()) => {
+                    self.frames[t as usize].validated = true;
+                    Ok(())
+                }
+                Err(e) => {
+                    self.drop_to_zero(t);
+                    Err(e)
+                }
+            };
+        }
+        if f.ty == want {
+            if !f.validated {
+                // Only a table under validation in this very operation; Xen would
+                // wait for it, which single-threaded means never succeeding.
+                return Err(XenError::inval("frame is being validated"));
+            }
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                format!("Type count overflow on mfn {}", hex5(t)),
+            ));
+            return Err(XenError::inval("type count overflow"));
+        }
+        // Type conflict. Don't log what could be a linear-pagetable attempt (Xen
+        // stays silent for these three combinations too).
+        let recursive = matches!(
+            (f.ty, want),
+            (PageType::L2, PageType::L1) | (PageType::L3, PageType::L2) | (PageType::L4, PageType::L3)
+        );
+        if recursive {
+            return Err(XenError::inval("linear pagetable candidate"));
+        }
+        if want == PageType::Writable {
+            // A writable mapping of a pagetable. Real Xen 4.17 logs nothing here;
+            // get_page_from_l1e logs "Could not get page type PGT_writable_page".
+            self.record_writable_of_pagetable(mem, t, origin);
+            let fm = &mut self.frames[t as usize];
+            if self.policy == Policy::Audit && fm.tolerated < u16::MAX {
+                fm.tolerated += 1;
+                return Ok(());
+            }
+            return Err(XenError::inval("writable mapping of a pagetable"));
+        }
+        self.log.push(xenlog::bad_type(
+            f.xen_type_info(),
+            want.xen_bits(),
+            t,
+            self.pfn_or_invalid(t),
+        ));
+        if f.ty == PageType::Writable {
+            // The stray-RW case: still mapped writable somewhere.
+            self.record_stray_writable(mem, t, want);
+            let fm = &mut self.frames[t as usize];
+            if self.policy == Policy::Audit {
+                // Tolerate the existing writable references and type the frame.
+                let Ok(tolerated) = u16::try_from(fm.type_count) else {
+                    return Err(XenError::inval("too many writable mappings to tolerate"));
+                };
+                fm.tolerated = tolerated;
+                fm.type_count = 0;
+                fm.ty = PageType::None;
+                fm.validated = false;
+                return self.get_page_type_slow(mem, t, want, origin);
+            }
+        }
+        Err(XenError::inval("bad type"))
+    }
+
+    /// The type count reached 0: the frame loses its type. Writable mappings
+    /// tolerated under audit become ordinary writable references again.
+    fn drop_to_zero(&mut self, t: Mfn) {
+        let f = &mut self.frames[t as usize];
+        f.type_count = 0;
+        if f.tolerated > 0 {
+            f.ty = PageType::Writable;
+            f.type_count = u32::from(f.tolerated);
+            f.tolerated = 0;
+            f.validated = true;
+        } else {
+            f.ty = PageType::None;
+            f.validated = false;
+        }
+    }
+
+    /// Xen's `put_page_type` for a reference of type `ty` taken earlier.
+    pub(crate) fn put_page_type<M: GuestFrames>(&mut self, mem: &M, t: Mfn, ty: PageType) {
+        let f = &mut self.frames[t as usize];
+        if ty == PageType::Writable && f.ty != PageType::Writable {
+            // A writable mapping tolerated under audit goes away.
+            f.tolerated = f.tolerated.saturating_sub(1);
+            return;
+        }
+        match f.type_count {
+            0 => {} // inconsistent caller; never underflow
+            1 => {
+                f.type_count = 0;
+                if f.ty.is_table() {
+                    f.validated = false;
+                    let level = f.ty.level();
+                    self.devalidate_table(mem, t, level);
+                }
+                self.drop_to_zero(t);
+            }
+            _ => f.type_count -= 1,
+        }
+    }
+
+    /// `get_page_from_l1e`: the references a present L1 entry `e` takes.
+    #[inline(always)]
+    pub(crate) fn get_page_from_l1e<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        l1: Mfn,
+        slot: usize,
+        e: u64,
+    ) -> Result<(), XenError> {
+        if e & self.rules.l1_disallow != 0 {
+            return Err(self.bad_flags(1, e, self.rules.l1_disallow));
+        }
+        let t = pte_mfn(e);
+        if t >= self.nr {
+            return Err(self.not_our_frame(t));
+        }
+        self.get_ref(t)?;
+        if e & _PAGE_RW != 0 {
+            let origin = Origin::Entry {
+                table: l1,
+                slot: slot as u16,
+                pte: e,
+            };
+            if self
+                .get_page_type(mem, t, PageType::Writable, origin)
+                .is_err()
+            {
+                self.put_ref(t);
+                return Err(self.could_not_get_writable(t, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// `put_page_from_l1e`.
+    #[inline]
+    pub(crate) fn put_page_from_l1e<M: GuestFrames>(&mut self, mem: &M, e: u64) {
+        if !present(e) {
+            return;
+        }
+        let t = pte_mfn(e);
+        if t >= self.nr {
+            return;
+        }
+        if e & _PAGE_RW != 0 {
+            self.put_page_type(mem, t, PageType::Writable);
+        }
+        self.put_ref(t);
+    }
+
+    /// `get_page_from_l{2,3,4}e`: entry `e` in slot `slot` of table `p` (level
+    /// `level`) takes a type reference of level-1, or is a linear entry.
+    pub(crate) fn get_page_from_lne<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        level: u32,
+        p: Mfn,
+        slot: usize,
+        e: u64,
+    ) -> Result<(), XenError> {
+        if e & LN_DISALLOW != 0 {
+            return Err(self.bad_flags(level, e, LN_DISALLOW));
+        }
+        let t = pte_mfn(e);
+        let lower = PageType::table(level - 1).expect("level 2..=4");
+        let first = if t < self.nr {
+            self.get_ref(t)?;
+            let origin = Origin::Entry {
+                table: p,
+                slot: slot as u16,
+                pte: e,
+            };
+            match self.get_page_type(mem, t, lower, origin) {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    self.put_ref(t);
+                    err
+                }
+            }
+        } else {
+            XenError::inval(format!("mfn {t:x} outside the domain"))
+        };
+        match first {
+            XenError::Inval(_) if self.get_linear(level, p, t, e) => Ok(()),
+            err => Err(err),
+        }
+    }
+
+    /// `get_lN_linear_pagetable`: true if entry `e` of table `p` may be a linear
+    /// entry to `t` (references taken).
+    fn get_linear(&mut self, level: u32, p: Mfn, t: Mfn, e: u64) -> bool {
+        if !self.rules.linear_pt {
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                "Attempt to create linear p.t. (feature disabled)".into(),
+            ));
+            return false;
+        }
+        if e & _PAGE_RW != 0 {
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                "Attempt to create linear p.t. with write perms".into(),
+            ));
+            return false;
+        }
+        if t == p {
+            return true;
+        }
+        if t >= self.nr {
+            return false;
+        }
+        let same = PageType::table(level);
+        let (pf, tf) = (self.frames[p as usize], self.frames[t as usize]);
+        let ok = pf.linear >= 0
+            && pf.linear < i16::MAX
+            && tf.linear <= 0
+            && tf.linear > i16::MIN
+            && Some(tf.ty) == same
+            && tf.validated
+            && tf.type_count < u32::MAX
+            && tf.refs < u32::MAX;
+        if ok {
+            self.frames[p as usize].linear += 1;
+            let tm = &mut self.frames[t as usize];
+            tm.linear -= 1;
+            tm.type_count += 1;
+            tm.refs += 1;
+        }
+        ok
+    }
+
+    /// `put_page_from_l{2,3,4}e`.
+    pub(crate) fn put_page_from_lne<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        level: u32,
+        p: Mfn,
+        e: u64,
+    ) {
+        if !present(e) {
+            return;
+        }
+        let t = pte_mfn(e);
+        if t == p || t >= self.nr {
+            return;
+        }
+        let same = PageType::table(level).expect("level 2..=4");
+        if self.frames[t as usize].ty == same {
+            // A linear entry.
+            let pf = &mut self.frames[p as usize];
+            pf.linear = (pf.linear - 1).max(0);
+            let tf = &mut self.frames[t as usize];
+            tf.linear = (tf.linear + 1).min(0);
+            self.put_page_type(mem, t, same);
+        } else {
+            let lower = PageType::table(level - 1).expect("level 2..=4");
+            self.put_page_type(mem, t, lower);
+        }
+        self.put_ref(t);
+    }
+
+    /// Validates table `t` as `level`: every present entry takes its reference.
+    /// On failure, the references taken so far are released.
+    fn validate_table<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        t: Mfn,
+        level: u32,
+    ) -> Result<(), XenError> {
+        let mut buf = [0u64; ENTRIES];
+        mem.read_frame(t, &mut buf);
+        let res = if level == 1 {
+            self.validate_l1(mem, t, &buf)
+        } else {
+            self.validate_ln(mem, t, level, &buf)
+        };
+        if let Err((slot, err)) = res {
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                format!(
+                    "Failure {} in alloc_l{level}_table: slot {slot:#x}",
+                    err.errno()
+                ),
+            ));
+            self.log.push(msg(
+                LINE_UNKNOWN,
+                format!(
+                    "Error while validating mfn {} (pfn {}) for type {:016x}: caf={:08x} taf={:016x}",
+                    hex5(t),
+                    hex5(self.pfn_or_invalid(t)),
+                    PageType::table(level).map_or(0, PageType::xen_bits),
+                    self.frames[t as usize].refs,
+                    self.frames[t as usize].xen_type_info()
+                ),
+            ));
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// The hot loop: one L1 table.
+    #[inline(never)]
+    fn validate_l1<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        t: Mfn,
+        buf: &[u64; ENTRIES],
+    ) -> Result<(), (usize, XenError)> {
+        for (i, &e) in buf.iter().enumerate() {
+            if !present(e) {
+                continue;
+            }
+            if let Err(err) = self.get_page_from_l1e(mem, t, i, e) {
+                for &old in buf[..i].iter().rev() {
+                    self.put_page_from_l1e(mem, old);
+                }
+                return Err((i, err));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_ln<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        t: Mfn,
+        level: u32,
+        buf: &[u64; ENTRIES],
+    ) -> Result<(), (usize, XenError)> {
+        for (i, &e) in buf.iter().enumerate() {
+            if !present(e) {
+                continue;
+            }
+            let res = if level == 4 && is_xen_l4_slot(i) {
+                // Xen overwrites these slots with its own mappings. We have no
+                // hypervisor there and cannot let guest content reach the
+                // hardware unvalidated, so a populated slot is refused.
+                self.log.push(msg(
+                    LINE_UNKNOWN,
+                    format!("L4 slot {i:#x} in the Xen-private area is populated ({e:016x}); refusing"),
+                ));
+                Err(XenError::inval("populated Xen-private L4 slot"))
+            } else {
+                self.get_page_from_lne(mem, level, t, i, e)
+            };
+            if let Err(err) = res {
+                for (j, &old) in buf[..i].iter().enumerate().rev() {
+                    if !(level == 4 && is_xen_l4_slot(j)) {
+                        self.put_page_from_lne(mem, level, t, old);
+                    }
+                }
+                return Err((i, err));
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases every entry's reference of table `t` (its count reached 0).
+    fn devalidate_table<M: GuestFrames>(&mut self, mem: &M, t: Mfn, level: u32) {
+        let mut buf = [0u64; ENTRIES];
+        mem.read_frame(t, &mut buf);
+        if level == 1 {
+            for &e in &buf {
+                self.put_page_from_l1e(mem, e);
+            }
+        } else {
+            for (i, &e) in buf.iter().enumerate().rev() {
+                if !(level == 4 && is_xen_l4_slot(i)) {
+                    self.put_page_from_lne(mem, level, t, e);
+                }
+            }
+        }
+    }
+
+    #[cold]
+    pub(crate) fn bad_flags(&mut self, level: u32, e: u64, mask: u64) -> XenError {
+        let bad = xen_flags(e & mask);
+        self.log
+            .push(msg(LINE_UNKNOWN, format!("Bad L{level} flags {bad:x}")));
+        XenError::inval(format!("bad L{level} flags {bad:x}"))
+    }
+
+    #[cold]
+    fn not_our_frame(&mut self, t: Mfn) -> XenError {
+        self.log.push(msg(
+            LINE_UNKNOWN,
+            format!("d0 non-privileged attempt to map MMIO space {}", hex5(t)),
+        ));
+        XenError::Perm
+    }
+
+    #[cold]
+    fn could_not_get_writable(&mut self, t: Mfn, e: u64) -> XenError {
+        self.log.push(xenlog::no_writable_type());
+        self.log
+            .push(xenlog::error_getting_mfn(t, self.pfn_or_invalid(t), e));
+        XenError::Busy(format!("mfn {t:x} is a pagetable; RW mapping refused"))
+    }
+
+    /// Records (with provenance) that `t` must become a pagetable but is still
+    /// mapped writable.
+    #[cold]
+    fn record_stray_writable<M: GuestFrames>(&mut self, mem: &M, t: Mfn, want: PageType) {
+        let mappings = self.writable_mappings(mem, t);
+        let f = self.frames[t as usize];
+        self.violations.push(Violation {
+            kind: ViolationKind::StrayWritable,
+            frame: t,
+            pfn: self.pfn_of(t),
+            had: f.ty,
+            wanted: want,
+            frame_pinned: f.pinned,
+            tolerated: self.policy == Policy::Audit,
+            mappings,
+        });
+    }
+
+    /// Records (with provenance) a refused writable mapping of pagetable `t`.
+    #[cold]
+    fn record_writable_of_pagetable<M: GuestFrames>(&mut self, mem: &M, t: Mfn, origin: Origin) {
+        let mut mappings = Vec::new();
+        if let Origin::Entry { table, slot, pte } = origin {
+            let (vas, more_vas) = self.vas_of_slot(mem, table, slot);
+            mappings.push(StrayMapping {
+                l1: table,
+                slot,
+                pte,
+                vas,
+                more_vas,
+                requested: true,
+            });
+        }
+        let f = self.frames[t as usize];
+        self.violations.push(Violation {
+            kind: ViolationKind::WritableMappingOfPagetable,
+            frame: t,
+            pfn: self.pfn_of(t),
+            had: f.ty,
+            wanted: PageType::Writable,
+            frame_pinned: f.pinned,
+            tolerated: self.policy == Policy::Audit,
+            mappings,
+        });
+    }
+}

@@ -1,0 +1,111 @@
+//! Xen's static PTE rules for 64-bit PV guests (flag masks, reserved slots).
+//!
+//! Facts from Xen's `arch/x86/mm.c` (`arch_init_memory`, `l1_disallow_mask`,
+//! `FASTPATH_FLAG_WHITELIST`) and `x86_64/page.h` (`is_guest_l4_slot`,
+//! `__addr_ok`):
+//! * `base_disallow_mask = ~(PRESENT|RW|USER|ACCESSED|DIRTY|AVAIL|AVAIL_HIGH|NX)`
+//!   over Xen's 24-bit flag space, i.e. PTE bits PWT, PCD, PSE/PAT and GLOBAL.
+//!   L2/L3/L4 entries use it as is, so `_PAGE_PSE` (superpages) is a "Bad Lx flags"
+//!   refusal for PV.
+//! * `L1_DISALLOW_MASK = (base | _PAGE_GNTTAB) & ~_PAGE_GLOBAL`; for a domain
+//!   without I/O capabilities (a plain PV domU) that is PWT|PCD|PAT. A domain with
+//!   I/O capabilities (dom0) may use the cache attributes: mask 0 (`_PAGE_GNTTAB`
+//!   is 0 in release builds).
+//! * L4 slots 256..=271 belong to the hypervisor.
+
+use crate::abi::{ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT};
+use crate::pte::*;
+
+/// Disallowed L2/L3/L4 entry bits (Xen's `base_disallow_mask`).
+pub const LN_DISALLOW: u64 = _PAGE_PWT | _PAGE_PCD | _PAGE_PSE | _PAGE_GLOBAL;
+/// Disallowed L1 entry bits for a PV domain without I/O capabilities.
+pub const L1_DISALLOW_DOMU: u64 = _PAGE_PWT | _PAGE_PCD | _PAGE_PAT;
+/// Disallowed L1 entry bits for a domain with I/O capabilities (dom0), release build.
+pub const L1_DISALLOW_IO_PRIV: u64 = 0;
+
+/// Flags a guest may change without revalidation (`FASTPATH_FLAG_WHITELIST`):
+/// NX, AVAIL_HIGH (bits 52..62), AVAIL, GLOBAL, DIRTY, ACCESSED, USER.
+pub const FASTPATH_WHITELIST: u64 = _PAGE_NX
+    | (0x7ff << 52)
+    | _PAGE_AVAIL
+    | _PAGE_GLOBAL
+    | _PAGE_DIRTY
+    | _PAGE_ACCESSED
+    | _PAGE_USER;
+
+/// Start of the first guest-usable address above the hypervisor hole
+/// (`HYPERVISOR_VIRT_END`, the end of L4 slot 271).
+pub const HYPERVISOR_VIRT_END: u64 = 0xffff_8800_0000_0000;
+
+/// Rules that differ between Xen domain configurations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Disallowed L1 bits ([`L1_DISALLOW_DOMU`] by default).
+    pub l1_disallow: u64,
+    /// Xen's `pv-linear-pt` boot option (default on in 4.17).
+    pub linear_pt: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            l1_disallow: L1_DISALLOW_DOMU,
+            linear_pt: true,
+        }
+    }
+}
+
+/// Whether L4 slot `slot` belongs to the hypervisor.
+#[inline]
+pub fn is_xen_l4_slot(slot: usize) -> bool {
+    (ROOT_PAGETABLE_FIRST_XEN_SLOT..=ROOT_PAGETABLE_LAST_XEN_SLOT).contains(&slot)
+}
+
+/// Xen's `lNe_has_changed(old, new, ~FASTPATH_FLAG_WHITELIST)`: does anything but
+/// whitelisted flags differ (address or a non-whitelisted flag)?
+#[inline]
+pub fn has_changed_beyond_fastpath(old: u64, new: u64) -> bool {
+    (old ^ new) & !FASTPATH_WHITELIST != 0
+}
+
+/// Xen's `__addr_ok` for 64-bit PV: below the canonical hole or above the
+/// hypervisor area.
+#[inline]
+pub fn addr_ok(va: u64) -> bool {
+    va < (1 << 47) || va >= HYPERVISOR_VIRT_END
+}
+
+/// Xen's 24-bit flag encoding of an entry (`get_pte_flags`), as printed in
+/// "Bad L1 flags %x".
+#[inline]
+pub fn xen_flags(pte: u64) -> u64 {
+    ((pte >> 40) & !0xfff & 0xff_ffff) | (pte & 0xfff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_match_xen_constants() {
+        // Xen's base_disallow_mask in 24-bit flag space is ~0xFF0E67 & 0xFFFFFF
+        // = 0x198 (PWT, PCD, PSE, GLOBAL).
+        let allowed24: u64 = 0x1 | 0x2 | 0x4 | 0x20 | 0x40 | 0xe00 | (0x7ff << 12) | (1 << 23);
+        assert_eq!(!allowed24 & 0xff_ffff, LN_DISALLOW);
+        assert_eq!(LN_DISALLOW, 0x198);
+        assert_eq!(L1_DISALLOW_DOMU, 0x98);
+        assert!(is_xen_l4_slot(256) && is_xen_l4_slot(271));
+        assert!(!is_xen_l4_slot(255) && !is_xen_l4_slot(272));
+    }
+
+    #[test]
+    fn fastpath_and_flag_encoding() {
+        let e = mk_pte(5, _PAGE_PRESENT | _PAGE_RW);
+        assert!(!has_changed_beyond_fastpath(e, e | _PAGE_ACCESSED | _PAGE_NX));
+        assert!(has_changed_beyond_fastpath(e, e & !_PAGE_RW));
+        assert!(has_changed_beyond_fastpath(e, mk_pte(6, _PAGE_PRESENT | _PAGE_RW)));
+        assert_eq!(xen_flags(_PAGE_NX | 0x63), 0x800063);
+        assert!(addr_ok(0x7fff_ffff_f000) && addr_ok(0xffff_8880_0000_0000));
+        assert!(!addr_ok(0xffff_8000_0000_0000) && !addr_ok(0x8000_0000_0000));
+    }
+}

@@ -1,0 +1,142 @@
+//! The validator object: frame table, policy, current base, event queue, and the
+//! public query API. Operations live in `ops.rs`, reference counting in `refs.rs`.
+
+use crate::event::{Event, Op, Violation, XenMsg};
+use crate::frames::GuestFrames;
+use crate::model::{Frame, FrameInfo, Mfn, PageType, Policy, Region, XenError};
+use crate::rules::Rules;
+
+/// Xen's PV page-type model over one guest's machine frames.
+///
+/// Assumes that validated pagetable frames change only through this validator
+/// (the VMM maps them read-only), exactly as Xen does.
+#[derive(Clone, Debug)]
+pub struct Validator {
+    pub(crate) frames: Vec<Frame>,
+    pub(crate) nr: u64,
+    pub(crate) policy: Policy,
+    pub(crate) rules: Rules,
+    pub(crate) base: Option<Mfn>,
+    pub(crate) regions: Vec<Region>,
+    pub(crate) m2p: Vec<u64>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) seq: u64,
+    /// Xen log lines and violations of the operation in progress.
+    pub(crate) log: Vec<XenMsg>,
+    pub(crate) violations: Vec<Violation>,
+}
+
+impl Validator {
+    pub fn new(nr_frames: u64, policy: Policy) -> Self {
+        Self::with_rules(nr_frames, policy, Rules::default())
+    }
+
+    /// Like [`Validator::new`] with explicit domain rules (e.g. dom0's L1 mask).
+    pub fn with_rules(nr_frames: u64, policy: Policy, rules: Rules) -> Self {
+        let n = usize::try_from(nr_frames).expect("nr_frames fits in usize");
+        Validator {
+            frames: vec![Frame::default(); n],
+            nr: nr_frames,
+            policy,
+            rules,
+            base: None,
+            regions: Vec::new(),
+            m2p: Vec::new(),
+            events: Vec::new(),
+            seq: 0,
+            log: Vec::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    pub fn rules(&self) -> Rules {
+        self.rules
+    }
+
+    pub fn nr_frames(&self) -> u64 {
+        self.nr
+    }
+
+    /// Named VA ranges used to label addresses in provenance.
+    pub fn set_regions(&mut self, regions: Vec<Region>) {
+        self.regions = regions;
+    }
+
+    /// mfn → pfn, for logs only (`u64::MAX` = none).
+    pub fn set_m2p(&mut self, m2p: Vec<u64>) {
+        self.m2p = m2p;
+    }
+
+    pub fn current_base(&self) -> Option<Mfn> {
+        self.base
+    }
+
+    pub fn frame_info(&self, mfn: Mfn) -> Option<FrameInfo> {
+        self.frames.get(usize::try_from(mfn).ok()?).map(Frame::info)
+    }
+
+    pub fn is_pinned(&self, mfn: Mfn) -> bool {
+        self.frame_info(mfn).is_some_and(|f| f.pinned)
+    }
+
+    pub fn page_type(&self, mfn: Mfn) -> PageType {
+        self.frame_info(mfn).map_or(PageType::None, |f| f.ty)
+    }
+
+    /// All frames' state (for snapshot comparisons in tests and replay tools).
+    pub fn frames_snapshot(&self) -> Vec<FrameInfo> {
+        self.frames.iter().map(Frame::info).collect()
+    }
+
+    /// Events since the last call.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// The pfn of `mfn` from the m2p, if known.
+    pub(crate) fn pfn_of(&self, mfn: Mfn) -> Option<u64> {
+        usize::try_from(mfn)
+            .ok()
+            .and_then(|i| self.m2p.get(i).copied())
+            .filter(|&p| p != u64::MAX)
+    }
+
+    /// The pfn as Xen prints it (`INVALID_M2P_ENTRY` when unknown).
+    pub(crate) fn pfn_or_invalid(&self, mfn: Mfn) -> u64 {
+        self.pfn_of(mfn).unwrap_or(u64::MAX)
+    }
+
+    /// Guest memory must cover the frame table, or entries could not be read.
+    pub(crate) fn check_mem<M: GuestFrames>(&self, mem: &M) -> Result<(), XenError> {
+        if mem.nr_frames() < self.nr {
+            return Err(XenError::inval(format!(
+                "guest memory has {} frames, frame table {}",
+                mem.nr_frames(),
+                self.nr
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records the event of a finished operation.
+    pub(crate) fn finish(&mut self, op: Op, res: &Result<(), XenError>) {
+        self.seq += 1;
+        let ev = Event {
+            seq: self.seq,
+            op,
+            rc: res.as_ref().map_or_else(XenError::errno, |_| 0),
+            xen_log: std::mem::take(&mut self.log),
+            violations: std::mem::take(&mut self.violations),
+        };
+        self.events.push(ev);
+    }
+
+    /// Brute-force oracle check (slow): recompute all counts from scratch and compare.
+    pub fn check_invariants<M: GuestFrames>(&self, mem: &M) -> Result<(), String> {
+        crate::oracle::check(self, mem)
+    }
+}
