@@ -1,1 +1,10 @@
 //! Shared helpers for the integration tests.
+//!
+//! * [`guest`]: `guest_elf()` builds the guest kernel and returns its path; `repo_root()`.
+//! * [`real_xen`]: `run_on_xen(elf, cmdline)` boots it as dom0 of real Xen 4.17 in QEMU;
+//!   `qemu_or_skip(test)` implements the CI rule for a missing QEMU.
+//! * [`transcript`]: parses and checks the guest's `T<nn> ... rc=<rc>` / `END` transcript.
+
+pub mod guest;
+pub mod real_xen;
+pub mod transcript;

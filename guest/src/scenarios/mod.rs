@@ -20,7 +20,13 @@ use crate::{println, reboot};
 type ScenarioFn = fn(&mut Kernel, Option<&str>);
 
 /// Every scenario by its `scenario=` name.
-const SCENARIOS: &[(&str, ScenarioFn)] = &[("basics", basics::run)];
+const SCENARIOS: &[(&str, ScenarioFn)] = &[("basics", basics::run), ("panic", panic)];
+
+/// Scenario `panic`: panics on purpose, so tests can check that a guest crash is reported
+/// (message and location on the console, then `SHUTDOWN_crash`).
+fn panic(_k: &mut Kernel, variant: Option<&str>) {
+    panic!("deliberate panic (variant={})", variant.unwrap_or("none"));
+}
 
 /// Runs the scenario the command line names (default: `basics`). An unknown name crashes the
 /// domain with a message, so a typo cannot pass for a clean run.
