@@ -7,5 +7,5 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo/guest"
 env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_TARGET_DIR -u CARGO_BUILD_TARGET \
   -u CARGO_BUILD_RUSTFLAGS -u RUSTC_WRAPPER -u CARGO_MAKEFLAGS \
-  cargo build --release --locked >&2
+  cargo build --release >&2
 echo "$repo/guest/target/release/xenkvm-guest"
