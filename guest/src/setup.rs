@@ -82,6 +82,9 @@ pub unsafe extern "C" fn start_kernel(si: *const StartInfo) -> ! {
         reboot::machine_crash();
     }
     let cmdline = Cmdline::parse(si.cmd_line_bytes());
+    if let Err(what) = check_start_info(si, &raw const _end as u64) {
+        panic!("start_info breaks the PV start-of-day layout: {what}");
+    }
     let mut k = setup_arch(si);
     let ver = hypercall::xen_version();
     let mut extra = [0u8; 16];
@@ -91,10 +94,15 @@ pub unsafe extern "C" fn start_kernel(si: *const StartInfo) -> ! {
         _ => "",
     };
     let l = &k.layout;
+    let (major, minor) = if ver < 0 {
+        (0, 0)
+    } else {
+        (ver >> 16, ver & 0xffff)
+    };
     println!(
         "boot: hypervisor {}.{}{} nr_pages={} bootstrap=pfn {:#x}..{:#x} kernel={:#x}..{:#x} pt={:#x}+{} m2p_runs={} memblock_free={} free_pages={}",
-        ver >> 16,
-        ver & 0xffff,
+        major,
+        minor,
         extra,
         l.nr_pages,
         l.bootstrap.start.0,
@@ -110,6 +118,48 @@ pub unsafe extern "C" fn start_kernel(si: *const StartInfo) -> ! {
     println!("boot: cmdline \"{}\"", cmdline.as_str());
     scenarios::run(&mut k, &cmdline);
     reboot::machine_power_off()
+}
+
+/// Checks the `start_info` fields the kernel trusts before it dereferences any of them, so a
+/// broken domain builder gets a clear message instead of a fault. Order per xen.h: image,
+/// P2M (`mfn_list`), `start_info`, page tables (`pt_base`), boot stack; all page-aligned
+/// except `start_info` itself, all above the image.
+fn check_start_info(si: &StartInfo, image_end: u64) -> Result<(), &'static str> {
+    const PAGE: u64 = 1 << PAGE_SHIFT;
+    let si_va = si as *const StartInfo as u64;
+    let p2m_end = si
+        .nr_pages
+        .checked_mul(8)
+        .and_then(|b| si.mfn_list.checked_add(b))
+        .ok_or("nr_pages overflows the P2M")?;
+    let checks = [
+        (
+            si.nr_pages > 0 && si.nr_pages < 1 << 40,
+            "nr_pages out of range",
+        ),
+        (
+            si.mfn_list >= image_end,
+            "mfn_list is not above the kernel image",
+        ),
+        (
+            si.mfn_list.is_multiple_of(PAGE),
+            "mfn_list is not page-aligned",
+        ),
+        (p2m_end <= si_va, "the P2M overlaps start_info"),
+        (
+            si.pt_base.is_multiple_of(PAGE),
+            "pt_base is not page-aligned",
+        ),
+        (si.pt_base > si_va, "pt_base is not above start_info"),
+        (
+            si.nr_pt_frames >= 4 && si.nr_pt_frames <= 512,
+            "nr_pt_frames out of range",
+        ),
+    ];
+    match checks.iter().find(|(ok, _)| !ok) {
+        Some((_, what)) => Err(what),
+        None => Ok(()),
+    }
 }
 
 /// Discovers the boot layout and brings up P2M, memblock, the reverse map, the page allocator
