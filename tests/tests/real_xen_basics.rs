@@ -158,3 +158,19 @@ fn guest_panic_is_reported_as_a_crash() {
         run.dump()
     );
 }
+
+#[test]
+fn guest_selftest_passes_on_real_xen() {
+    if !qemu_or_skip("guest_selftest_passes_on_real_xen") {
+        return;
+    }
+    let run = run_on_xen(&guest_elf(), "scenario=selftest");
+    assert_eq!(run.status, XenStatus::Halted, "{}", run.dump());
+    let t = run
+        .transcript()
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+    let failed: Vec<_> = t.ops.iter().filter(|o| o.rc != 0).collect();
+    assert!(failed.is_empty(), "guest self-checks failed: {failed:?}");
+    // Every check the guest has must have run (a silently shortened list would pass above).
+    assert_eq!(t.ops.len(), 11, "{}", run.dump());
+}

@@ -9,6 +9,7 @@
 //! (e.g. `boot: ...`) are informational and not part of the transcript.
 
 mod basics;
+mod selftest;
 mod transcript;
 
 pub use transcript::Transcript;
@@ -20,7 +21,11 @@ use crate::{println, reboot};
 type ScenarioFn = fn(&mut Kernel, Option<&str>);
 
 /// Every scenario by its `scenario=` name.
-const SCENARIOS: &[(&str, ScenarioFn)] = &[("basics", basics::run), ("panic", panic)];
+const SCENARIOS: &[(&str, ScenarioFn)] = &[
+    ("basics", basics::run),
+    ("selftest", selftest::run),
+    ("panic", panic),
+];
 
 /// Scenario `panic`: panics on purpose, so tests can check that a guest crash is reported
 /// (message and location on the console, then `SHUTDOWN_crash`).
