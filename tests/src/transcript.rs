@@ -130,6 +130,27 @@ impl Transcript {
     }
 }
 
+/// Compares two transcripts line by line (e.g. real Xen vs our VMM). `None` when identical;
+/// otherwise a readable report of every differing line, labelled with `left`/`right`.
+pub fn diff(left: &str, a: &Transcript, right: &str, b: &Transcript) -> Option<String> {
+    let (la, lb) = (a.lines(), b.lines());
+    let width = left.len().max(right.len());
+    let mut out = String::new();
+    for i in 0..la.len().max(lb.len()) {
+        let (x, y) = (la.get(i), lb.get(i));
+        if x != y {
+            let show = |l: Option<&String>| l.map_or("<missing>".to_string(), |s| s.clone());
+            out += &format!(
+                "line {}:\n  {left:<width$}: {}\n  {right:<width$}: {}\n",
+                i + 1,
+                show(x),
+                show(y)
+            );
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +188,20 @@ mod tests {
             Transcript::parse(&["T01 x rc=0", "END s ops=1 ok=0 failed=1"]),
             Err(TranscriptError::EndMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn diff_names_each_differing_line() {
+        let a = Transcript::parse(&["T01 x rc=0", "T02 y rc=-22", "END s ops=2 ok=1 failed=1"]);
+        let b = Transcript::parse(&["T01 x rc=0", "T02 y rc=0", "END s ops=2 ok=2 failed=0"]);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(diff("xen", &a, "vmm", &a), None);
+        let d = diff("xen", &a, "vmm", &b).unwrap();
+        assert!(
+            d.contains("line 2:\n  xen: T02 y rc=-22\n  vmm: T02 y rc=0"),
+            "{d}"
+        );
+        assert!(d.contains("line 3:"), "{d}");
+        assert!(!d.contains("line 1:"), "{d}");
     }
 }
