@@ -1,0 +1,98 @@
+//! Command line (clap derive) and exit statuses.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit statuses of `vmm run` (also in `--help`).
+pub mod exit {
+    /// The guest powered off (SCHEDOP_shutdown, SHUTDOWN_poweroff).
+    pub const POWEROFF: u8 = 0;
+    /// The guest crashed (SHUTDOWN_crash or SHUTDOWN_watchdog).
+    pub const CRASH: u8 = 1;
+    /// Bad command line (clap's usage errors).
+    pub const USAGE: u8 = 2;
+    /// The VMM stopped the guest: triple fault, KVM internal error, privileged instruction,
+    /// CR3 not a validated L4 or CR0.WP cleared.
+    pub const STOPPED: u8 = 3;
+    /// VMM/setup error: no /dev/kvm, unreadable or non-Xen kernel, too little memory, log file.
+    pub const SETUP: u8 = 4;
+    /// The guest asked for reboot or suspend, which this VMM does not do.
+    pub const OTHER_SHUTDOWN: u8 = 5;
+}
+
+const AFTER_HELP: &str = "\
+Exit status of `vmm run`:
+  0  the guest powered off (sched_op SHUTDOWN_poweroff)
+  1  the guest crashed (SHUTDOWN_crash / SHUTDOWN_watchdog)
+  2  bad command line
+  3  the VMM stopped the guest: triple fault, KVM internal error, privileged instruction,
+     CR3 not a validated L4, or CR0.WP cleared (a report with RIP, CR2, CR3, the last
+     hypercall and the nearest guest symbol is printed)
+  4  setup error: /dev/kvm missing, kernel unreadable or not a Xen PV x86_64 ELF,
+     too little memory, log file not writable
+  5  the guest asked for reboot or suspend (not supported)
+
+Output: the guest console on stdout; refusals and violations on stderr in Xen's debug-log
+style with provenance, then a summary. RUST_LOG=debug also prints every MMU operation.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vmm",
+    version,
+    about = "Run Xen PV x86_64 kernels on KVM with Xen's PV MMU rules enforced by a page-type validator",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Boot a Xen PV kernel (default: the embedded project guest) as dom0 under KVM.
+    #[command(after_help = AFTER_HELP)]
+    Run(RunArgs),
+}
+
+#[derive(Parser, Debug, Clone)]
+pub struct RunArgs {
+    /// Xen PV x86_64 ELF kernel; without it, the embedded project guest boots.
+    pub kernel: Option<PathBuf>,
+    /// Guest memory in MiB (dom0_mem).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub mem: u64,
+    /// Guest command line (start_info.cmd_line, at most 1023 bytes). Default for the
+    /// embedded guest: "scenario=basics"; for a KERNEL: empty.
+    #[arg(long)]
+    pub cmdline: Option<String>,
+    /// enforce: refuse like Xen; audit: log each stray writable mapping with its provenance,
+    /// then allow, so one run finds every offender.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Enforce)]
+    pub policy: PolicyArg,
+    /// Write a JSON Lines log (one object per MMU operation, refusal and violation, with enough
+    /// detail to replay the run through the validator).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub log: Option<PathBuf>,
+    /// Pseudo-physical to machine map: identity, or a random permutation (catches guests that
+    /// confuse pfn and mfn).
+    #[arg(long, value_enum, default_value_t = P2mArg::Identity)]
+    pub p2m: P2mArg,
+    /// Seed for `--p2m shuffle` (default: from the clock; the seed is printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Do not print the summary and boot banner.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyArg {
+    Enforce,
+    Audit,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum P2mArg {
+    Identity,
+    Shuffle,
+}

@@ -1,0 +1,245 @@
+//! `mmu_update`, `update_va_mapping` and `mmuext_op`, served through the validator.
+//!
+//! Batches are read one element at a time from guest memory, stop at the first failure, and
+//! report how many succeeded through `done` (when non-null), like Xen. Any change to an entry,
+//! any flush request and any base-pointer switch makes the stub reload CR3 on the way back.
+
+use super::{err, Ctx, Hypervisor};
+use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate};
+use pagetable_validator::pte::{self, PAGE_SIZE};
+use pagetable_validator::{GuestFrames, XenError};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// `MMU_UPDATE_PREEMPTED`: a continuation marker in `count`; we never preempt.
+const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
+
+impl Hypervisor {
+    fn xen_result(&mut self, r: Result<(), XenError>, name: &'static str, rip: u64) -> i64 {
+        let events = self.validator.drain_events();
+        self.log.validator_events(events, name, rip);
+        match r {
+            Ok(()) => 0,
+            Err(e) => e.errno(),
+        }
+    }
+
+    pub(super) fn mmu_update(
+        &mut self,
+        ctx: &mut Ctx,
+        reqs: u64,
+        count: u64,
+        pdone: u64,
+        dom: u64,
+    ) -> i64 {
+        const NAME: &str = "mmu_update";
+        if let Err(rc) = self.check_domid(ctx, NAME, dom) {
+            return rc;
+        }
+        let count = (count as u32 as u64) & !MMU_UPDATE_PREEMPTED;
+        let mut done: u32 = 0;
+        let mut rc = 0;
+        for i in 0..count {
+            let mut b = [0u8; 16];
+            if let Err(f) = self
+                .ram
+                .read_virt(ctx.cr3, reqs.wrapping_add(i * 16), &mut b)
+            {
+                rc = self.efault(ctx, NAME, "request", f);
+                break;
+            }
+            let req = MmuUpdate {
+                ptr: u64::from_le_bytes(b[..8].try_into().expect("8")),
+                val: u64::from_le_bytes(b[8..].try_into().expect("8")),
+            };
+            if self.log.machine() {
+                self.snapshot_for_update(req);
+            }
+            let r = self.validator.mmu_update(&mut self.ram, req);
+            rc = self.xen_result(r, NAME, ctx.rip);
+            if rc != 0 {
+                break;
+            }
+            self.stats.pte_updates += 1;
+            ctx.flush = true;
+            done += 1;
+        }
+        self.write_done(ctx, pdone, done);
+        rc
+    }
+
+    /// Xen writes `done` when the pointer is non-null and ignores a failure to write it.
+    fn write_done(&mut self, ctx: &Ctx, pdone: u64, done: u32) {
+        if pdone != 0 {
+            if let Err(f) = self.ram.write_virt(ctx.cr3, pdone, &done.to_le_bytes()) {
+                log::info!("done pointer {pdone:#x} not writable: {f}");
+            }
+        }
+    }
+
+    pub(super) fn update_va_mapping(
+        &mut self,
+        ctx: &mut Ctx,
+        va: u64,
+        val: u64,
+        flags: u64,
+    ) -> i64 {
+        let r = self
+            .validator
+            .update_va_mapping(&mut self.ram, va, val, flags);
+        let rc = self.xen_result(r, "update_va_mapping", ctx.rip);
+        if rc == 0 {
+            self.stats.pte_updates += 1;
+            if flags & uvmf::FLUSHTYPE_MASK != 0 {
+                self.stats.flush_requests += 1;
+            }
+            // The entry changed: flush whatever the guest asked for (a full flush covers INVLPG).
+            ctx.flush = true;
+        }
+        rc
+    }
+
+    pub(super) fn mmuext_op(
+        &mut self,
+        ctx: &mut Ctx,
+        ops: u64,
+        count: u64,
+        pdone: u64,
+        dom: u64,
+    ) -> i64 {
+        const NAME: &str = "mmuext_op";
+        if let Err(rc) = self.check_domid(ctx, NAME, dom) {
+            return rc;
+        }
+        let count = (count as u32 as u64) & !MMU_UPDATE_PREEMPTED;
+        let mut done: u32 = 0;
+        let mut rc = 0;
+        for i in 0..count {
+            let mut b = [0u8; 24];
+            if let Err(f) = self
+                .ram
+                .read_virt(ctx.cr3, ops.wrapping_add(i * 24), &mut b)
+            {
+                rc = self.efault(ctx, NAME, "op", f);
+                break;
+            }
+            let cmd = u32::from_le_bytes(b[..4].try_into().expect("4"));
+            let arg1 = u64::from_le_bytes(b[8..16].try_into().expect("8"));
+            rc = self.one_mmuext(ctx, cmd, arg1);
+            if rc != 0 {
+                break;
+            }
+            done += 1;
+        }
+        self.write_done(ctx, pdone, done);
+        rc
+    }
+
+    fn one_mmuext(&mut self, ctx: &mut Ctx, cmd: u32, arg1: u64) -> i64 {
+        const NAME: &str = "mmuext_op";
+        match cmd {
+            mmuext::PIN_L1_TABLE..=mmuext::PIN_L4_TABLE => {
+                let level = cmd + 1;
+                if self.log.machine() {
+                    self.snapshot(arg1, level);
+                }
+                let r = self.validator.pin(&self.ram, level, arg1);
+                let rc = self.xen_result(r, NAME, ctx.rip);
+                if rc == 0 {
+                    self.stats.pins += 1;
+                }
+                rc
+            }
+            mmuext::UNPIN_TABLE => {
+                let r = self.validator.unpin(&self.ram, arg1);
+                let rc = self.xen_result(r, NAME, ctx.rip);
+                if rc == 0 {
+                    self.stats.unpins += 1;
+                    ctx.flush = true;
+                }
+                rc
+            }
+            mmuext::NEW_BASEPTR => {
+                if self.log.machine() {
+                    self.snapshot(arg1, 4);
+                }
+                let r = self.validator.new_baseptr(&self.ram, arg1);
+                let rc = self.xen_result(r, NAME, ctx.rip);
+                if rc == 0 {
+                    self.stats.baseptr_switches += 1;
+                    // Later pointers (even later entries of this batch) use the new tables.
+                    ctx.cr3 = arg1 * PAGE_SIZE;
+                    ctx.flush = true;
+                }
+                rc
+            }
+            mmuext::TLB_FLUSH_LOCAL
+            | mmuext::TLB_FLUSH_MULTI
+            | mmuext::TLB_FLUSH_ALL
+            | mmuext::INVLPG_LOCAL
+            | mmuext::INVLPG_MULTI
+            | mmuext::INVLPG_ALL => {
+                // One vCPU: the MULTI/ALL forms are local. A full flush covers INVLPG.
+                self.stats.flush_requests += 1;
+                ctx.flush = true;
+                self.log
+                    .record(&json!({ "event": "flush", "cmd": cmd, "arg1": arg1, "rip": ctx.rip }));
+                0
+            }
+            _ if cmd > mmuext::FLUSH_CACHE_GLOBAL => {
+                // Xen: "Invalid extended pt command".
+                let rc = err(errno::ENOSYS);
+                let why = format!("invalid mmuext command {cmd}");
+                self.log.vmm_refusal(NAME, rc, &why, ctx.rip, true);
+                rc
+            }
+            _ => self.unsupported(ctx, hc::MMUEXT_OP, Some(cmd as u64)),
+        }
+    }
+
+    /// Before an `mmu_update` into an L2..L4 table: the lower table it may validate.
+    fn snapshot_for_update(&mut self, req: MmuUpdate) {
+        let table = req.ptr >> 12;
+        let level = self.validator.page_type(table).level();
+        if level >= 2 && pte::pte_present(req.val) {
+            self.snapshot(pte::pte_mfn(req.val), level - 1);
+        }
+    }
+
+    /// For offline replay: records the contents (non-zero entries) of `mfn` and of every table
+    /// below it that the validator has not validated yet, i.e. exactly the frames a validation
+    /// starting at `mfn` will read. Only done with `--log`, on the pin/base/update paths.
+    pub(crate) fn snapshot(&mut self, mfn: u64, level: u32) {
+        let mut frames = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![(mfn, level)];
+        let mut buf = [0u64; 512];
+        while let Some((m, lv)) = stack.pop() {
+            if lv == 0 || m >= self.ram.nr_frames() || !seen.insert(m) {
+                continue;
+            }
+            if self.validator.frame_info(m).is_some_and(|i| i.validated) {
+                continue;
+            }
+            self.ram.read_frame(m, &mut buf);
+            let entries: Vec<(usize, u64)> = buf
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|&(_, e)| e != 0)
+                .collect();
+            if lv > 1 {
+                for &(_, e) in &entries {
+                    if pte::pte_present(e) {
+                        stack.push((pte::pte_mfn(e), lv - 1));
+                    }
+                }
+            }
+            frames.push(json!({ "mfn": m, "level": lv, "entries": entries }));
+        }
+        if !frames.is_empty() {
+            self.log
+                .record(&json!({ "event": "frames", "frames": frames }));
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Hypercall decoding and dispatch.
+//!
+//! The guest's stub leaves the hypercall number in the port-I/O data and the arguments in
+//! rdi, rsi, rdx, r10, r8, r9. Every argument is hostile: guest pointers are read through the
+//! guest's current tables ([`GuestRam::read_virt`]), counts are walked element by element with a
+//! bounds check each (a wild count stops at the first unreadable element with -EFAULT), and
+//! numbers we do not serve return -ENOSYS (logged once per number).
+
+mod console;
+mod mmu;
+mod multicall;
+mod sched;
+mod version;
+
+use crate::logging::EventLog;
+use crate::memory::GuestRam;
+use crate::summary::Stats;
+use pagetable_validator::abi::{domid, errno, hypercall as hc};
+use pagetable_validator::Validator;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::io::Write;
+
+/// Xen's negative error value for `e` (positive errno).
+pub const fn err(e: i64) -> i64 {
+    -e
+}
+
+/// State of one hypercall exit, shared by nested multicall entries.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// CR3 (guest-physical address of the L4) used to translate guest pointers.
+    pub cr3: u64,
+    pub rip: u64,
+    /// The stub must reload CR3 (entries changed, a flush was asked, or the base changed).
+    pub flush: bool,
+    /// SCHEDOP_shutdown reason, once the guest asked.
+    pub shutdown: Option<u32>,
+    in_multicall: bool,
+}
+
+impl Ctx {
+    pub fn new(cr3: u64, rip: u64) -> Self {
+        Ctx {
+            cr3,
+            rip,
+            flush: false,
+            shutdown: None,
+            in_multicall: false,
+        }
+    }
+}
+
+/// The last top-level hypercall, for crash reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LastCall {
+    pub nr: u64,
+    pub args: [u64; 6],
+    pub rc: i64,
+}
+
+impl std::fmt::Display for LastCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}({}) ({:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {}",
+            hc::name(self.nr),
+            self.nr,
+            self.args[0],
+            self.args[1],
+            self.args[2],
+            self.args[3],
+            self.args[4],
+            self.rc
+        )
+    }
+}
+
+/// The hypervisor side of one domain: memory, validator, logs and counters.
+pub struct Hypervisor {
+    pub ram: GuestRam,
+    pub validator: Validator,
+    pub log: EventLog,
+    pub stats: Stats,
+    console: Box<dyn Write>,
+    /// (hypercall, sub-command) pairs already reported as unsupported.
+    unsupported_seen: BTreeSet<(u64, u64)>,
+    pub last: Option<LastCall>,
+    /// SCHEDOP_shutdown_code reason, reported if the guest then dies without a shutdown.
+    pub shutdown_code: Option<u32>,
+}
+
+impl Hypervisor {
+    pub fn new(
+        ram: GuestRam,
+        validator: Validator,
+        log: EventLog,
+        console: Box<dyn Write>,
+    ) -> Self {
+        Hypervisor {
+            ram,
+            validator,
+            log,
+            stats: Stats::default(),
+            console,
+            unsupported_seen: BTreeSet::new(),
+            last: None,
+            shutdown_code: None,
+        }
+    }
+
+    /// Serves one top-level hypercall; returns the value for rax.
+    pub fn hypercall(&mut self, ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> i64 {
+        let rc = self.dispatch(ctx, nr, args);
+        self.last = Some(LastCall { nr, args, rc });
+        rc
+    }
+
+    fn dispatch(&mut self, ctx: &mut Ctx, nr: u64, a: [u64; 6]) -> i64 {
+        self.stats.count(hc::name(nr));
+        match nr {
+            hc::MMU_UPDATE => self.mmu_update(ctx, a[0], a[1], a[2], a[3]),
+            hc::UPDATE_VA_MAPPING => self.update_va_mapping(ctx, a[0], a[1], a[2]),
+            hc::MMUEXT_OP => self.mmuext_op(ctx, a[0], a[1], a[2], a[3]),
+            hc::MULTICALL => self.multicall(ctx, a[0], a[1]),
+            hc::CONSOLE_IO => self.console_io(ctx, a[0], a[1], a[2]),
+            hc::SCHED_OP => self.sched_op(ctx, a[0], a[1]),
+            hc::SCHED_OP_COMPAT => self.sched_op_compat(ctx, a[0], a[1]),
+            hc::XEN_VERSION => self.xen_version(ctx, a[0], a[1]),
+            _ => self.unsupported(ctx, nr, None),
+        }
+    }
+
+    /// -ENOSYS for a hypercall (or sub-command) we do not serve; reported once per number.
+    fn unsupported(&mut self, ctx: &Ctx, nr: u64, sub: Option<u64>) -> i64 {
+        let rc = err(errno::ENOSYS);
+        let first = self.unsupported_seen.insert((nr, sub.unwrap_or(u64::MAX)));
+        let what = match sub {
+            Some(s) => format!("{} sub-command {s}", hc::name(nr)),
+            None => format!("hypercall {nr} ({})", hc::name(nr)),
+        };
+        let why = format!("{what} not supported (reported once)");
+        self.log.vmm_refusal(hc::name(nr), rc, &why, ctx.rip, first);
+        rc
+    }
+
+    /// Xen's `get_pg_owner`: DOMID_SELF and our own id (0, we are dom0) name us;
+    /// any other domain does not exist here.
+    fn check_domid(&mut self, ctx: &Ctx, name: &str, d: u64) -> Result<(), i64> {
+        let d = d as u16;
+        if d == domid::DOMID_SELF || d == 0 {
+            Ok(())
+        } else {
+            let rc = err(errno::ESRCH);
+            let why = format!("domid {d:#x} is not this domain");
+            self.log.vmm_refusal(name, rc, &why, ctx.rip, true);
+            Err(rc)
+        }
+    }
+
+    /// A guest pointer the VMM could not read or write: -EFAULT, logged.
+    fn efault(&mut self, ctx: &Ctx, name: &str, what: &str, f: crate::memory::Fault) -> i64 {
+        self.stats.efaults += 1;
+        let rc = err(errno::EFAULT);
+        log::info!("{name}: {what}: {f} -> -EFAULT");
+        self.log.record(&json!({ "event": "efault", "hypercall": name, "what": what, "fault": f.to_string(), "rip": ctx.rip }));
+        rc
+    }
+}

@@ -1,0 +1,3 @@
+//! Kernel image loading.
+
+pub mod elf;

@@ -1,0 +1,33 @@
+//! `vmm`: boots Xen PV x86_64 kernels on KVM and serves Xen's PV MMU through the
+//! page-type validator. See `vmm run --help`.
+
+mod arch;
+mod builder;
+mod cli;
+mod emulate;
+mod hypercall;
+mod loader;
+mod logging;
+mod memory;
+mod run;
+mod summary;
+mod vcpu;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { cli::exit::USAGE } else { 0 });
+        }
+    };
+    match cli.command {
+        cli::Command::Run(args) => ExitCode::from(run::run(&args)),
+    }
+}

@@ -1,0 +1,242 @@
+//! Guest RAM (one `GuestMemoryMmap` at guest-physical 0) and guest-virtual access.
+//!
+//! Under this VMM a Xen "machine frame" (mfn) is a guest-physical frame. The validator sees the
+//! frames through [`GuestFrames`]; hypercall arguments that are guest pointers are translated by
+//! walking the guest's current 4-level tables, like Xen's `copy_from_guest` does: every level
+//! must be present, writes need RW at every level, and buffers may cross pages.
+
+use pagetable_validator::pte::{self, PAGE_SIZE};
+use pagetable_validator::{GuestFrames, Mfn};
+use thiserror::Error;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+#[derive(Debug, Error)]
+pub enum MemoryError {
+    #[error("cannot allocate {0} MiB of guest memory: {1}")]
+    Alloc(u64, String),
+}
+
+/// Why a guest-virtual access failed (the hypercall then returns -EFAULT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum Fault {
+    #[error("non-canonical address {0:#x}")]
+    NonCanonical(u64),
+    #[error("{0:#x} not mapped (L{1} entry not present)")]
+    NotPresent(u64, u32),
+    #[error("{0:#x} mapped read-only (L{1})")]
+    ReadOnly(u64, u32),
+    #[error("{0:#x} maps frame {1:#x} outside guest RAM")]
+    OutsideRam(u64, u64),
+}
+
+pub struct GuestRam {
+    mem: GuestMemoryMmap,
+    nr_frames: u64,
+}
+
+impl GuestRam {
+    pub fn new(mib: u64) -> Result<Self, MemoryError> {
+        let bytes = mib
+            .checked_mul(1 << 20)
+            .filter(|&b| b > 0 && b <= usize::MAX as u64)
+            .ok_or_else(|| MemoryError::Alloc(mib, "size out of range".into()))?;
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), bytes as usize)])
+            .map_err(|e| MemoryError::Alloc(mib, e.to_string()))?;
+        Ok(GuestRam {
+            mem,
+            nr_frames: bytes / PAGE_SIZE,
+        })
+    }
+
+    pub fn mmap(&self) -> &GuestMemoryMmap {
+        &self.mem
+    }
+
+    pub fn size(&self) -> u64 {
+        self.nr_frames * PAGE_SIZE
+    }
+
+    /// Reads guest-physical memory; `false` if any byte is outside RAM.
+    pub fn read_phys(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        self.mem.read_slice(buf, GuestAddress(gpa)).is_ok()
+    }
+
+    pub fn write_phys(&self, gpa: u64, buf: &[u8]) -> bool {
+        self.mem.write_slice(buf, GuestAddress(gpa)).is_ok()
+    }
+
+    pub fn read_u64_phys(&self, gpa: u64) -> Option<u64> {
+        self.mem.read_obj::<u64>(GuestAddress(gpa)).ok()
+    }
+
+    pub fn write_u64_phys(&self, gpa: u64, v: u64) -> bool {
+        self.mem.write_obj(v, GuestAddress(gpa)).is_ok()
+    }
+
+    /// Translates `va` through the tables rooted at `cr3` (guest-physical address of the L4).
+    pub fn translate(&self, cr3: u64, va: u64, write: bool) -> Result<u64, Fault> {
+        if !pte::is_canonical(va) {
+            return Err(Fault::NonCanonical(va));
+        }
+        let mut table = cr3 & pte::PTE_ADDR_MASK;
+        for level in (1..=4u32).rev() {
+            let slot = pte::table_index(va, level) as u64;
+            let entry = self
+                .read_u64_phys(table + slot * 8)
+                .ok_or(Fault::OutsideRam(va, table >> 12))?;
+            if !pte::pte_present(entry) {
+                return Err(Fault::NotPresent(va, level));
+            }
+            if write && !pte::pte_write(entry) {
+                return Err(Fault::ReadOnly(va, level));
+            }
+            let addr = entry & pte::PTE_ADDR_MASK;
+            // Superpages (PSE in L3/L2): the rest of the address is the offset.
+            if (level == 3 || level == 2) && entry & pte::_PAGE_PSE != 0 {
+                let span = 1u64 << (12 + 9 * (level - 1));
+                let gpa = (addr & !(span - 1)) | (va & (span - 1));
+                return self.check_ram(va, gpa);
+            }
+            if level == 1 {
+                return self.check_ram(va, addr | (va & (PAGE_SIZE - 1)));
+            }
+            table = addr;
+        }
+        unreachable!("the loop returns at level 1")
+    }
+
+    fn check_ram(&self, va: u64, gpa: u64) -> Result<u64, Fault> {
+        if gpa >> 12 < self.nr_frames {
+            Ok(gpa)
+        } else {
+            Err(Fault::OutsideRam(va, gpa >> 12))
+        }
+    }
+
+    /// Reads a guest-virtual buffer, page by page.
+    pub fn read_virt(&self, cr3: u64, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.walk_chunks(cr3, va, buf.len(), false, |gpa, off, len| {
+            self.read_phys(gpa, &mut buf[off..off + len])
+        })
+    }
+
+    /// Writes a guest-virtual buffer, page by page (every page must be mapped RW).
+    pub fn write_virt(&self, cr3: u64, va: u64, buf: &[u8]) -> Result<(), Fault> {
+        // Translate every page first so a fault leaves guest memory unchanged.
+        self.walk_chunks(cr3, va, buf.len(), true, |_, _, _| true)?;
+        self.walk_chunks(cr3, va, buf.len(), true, |gpa, off, len| {
+            self.write_phys(gpa, &buf[off..off + len])
+        })
+    }
+
+    fn walk_chunks(
+        &self,
+        cr3: u64,
+        va: u64,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(u64, usize, usize) -> bool,
+    ) -> Result<(), Fault> {
+        let mut done = 0usize;
+        while done < len {
+            let cur = va.wrapping_add(done as u64);
+            let gpa = self.translate(cr3, cur, write)?;
+            let in_page = (PAGE_SIZE - (cur & (PAGE_SIZE - 1))) as usize;
+            let n = in_page.min(len - done);
+            if !f(gpa, done, n) {
+                return Err(Fault::OutsideRam(cur, gpa >> 12));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    pub fn read_u32_virt(&self, cr3: u64, va: u64) -> Result<u32, Fault> {
+        let mut b = [0u8; 4];
+        self.read_virt(cr3, va, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+}
+
+impl GuestFrames for GuestRam {
+    fn nr_frames(&self) -> u64 {
+        self.nr_frames
+    }
+
+    fn read_entry(&self, mfn: Mfn, slot: usize) -> u64 {
+        // The validator only asks for mfn < nr_frames and slot < 512, so this is in RAM.
+        self.read_u64_phys(mfn * PAGE_SIZE + slot as u64 * 8)
+            .unwrap_or(0)
+    }
+
+    fn write_entry(&mut self, mfn: Mfn, slot: usize, val: u64) {
+        self.write_u64_phys(mfn * PAGE_SIZE + slot as u64 * 8, val);
+    }
+
+    fn read_frame(&self, mfn: Mfn, out: &mut [u64; 512]) {
+        let mut bytes = [0u8; 4096];
+        if self.read_phys(mfn * PAGE_SIZE, &mut bytes) {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+                *o = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            }
+        } else {
+            out.fill(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
+
+    /// Tables: L4 at frame 1, L3 at 2, L2 at 3, L1 at 4; va 0x7000 -> frame 9 (RW), 0x8000 -> 10 (RO).
+    fn setup() -> GuestRam {
+        let ram = GuestRam::new(1).unwrap();
+        let p = _PAGE_PRESENT | _PAGE_RW;
+        ram.write_u64_phys(0x1000, mk_pte(2, p));
+        ram.write_u64_phys(0x2000, mk_pte(3, p));
+        ram.write_u64_phys(0x3000, mk_pte(4, p));
+        ram.write_u64_phys(0x4000 + 7 * 8, mk_pte(9, p));
+        ram.write_u64_phys(0x4000 + 8 * 8, mk_pte(10, _PAGE_PRESENT));
+        ram.write_u64_phys(0x4000 + 9 * 8, mk_pte(0x100000, p));
+        ram
+    }
+
+    #[test]
+    fn walk_checks_present_rw_and_ram() {
+        let ram = setup();
+        assert_eq!(ram.translate(0x1000, 0x7123, true), Ok(0x9123));
+        assert_eq!(ram.translate(0x1000, 0x8010, false), Ok(0xa010));
+        assert_eq!(
+            ram.translate(0x1000, 0x8010, true),
+            Err(Fault::ReadOnly(0x8010, 1))
+        );
+        assert_eq!(
+            ram.translate(0x1000, 0x6000, false),
+            Err(Fault::NotPresent(0x6000, 1))
+        );
+        assert_eq!(
+            ram.translate(0x1000, 0x9000, false),
+            Err(Fault::OutsideRam(0x9000, 0x100000))
+        );
+        assert_eq!(
+            ram.translate(0x1000, 0x8000_0000_0000, false),
+            Err(Fault::NonCanonical(0x8000_0000_0000))
+        );
+    }
+
+    #[test]
+    fn page_crossing_buffers() {
+        let ram = setup();
+        ram.write_phys(0x9ffc, b"abcd");
+        ram.write_phys(0xa000, b"efgh");
+        let mut b = [0u8; 8];
+        ram.read_virt(0x1000, 0x7ffc, &mut b).unwrap();
+        assert_eq!(&b, b"abcdefgh");
+        // A write crossing into the RO page fails and leaves the RW half untouched.
+        assert!(ram.write_virt(0x1000, 0x7ffc, b"XXXXXXXX").is_err());
+        ram.read_virt(0x1000, 0x7ffc, &mut b).unwrap();
+        assert_eq!(&b, b"abcdefgh");
+    }
+}

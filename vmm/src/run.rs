@@ -1,0 +1,217 @@
+//! `vmm run`: load, build, boot, serve, report.
+
+use crate::arch::{self, BootParams};
+use crate::builder::{self, BuildConfig, P2mMode};
+use crate::cli::{exit, P2mArg, PolicyArg, RunArgs};
+use crate::hypercall::Hypervisor;
+use crate::loader::elf::{ElfError, KernelImage};
+use crate::logging::EventLog;
+use crate::summary::Summary;
+use crate::vcpu::{self, Outcome};
+use pagetable_validator::abi::sched;
+use pagetable_validator::{Policy, Validator};
+use serde_json::json;
+use std::borrow::Cow;
+use std::time::Instant;
+use thiserror::Error;
+
+/// The project's guest kernel, built by build.rs (empty if that build failed).
+static EMBEDDED_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.elf"));
+/// Why the guest is not embedded (empty when it is).
+const EMBEDDED_STATUS: &str = include_str!(concat!(env!("OUT_DIR"), "/guest-build-status.txt"));
+/// Command line of the embedded guest when --cmdline is not given.
+pub const DEFAULT_CMDLINE: &str = "scenario=basics";
+
+#[derive(Debug, Error)]
+enum SetupError {
+    #[error("cannot read kernel {path}: {err}")]
+    Read { path: String, err: std::io::Error },
+    #[error("{path}: {err}")]
+    Elf { path: String, err: ElfError },
+    #[error("no embedded guest in this build ({0}); pass a KERNEL")]
+    NoEmbedded(String),
+    #[error(transparent)]
+    Arch(#[from] arch::ArchError),
+    #[error("{0}")]
+    Build(#[from] builder::BuildError),
+    #[error(transparent)]
+    Log(#[from] crate::logging::LogError),
+    #[error("the validator refused the builder's initial page tables: {0}")]
+    Initial(pagetable_validator::XenError),
+    #[error(transparent)]
+    Vcpu(#[from] vcpu::VcpuError),
+}
+
+pub fn run(args: &RunArgs) -> u8 {
+    match boot(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vmm: {e}");
+            exit::SETUP
+        }
+    }
+}
+
+fn boot(args: &RunArgs) -> Result<u8, SetupError> {
+    let start = Instant::now();
+    let (bytes, name, default_cmdline): (Cow<[u8]>, String, &str) = match &args.kernel {
+        Some(p) => {
+            let path = p.display().to_string();
+            let b = std::fs::read(p).map_err(|err| SetupError::Read {
+                path: path.clone(),
+                err,
+            })?;
+            (Cow::Owned(b), path, "")
+        }
+        None if EMBEDDED_GUEST.is_empty() => {
+            return Err(SetupError::NoEmbedded(EMBEDDED_STATUS.into()))
+        }
+        None => (
+            Cow::Borrowed(EMBEDDED_GUEST),
+            "(embedded guest)".into(),
+            DEFAULT_CMDLINE,
+        ),
+    };
+    let img = KernelImage::parse(&bytes).map_err(|err| SetupError::Elf {
+        path: name.clone(),
+        err,
+    })?;
+    let kvm = arch::open_kvm()?;
+
+    let p2m = match args.p2m {
+        P2mArg::Identity => P2mMode::Identity,
+        P2mArg::Shuffle => P2mMode::Shuffle {
+            seed: args.seed.unwrap_or_else(|| {
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                t.as_nanos() as u64 ^ std::process::id() as u64
+            }),
+        },
+    };
+    if let P2mMode::Shuffle { seed } = p2m {
+        eprintln!("vmm: p2m shuffle seed {seed} (reproduce with --seed {seed})");
+    }
+    let cmdline = args.cmdline.as_deref().unwrap_or(default_cmdline);
+    let dom = builder::build(
+        &img,
+        &BuildConfig {
+            mem_mib: args.mem,
+            cmdline,
+            p2m,
+        },
+    )?;
+    if dom.cmdline_truncated {
+        eprintln!("vmm: command line truncated to 1023 bytes");
+    }
+    let policy = match args.policy {
+        PolicyArg::Enforce => Policy::Enforce,
+        PolicyArg::Audit => Policy::Audit,
+    };
+    let l = &dom.layout;
+    if !args.quiet {
+        eprintln!(
+            "vmm: {name}: entry {:#x}, notes from {}, {} MiB, p2m {}, policy {:?}, cmdline {cmdline:?}",
+            dom.entry,
+            img.xen.source,
+            args.mem,
+            if matches!(p2m, P2mMode::Identity) { "identity" } else { "shuffle" },
+            policy
+        );
+        eprintln!(
+            "vmm: layout: kernel {:#x}-{:#x} p2m {:#x} start_info {:#x} page tables {:#x} ({} frames) stack {:#x} end {:#x}",
+            l.kernel.0, l.kernel.1, l.p2m.0, l.start_info, l.pt.0, l.nr_pt_frames, l.stack.0, l.v_end
+        );
+    }
+
+    let mut log = EventLog::new(args.log.as_deref())?;
+    let nr_frames = dom.ram.size() >> 12;
+    let regions = dom.regions(img.xen.virt_kend);
+    log.record(&json!({
+        "event": "domain",
+        "kernel": name,
+        "nr_frames": nr_frames,
+        "policy": policy,
+        "p2m": match p2m { P2mMode::Identity => json!("identity"), P2mMode::Shuffle { seed } => json!({ "shuffle": seed }) },
+        "cmdline": cmdline,
+        "l4": dom.l4_mfn,
+        "m2p": dom.m2p,
+        "regions": regions,
+    }));
+    let mut validator = Validator::new(nr_frames, policy);
+    validator.set_m2p(dom.m2p.clone());
+    validator.set_regions(regions);
+
+    let boot = BootParams {
+        entry: dom.entry,
+        l4_mfn: dom.l4_mfn,
+        gdt: dom.gdt,
+        start_info_va: l.start_info,
+        stack_top: l.stack.1,
+    };
+    let hypercall_page = dom.hypercall_page.ok_or(arch::ArchError::NoHypercallPage)?;
+    let mut hv = Hypervisor::new(dom.ram, validator, log, Box::new(std::io::stdout()));
+    if hv.log.machine() {
+        hv.snapshot(boot.l4_mfn, 4);
+    }
+    let r = hv.validator.register_initial(&hv.ram, boot.l4_mfn);
+    let events = hv.validator.drain_events();
+    hv.log.validator_events(events, "domain_build", 0);
+    r.map_err(SetupError::Initial)?;
+
+    // The machine borrows the guest memory: it is created after, and dropped before, `hv`.
+    let mut machine = arch::create(kvm, &hv.ram, &boot)?;
+    let boot_time = start.elapsed();
+    let outcome = vcpu::run(&mut machine, &mut hv, &img, hypercall_page);
+    drop(machine);
+    let outcome = outcome?;
+
+    let (code, what) = match &outcome {
+        Outcome::Shutdown(r) => match *r {
+            sched::SHUTDOWN_POWEROFF => (exit::POWEROFF, "guest powered off".to_string()),
+            sched::SHUTDOWN_CRASH => (exit::CRASH, "guest CRASHED (SHUTDOWN_crash)".to_string()),
+            sched::SHUTDOWN_WATCHDOG => {
+                (exit::CRASH, "guest CRASHED (SHUTDOWN_watchdog)".to_string())
+            }
+            sched::SHUTDOWN_REBOOT => (
+                exit::OTHER_SHUTDOWN,
+                "guest asked for reboot (not supported)".to_string(),
+            ),
+            sched::SHUTDOWN_SUSPEND => (
+                exit::OTHER_SHUTDOWN,
+                "guest asked for suspend (not supported)".to_string(),
+            ),
+            r => (
+                exit::OTHER_SHUTDOWN,
+                format!("guest shut down with unknown reason {r}"),
+            ),
+        },
+        Outcome::Stopped(rep) => {
+            eprintln!("vmm: {rep}");
+            (
+                exit::STOPPED,
+                format!("guest stopped by the VMM: {}", rep.what),
+            )
+        }
+    };
+    let wall = start.elapsed();
+    hv.log.record(&json!({ "event": "end", "outcome": what, "exit_status": code, "wall_s": wall.as_secs_f64() }));
+    if !args.quiet {
+        let summary = Summary {
+            stats: &hv.stats,
+            refusals: hv.log.refusals,
+            violations: hv.log.violations,
+            wall,
+            outcome: &what,
+        };
+        eprintln!("{summary}");
+        eprintln!("(setup {:.3}s)", boot_time.as_secs_f64());
+    } else if code != exit::POWEROFF {
+        eprintln!("vmm: {what}");
+    }
+    if let Err(e) = hv.log.finish() {
+        eprintln!("vmm: the JSON log is incomplete: {e}");
+        return Ok(exit::SETUP);
+    }
+    Ok(code)
+}

@@ -1,0 +1,72 @@
+//! Counters kept during a run and the summary printed at exit.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Default, Debug, Clone)]
+pub struct Stats {
+    /// Hypercalls by name (multicall entries counted under their own name too).
+    pub hypercalls: BTreeMap<&'static str, u64>,
+    /// Entries inside multicalls.
+    pub multicall_entries: u64,
+    pub pins: u64,
+    pub unpins: u64,
+    /// mmu_update requests and update_va_mapping calls that changed an entry.
+    pub pte_updates: u64,
+    pub baseptr_switches: u64,
+    /// TLB flush / INVLPG requests (mmuext ops and UVMF flags).
+    pub flush_requests: u64,
+    /// CR3 reloads performed by the stubs (the VMM's TLB coherence).
+    pub cr3_reloads: u64,
+    pub exits: u64,
+    /// Instructions KVM's emulator could not run and the VMM executed (see emulate.rs).
+    pub emulated: u64,
+    pub console_bytes: u64,
+    pub efaults: u64,
+}
+
+impl Stats {
+    pub fn count(&mut self, name: &'static str) {
+        *self.hypercalls.entry(name).or_default() += 1;
+    }
+}
+
+/// Everything printed at the end of a run.
+pub struct Summary<'a> {
+    pub stats: &'a Stats,
+    pub refusals: u64,
+    pub violations: u64,
+    pub wall: Duration,
+    pub outcome: &'a str,
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.stats;
+        let total: u64 = s.hypercalls.values().sum();
+        writeln!(f, "=== vmm summary: {} ===", self.outcome)?;
+        write!(f, "hypercalls: {total}")?;
+        for (k, v) in &s.hypercalls {
+            write!(f, "  {k}={v}")?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "mmu: pins={} unpins={} pte_updates={} baseptr_switches={} flush_requests={} cr3_reloads={} multicall_entries={}",
+            s.pins, s.unpins, s.pte_updates, s.baseptr_switches, s.flush_requests, s.cr3_reloads, s.multicall_entries
+        )?;
+        writeln!(
+            f,
+            "refusals={} violations={} efaults={} console_bytes={}",
+            self.refusals, self.violations, s.efaults, s.console_bytes
+        )?;
+        write!(
+            f,
+            "vcpu exits={} (instructions emulated by the vmm: {})  wall time={:.3}s",
+            s.exits,
+            s.emulated,
+            self.wall.as_secs_f64()
+        )
+    }
+}
