@@ -1,0 +1,376 @@
+/*
+ * A tiny Xen PV x86_64 guest in assembly, for the VMM's boot tests.
+ *
+ * It is a genuine Xen PV kernel image (Xen ELF notes, hypercall page, entry with rsi =
+ * start_info) that uses only hypercalls, prints through console_io, exercises the PV MMU
+ * (pin a page still mapped RW, make it RO, pin, unpin, remap a VA to another frame), sends a
+ * few hostile hypercalls, and powers off. The first byte of the command line picks a mode:
+ *   (default) the run above      c  SHUTDOWN_crash        r  SHUTDOWN_reboot
+ *   f  write to an unmapped address (page fault with no IDT: triple fault)
+ *   o  `out` to a port (privileged)   w  clear CR0.WP, then a hypercall
+ *   x  load CR3 with an unvalidated copy of the L4, then a hypercall
+ * Numbers are printed as 16 hex digits. Build: cc -c guest.S; ld -T link.ld (see README.md).
+ */
+    .intel_syntax noprefix
+
+    .set VIRT_BASE, 0xffffffff80000000
+    .set SI_PT_BASE, 88
+    .set SI_MFN_LIST, 104
+    .set SI_CMDLINE, 128
+    .set DOMID_SELF, 0x7ff0
+    .set HC_MMU_UPDATE, 1
+    .set HC_MULTICALL, 13
+    .set HC_UPDATE_VA_MAPPING, 14
+    .set HC_XEN_VERSION, 17
+    .set HC_CONSOLE_IO, 18
+    .set HC_MMUEXT_OP, 26
+    .set HC_SCHED_OP, 29
+
+/* ---- Xen ELF notes ---- */
+    .macro xen_note type, payload:vararg
+    .balign 4
+    .long 4
+    .long 2f - 1f
+    .long \type
+    .asciz "Xen"
+1:  \payload
+2:  .balign 4
+    .endm
+
+    .section .note.Xen, "a"
+    xen_note 6, .asciz "linux"
+    xen_note 5, .asciz "xen-3.0"
+    xen_note 8, .asciz "generic"
+    xen_note 3, .quad VIRT_BASE
+    xen_note 4, .quad VIRT_BASE
+    xen_note 1, .quad _start
+    xen_note 2, .quad hypercall_page
+
+/* ---- the hypercall page: filled by the hypervisor ---- */
+    .section .hypercall_page, "ax"
+    .globl hypercall_page
+hypercall_page:
+    .fill 4096, 1, 0xcc
+
+    .macro HYPERCALL nr
+    call hypercall_page + \nr * 32
+    .endm
+
+/* ---- entry ---- */
+    .section .text.head, "ax"
+    .globl _start
+_start:
+    lea rsp, [rip + stack_top]
+    mov [rip + start_info], rsi
+    lea rdi, [rip + msg_hello]
+    call puts
+    lea rdi, [rip + msg_cmdline]
+    call puts
+    mov rdi, [rip + start_info]
+    add rdi, SI_CMDLINE
+    call puts
+    call newline
+    mov rax, [rip + start_info]
+    movzx eax, byte ptr [rax + SI_CMDLINE]
+    cmp al, 'c'
+    je do_crash
+    cmp al, 'r'
+    je do_reboot
+    cmp al, 'f'
+    je do_fault
+    cmp al, 'o'
+    je do_out
+    cmp al, 'w'
+    je do_wp
+    cmp al, 'x'
+    je do_cr3
+    jmp main_run
+
+    .text
+/* mfn_of(rdi = kernel VA) -> rax = mfn, through start_info.mfn_list */
+mfn_of:
+    mov rax, rdi
+    mov rcx, VIRT_BASE
+    sub rax, rcx
+    shr rax, 12
+    mov rcx, [rip + start_info]
+    mov rcx, [rcx + SI_MFN_LIST]
+    mov rax, [rcx + rax * 8]
+    ret
+
+/* mmuext1(edi = cmd, rsi = arg1) -> rax: one mmuext_op on DOMID_SELF */
+mmuext1:
+    mov [rip + ext_op], edi
+    mov [rip + ext_op + 8], rsi
+    lea rdi, [rip + ext_op]
+    mov esi, 1
+    xor edx, edx
+    mov r10d, DOMID_SELF
+    HYPERCALL HC_MMUEXT_OP
+    ret
+
+/* uvm(rdi = va, rsi = mfn, rdx = flags of the pte) -> rax: update_va_mapping with UVMF_INVLPG */
+uvm:
+    shl rsi, 12
+    or rsi, rdx
+    mov edx, 2
+    HYPERCALL HC_UPDATE_VA_MAPPING
+    ret
+
+main_run:
+    lea rdi, [rip + msg_version]
+    xor edi, edi
+    xor esi, esi
+    HYPERCALL HC_XEN_VERSION
+    mov rbx, rax
+    lea rdi, [rip + msg_version]
+    mov rsi, rbx
+    call report
+
+    lea rdi, [rip + test_page]
+    call mfn_of
+    mov r12, rax                       /* r12 = mfn of test_page */
+    lea rdi, [rip + page2]
+    call mfn_of
+    mov r13, rax                       /* r13 = mfn of page2 */
+
+    mov edi, 0                         /* MMUEXT_PIN_L1_TABLE */
+    mov rsi, r12
+    call mmuext1
+    lea rdi, [rip + msg_a01]
+    mov rsi, rax
+    call report
+
+    lea rdi, [rip + test_page]
+    mov rsi, r12
+    mov edx, 0x21                      /* present | accessed: read-only */
+    call uvm
+    lea rdi, [rip + msg_a02]
+    mov rsi, rax
+    call report
+
+    mov edi, 0
+    mov rsi, r12
+    call mmuext1
+    lea rdi, [rip + msg_a03]
+    mov rsi, rax
+    call report
+
+    mov edi, 4                         /* MMUEXT_UNPIN_TABLE */
+    mov rsi, r12
+    call mmuext1
+    lea rdi, [rip + msg_a04]
+    mov rsi, rax
+    call report
+
+    lea rdi, [rip + test_page]
+    mov rsi, r12
+    mov edx, 0x63                      /* present | rw | accessed | dirty */
+    call uvm
+    lea rdi, [rip + msg_a05]
+    mov rsi, rax
+    call report
+
+    /* TLB coherence: touch test_page, remap its VA to page2's frame, read through it. */
+    mov rax, [rip + test_page]
+    lea rdi, [rip + test_page]
+    mov rsi, r13
+    mov edx, 0x63
+    call uvm
+    mov rbx, [rip + test_page]         /* must be page2's marker, not test_page's zero */
+    lea rdi, [rip + msg_a06]
+    mov rsi, rbx
+    call report
+    lea rdi, [rip + test_page]
+    mov rsi, r12
+    mov edx, 0x63
+    call uvm
+    lea rdi, [rip + msg_a07]
+    mov rsi, rax
+    call report
+
+    /* Hostile calls. */
+    HYPERCALL 99
+    lea rdi, [rip + msg_a08]
+    mov rsi, rax
+    call report
+
+    lea rdi, [rip + mmu_req]
+    mov esi, 1
+    xor edx, edx
+    mov r10d, 5                        /* no such domain */
+    HYPERCALL HC_MMU_UPDATE
+    lea rdi, [rip + msg_a09]
+    mov rsi, rax
+    call report
+
+    mov dword ptr [rip + done_var], 0x55
+    mov edi, 0x1000                    /* not mapped */
+    mov esi, 0x7fffffff                /* wild count */
+    lea rdx, [rip + done_var]
+    mov r10d, DOMID_SELF
+    HYPERCALL HC_MMUEXT_OP
+    lea rdi, [rip + msg_a10]
+    mov rsi, rax
+    call report
+    lea rdi, [rip + msg_a10d]
+    mov esi, [rip + done_var]
+    call report
+
+    lea rdi, [rip + mc_entries]
+    mov esi, 3
+    HYPERCALL HC_MULTICALL
+    lea rdi, [rip + msg_a11]
+    mov rsi, rax
+    call report
+    lea rdi, [rip + msg_a11a]
+    mov rsi, [rip + mc_entries + 8]
+    call report
+    lea rdi, [rip + msg_a11b]
+    mov rsi, [rip + mc_entries + 64 + 8]
+    call report
+    lea rdi, [rip + msg_a11c]
+    mov rsi, [rip + mc_entries + 128 + 8]
+    call report
+
+    lea rdi, [rip + msg_bye]
+    call puts
+    mov dword ptr [rip + reason], 0    /* SHUTDOWN_poweroff */
+    jmp shutdown
+
+do_crash:
+    mov dword ptr [rip + reason], 3    /* SHUTDOWN_crash */
+    jmp shutdown
+do_reboot:
+    mov dword ptr [rip + reason], 1    /* SHUTDOWN_reboot */
+    jmp shutdown
+
+    .globl do_fault
+do_fault:
+    mov byte ptr [0x1000], 1           /* unmapped: #PF, no IDT -> triple fault */
+    jmp do_fault
+
+    .globl do_out
+do_out:
+    out 0x80, al
+    jmp do_out
+
+do_wp:
+    mov rax, cr0
+    and rax, ~0x10000
+    mov cr0, rax
+    lea rdi, [rip + msg_hello]
+    call puts
+    jmp do_wp
+
+do_cr3:
+    /* Copy the (RO-mapped) L4 into test_page and run on the copy: never validated. */
+    mov rsi, [rip + start_info]
+    mov rsi, [rsi + SI_PT_BASE]
+    lea rdi, [rip + test_page]
+    mov ecx, 512
+    rep movsq
+    lea rdi, [rip + test_page]
+    call mfn_of
+    shl rax, 12
+    mov cr3, rax
+    lea rdi, [rip + msg_hello]
+    call puts
+    jmp do_cr3
+
+shutdown:
+    mov edi, 2                         /* SCHEDOP_shutdown */
+    lea rsi, [rip + reason]
+    HYPERCALL HC_SCHED_OP
+    ud2
+
+/* puts(rdi = NUL-terminated string) */
+puts:
+    mov rdx, rdi
+    xor esi, esi
+1:  cmp byte ptr [rdx + rsi], 0
+    je 2f
+    inc rsi
+    jmp 1b
+2:  xor edi, edi                       /* CONSOLEIO_write; rsi = len, rdx = buf */
+    HYPERCALL HC_CONSOLE_IO
+    ret
+
+newline:
+    lea rdi, [rip + msg_nl]
+    jmp puts
+
+/* report(rdi = label, rsi = value): "<label> rc=<16 hex digits>\n" */
+report:
+    push rbx
+    mov rbx, rsi
+    call puts
+    lea rdi, [rip + msg_rc]
+    call puts
+    lea rdi, [rip + hexbuf + 16]
+    mov ecx, 16
+1:  dec rdi
+    mov eax, ebx
+    and eax, 15
+    lea rdx, [rip + hexdigits]
+    mov al, [rdx + rax]
+    mov [rdi], al
+    shr rbx, 4
+    loop 1b
+    lea rdi, [rip + hexbuf]
+    call puts
+    call newline
+    pop rbx
+    ret
+
+    .section .rodata
+hexdigits:  .ascii "0123456789abcdef"
+msg_hello:  .asciz "asm-guest: hello from a Xen PV guest in assembly\n"
+msg_cmdline: .asciz "asm-guest: cmdline="
+msg_version: .asciz "A00 xen_version"
+msg_a01:    .asciz "A01 pin_l1 page still mapped RW"
+msg_a02:    .asciz "A02 update_va_mapping page -> RO"
+msg_a03:    .asciz "A03 pin_l1 page mapped RO"
+msg_a04:    .asciz "A04 unpin page"
+msg_a05:    .asciz "A05 update_va_mapping page -> RW"
+msg_a06:    .asciz "A06 read through VA remapped to page2"
+msg_a07:    .asciz "A07 update_va_mapping VA back to page"
+msg_a08:    .asciz "A08 hypercall 99"
+msg_a09:    .asciz "A09 mmu_update domid 5"
+msg_a10:    .asciz "A10 mmuext_op unmapped ops, wild count"
+msg_a10d:   .asciz "A10 done"
+msg_a11:    .asciz "A11 multicall [xen_version, multicall, sched_op yield]"
+msg_a11a:   .asciz "A11 entry 0"
+msg_a11b:   .asciz "A11 entry 1"
+msg_a11c:   .asciz "A11 entry 2"
+msg_rc:     .asciz " rc="
+msg_nl:     .asciz "\n"
+msg_bye:    .asciz "asm-guest: bye\n"
+
+    .data
+    .balign 8
+start_info: .quad 0
+reason:     .long 0
+done_var:   .long 0
+ext_op:     .long 0, 0
+            .quad 0, 0
+mmu_req:    .quad 0, 0
+hexbuf:     .fill 16, 1, '0'
+            .byte 0
+    .balign 64
+mc_entries:
+    .quad HC_XEN_VERSION, 0, 0, 0, 0, 0, 0, 0
+    .quad HC_MULTICALL, 0, 0, 0, 0, 0, 0, 0
+    .quad HC_SCHED_OP, 0, 0, 0, 0, 0, 0, 0
+    .balign 4096
+page2:
+    .quad 0x5eed5eed5eed5eed
+    .fill 4088, 1, 0
+
+    .bss
+    .balign 4096
+test_page:
+    .fill 4096, 1, 0
+stack:
+    .fill 8192, 1, 0
+stack_top:
