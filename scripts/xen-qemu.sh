@@ -4,7 +4,8 @@
 # Usage: scripts/xen-qemu.sh GUEST.elf "CMDLINE"     boot GUEST.elf with CMDLINE
 #        scripts/xen-qemu.sh --fetch                  only fetch/cache Xen, print the xen.elf path
 #
-# Output (stdout): the guest's console lines as is; Xen's own "(XEN) ..." lines prefixed "xen| ".
+# Output (stdout): the guest's console lines as is; Xen's own lines ("(XEN) ..." and its banner)
+# prefixed "xen| ".
 # A last line "xen-qemu: <status> ..." goes to stderr. Exit status:
 #   0 dom0 powered off        1 dom0 crashed           2 Xen panicked
 #   3 timeout                 4 setup error (missing QEMU, Xen download failed, bad arguments)
@@ -138,8 +139,11 @@ qpid=
 end=$(date +%s.%N)
 
 [ -n "${XEN_QEMU_SERIAL:-}" ] && cp "$serial" "$XEN_QEMU_SERIAL"
-# Xen's lines start with "(XEN)"; the dom0 console (console_io) is written unprefixed.
-tr -d '\r' <"$serial" | sed -e 's/^(XEN)/xen| (XEN)/'
+# Xen's lines start with "(XEN)"; the dom0 console (console_io) is written unprefixed. Xen's
+# banner (unprefixed) comes before "*** Serial input to DOM0", i.e. before dom0 runs.
+tr -d '\r' <"$serial" | awk '
+  /^\(XEN\)/ || !dom0 { print "xen| " $0; if (/Serial input to DOM0/) dom0 = 1; next }
+  { print }'
 
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 case $status in

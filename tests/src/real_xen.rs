@@ -54,9 +54,9 @@ impl XenStatus {
 #[derive(Clone, Debug)]
 pub struct XenRun {
     pub status: XenStatus,
-    /// The guest's console lines (everything Xen did not prefix with "(XEN)").
+    /// The guest's console lines.
     pub guest_lines: Vec<String>,
-    /// Xen's own lines, without the "xen| " marker (they still start with "(XEN)").
+    /// Xen's own lines ("(XEN) ..." and its banner), without the script's "xen| " marker.
     pub xen_lines: Vec<String>,
     /// The script's stderr (its status line, setup errors).
     pub stderr: String,
