@@ -13,7 +13,8 @@
 #
 # Environment:
 #   XEN_QEMU_TIMEOUT  seconds before the run is killed (default 60)
-#   XEN_ELF           use this hypervisor ELF instead of the cached Debian one
+#   XEN_ELF           use this hypervisor ELF instead of the cached Debian one (e.g. a debug
+#                     build, DESIGN §8, which logs why each hypercall failed)
 #   XEN_CACHE_DIR     cache for the Debian package (default <repo>/.cache/xen, git-ignored)
 #   XEN_QEMU_SERIAL   also copy the raw serial log to this file
 #   XEN_EXTRA_ARGS    extra words for Xen's command line

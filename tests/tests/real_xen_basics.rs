@@ -2,7 +2,11 @@
 //! VMM's validator must later reproduce.
 //!
 //! Expected return codes are Xen's, not ours: T01..T07 are the values DESIGN §4 records from
-//! real Xen 4.17; each later one is a Xen rule cited next to it (xen/arch/x86/mm.c).
+//! real Xen 4.17; each later one is a Xen rule cited next to it (xen/arch/x86/mm.c). A debug
+//! build of Xen 4.17.5 (`XEN_ELF=... scripts/xen-qemu.sh`) gave the same transcript and logged
+//! the stated reason for every failure: "Bad type" for T01/T14/T19 (writable resp. L1 type
+//! held), "already pinned" (T04), "Could not get page type PGT_writable_page" (T05/T17),
+//! "not pinned" (T11/T22).
 
 use xenkvm_tests::guest::guest_elf;
 use xenkvm_tests::real_xen::{qemu_or_skip, run_on_xen, XenStatus};
