@@ -100,7 +100,7 @@ pub unsafe extern "C" fn start_kernel(si: *const StartInfo) -> ! {
         (ver >> 16, ver & 0xffff)
     };
     println!(
-        "boot: hypervisor {}.{}{} nr_pages={} bootstrap=pfn {:#x}..{:#x} kernel={:#x}..{:#x} pt={:#x}+{} m2p_runs={} memblock_free={} free_pages={}",
+        "boot: hypervisor {}.{}{} nr_pages={} bootstrap=pfn {:#x}..{:#x} kernel={:#x}..{:#x} pt={:#x}+{} m2p={} memblock_free={} free_pages={}",
         major,
         minor,
         extra,
@@ -111,7 +111,7 @@ pub unsafe extern "C" fn start_kernel(si: *const StartInfo) -> ! {
         l.kernel.end.0,
         l.pt.start.0,
         l.pt.len(),
-        k.m2p.nr_runs(),
+        k.m2p.kind(),
         k.memblock.free(),
         k.pages.nr_free()
     );

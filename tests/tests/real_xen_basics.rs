@@ -176,5 +176,5 @@ fn guest_selftest_passes_on_real_xen() {
     let failed: Vec<_> = t.ops.iter().filter(|o| o.rc != 0).collect();
     assert!(failed.is_empty(), "guest self-checks failed: {failed:?}");
     // Every check the guest has must have run (a silently shortened list would pass above).
-    assert_eq!(t.ops.len(), 11, "{}", run.dump());
+    assert_eq!(t.ops.len(), 12, "{}", run.dump());
 }

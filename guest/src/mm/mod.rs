@@ -17,7 +17,7 @@ pub mod p2m;
 pub mod page_alloc;
 pub mod pgtable;
 
-use pagetable_validator::pte::{layout::KERNEL_BASE, PAGE_SHIFT};
+use pagetable_validator::pte::{layout::KERNEL_BASE, PAGE_SHIFT, PAGE_SIZE};
 
 /// A pseudo-physical frame number: the guest's own view of its memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,9 +2,8 @@
 //!
 //! Xen hands the guest `mfn_list[pfn]` (the P2M). Xen also offers a machine-to-phys table in
 //! its own reserved area, but the guest does not rely on it (our VMM need not provide it):
-//! [`M2p`] is built by the guest from the P2M, as sorted runs of consecutive frames. A plain
-//! domain builder gives one or a few runs; a shuffled P2M gives one run per page, which still
-//! fits and sorts quickly.
+//! [`M2p`] is built by the guest from the P2M: a direct table when the machine frames are
+//! dense (the usual case, shuffled or not), else sorted runs of consecutive frames.
 
 use pagetable_validator::abi::StartInfo;
 
@@ -68,12 +67,64 @@ struct Run {
 
 /// The reverse map `mfn_to_pfn`, built by the guest from the P2M.
 pub struct M2p {
-    runs: &'static mut [Run],
+    repr: Repr,
+}
+
+enum Repr {
+    /// Dense machine frames: `pfn + 1` per mfn from `base` (0 = not ours). O(1) lookups and an
+    /// O(n) build whatever the P2M's order (a shuffled P2M costs nothing extra).
+    Direct {
+        base: u64,
+        slots: &'static mut [u32],
+    },
+    /// Sparse machine frames: runs sorted by mfn, binary-searched.
+    Runs(&'static mut [Run]),
+}
+
+/// How the reverse map is stored (for the boot log).
+#[derive(Clone, Copy, Debug)]
+pub enum M2pKind {
+    Direct { span: usize },
+    Runs { nr: usize },
+}
+
+impl core::fmt::Display for M2pKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            M2pKind::Direct { span } => write!(f, "direct/{span}"),
+            M2pKind::Runs { nr } => write!(f, "runs/{nr}"),
+        }
+    }
 }
 
 impl M2p {
     /// Builds the reverse map; its memory comes from memblock. `None` if memblock is too small.
+    /// A direct table when the machine frames are dense (span at most 4x the page count) and
+    /// the table takes at most half of what memblock has left; sorted runs otherwise.
     pub fn build(p2m: &P2m, memblock: &mut Memblock) -> Option<M2p> {
+        assert!(
+            p2m.nr_pages() < u32::MAX as u64,
+            "too many pfns for the reverse map"
+        );
+        let valid = || (0..p2m.nr_pages()).filter_map(|p| Some((p2m.try_pfn_to_mfn(Pfn(p))?, p)));
+        let (lo, hi) = valid().fold((u64::MAX, 0), |(lo, hi), (m, _)| (lo.min(m.0), hi.max(m.0)));
+        let span = hi.checked_sub(lo)?.checked_add(1)?;
+        let table_pages = (span * 4).div_ceil(super::PAGE_SIZE);
+        if span <= 4 * p2m.nr_pages() && table_pages <= memblock.free() / 2 {
+            // SAFETY: u32 is valid when zero (= no pfn).
+            let slots: &'static mut [u32] = unsafe { memblock.alloc_array::<u32>(span as usize)? };
+            for (m, p) in valid() {
+                slots[(m.0 - lo) as usize] = p as u32 + 1;
+            }
+            return Some(M2p {
+                repr: Repr::Direct { base: lo, slots },
+            });
+        }
+        Self::build_runs(p2m, memblock)
+    }
+
+    /// Builds the sorted-runs form regardless of density (the fallback; selftest compares it).
+    pub fn build_runs(p2m: &P2m, memblock: &mut Memblock) -> Option<M2p> {
         let nr = Self::runs(p2m).count();
         // SAFETY: Run is plain integers, for which all-zero is a valid value.
         let runs: &'static mut [Run] = unsafe { memblock.alloc_array::<Run>(nr)? };
@@ -81,7 +132,9 @@ impl M2p {
             *slot = run;
         }
         heapsort_by_mfn(runs);
-        Some(M2p { runs })
+        Some(M2p {
+            repr: Repr::Runs(runs),
+        })
     }
 
     /// Maximal runs of consecutive pfns backed by consecutive mfns, in pfn order.
@@ -109,17 +162,28 @@ impl M2p {
         })
     }
 
-    /// Number of runs (1 for an identity P2M; one per page for a shuffled one).
-    pub fn nr_runs(&self) -> usize {
-        self.runs.len()
+    /// How the map is stored.
+    pub fn kind(&self) -> M2pKind {
+        match &self.repr {
+            Repr::Direct { slots, .. } => M2pKind::Direct { span: slots.len() },
+            Repr::Runs(runs) => M2pKind::Runs { nr: runs.len() },
+        }
     }
 
     /// The pfn backed by `mfn`, or `None` if the frame is not ours.
     pub fn mfn_to_pfn(&self, mfn: Mfn) -> Option<Pfn> {
-        // Index of the first run starting above mfn; the candidate is the one before it.
-        let i = self.runs.partition_point(|r| r.mfn <= mfn.0);
-        let r = self.runs.get(i.checked_sub(1)?)?;
-        (mfn.0 - r.mfn < r.len as u64).then(|| Pfn(r.pfn as u64 + (mfn.0 - r.mfn)))
+        match &self.repr {
+            Repr::Direct { base, slots } => {
+                let slot = *slots.get(usize::try_from(mfn.0.checked_sub(*base)?).ok()?)?;
+                slot.checked_sub(1).map(|p| Pfn(p as u64))
+            }
+            Repr::Runs(runs) => {
+                // Index of the first run starting above mfn; the candidate is the one before.
+                let i = runs.partition_point(|r| r.mfn <= mfn.0);
+                let r = runs.get(i.checked_sub(1)?)?;
+                (mfn.0 - r.mfn < r.len as u64).then(|| Pfn(r.pfn as u64 + (mfn.0 - r.mfn)))
+            }
+        }
     }
 }
 

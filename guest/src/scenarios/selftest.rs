@@ -1,12 +1,13 @@
 //! Scenario `selftest`: the kernel checks its own building blocks (KUnit-style), one transcript
 //! line per check with rc 0 = pass, 1 = fail. Covers what `basics` does not: the command-line
-//! parser, the reverse map over every pfn, `alloc_pages` orders and reuse, fixmap round trips.
+//! parser, the reverse map (both forms) over every pfn, `alloc_pages` orders and reuse, fixmap round trips.
 
 use pagetable_validator::pte::{PAGE_KERNEL, PAGE_KERNEL_RO};
 
 use super::Transcript;
 use crate::cmdline::Cmdline;
 use crate::mm::fixmap::{fix_to_virt, FIX_SCRATCH_BEGIN};
+use crate::mm::p2m::M2p;
 use crate::mm::{Mfn, Pfn};
 use crate::setup::Kernel;
 use crate::t;
@@ -57,6 +58,13 @@ pub fn run(k: &mut Kernel, _variant: Option<&str>) {
         check(k.m2p.mfn_to_pfn(Mfn(max_mfn + 1)).is_none()),
         "m2p: a foreign mfn has no pfn"
     );
+    // The other representation (sorted runs) must agree on every frame and just outside.
+    let runs = M2p::build_runs(&k.p2m, &mut k.memblock).expect("memblock for the runs form");
+    let ok = (0..n)
+        .map(|p| k.pfn_to_mfn(Pfn(p)))
+        .all(|m| runs.mfn_to_pfn(m) == k.m2p.mfn_to_pfn(m))
+        && runs.mfn_to_pfn(Mfn(max_mfn + 1)).is_none();
+    t!(t, check(ok), "m2p: sorted-runs form agrees");
 
     let free = k.pages.nr_free();
     let mut blocks = [(Pfn(0), 0u32); 5];
