@@ -9,7 +9,7 @@
 //! }
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -108,15 +108,41 @@ pub fn qemu_or_skip(test: &str) -> bool {
     false
 }
 
+/// Knobs for [`run_on_xen_with`]; `Default` is what [`run_on_xen`] uses (the environment's
+/// `XEN_QEMU_TIMEOUT`/`XEN_ELF`, else 60 s and the cached Debian 4.17 release build).
+#[derive(Clone, Debug, Default)]
+pub struct XenOptions {
+    /// Kill the run after this long (whole seconds, rounded up).
+    pub timeout: Option<Duration>,
+    /// Boot this hypervisor instead (e.g. a debug build that logs why hypercalls fail).
+    pub xen_elf: Option<PathBuf>,
+    /// Extra words for Xen's command line.
+    pub xen_args: Option<String>,
+}
+
 /// Boots `elf` as dom0 of real Xen 4.17 in QEMU with guest command line `cmdline` and waits
 /// for the end (halt, crash, Xen panic or timeout). Safe to call from concurrent tests.
 pub fn run_on_xen(elf: &Path, cmdline: &str) -> XenRun {
+    run_on_xen_with(elf, cmdline, &XenOptions::default())
+}
+
+/// [`run_on_xen`] with explicit [`XenOptions`].
+pub fn run_on_xen_with(elf: &Path, cmdline: &str, opts: &XenOptions) -> XenRun {
     let script = repo_root().join("scripts/xen-qemu.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script).arg(elf).arg(cmdline);
+    if let Some(t) = opts.timeout {
+        let secs = t.as_secs() + u64::from(t.subsec_nanos() > 0);
+        cmd.env("XEN_QEMU_TIMEOUT", secs.max(1).to_string());
+    }
+    if let Some(x) = &opts.xen_elf {
+        cmd.env("XEN_ELF", x);
+    }
+    if let Some(a) = &opts.xen_args {
+        cmd.env("XEN_EXTRA_ARGS", a);
+    }
     let start = Instant::now();
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(elf)
-        .arg(cmdline)
+    let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     let wall = start.elapsed();
