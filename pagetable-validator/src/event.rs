@@ -180,7 +180,12 @@ impl Event {
                 format!("machphys_update mfn {} -> pfn {}", hex5(*mfn), hex5(*pfn))
             }
             Op::UpdateVaMapping {
-                va, l1, slot, old, new, ..
+                va,
+                l1,
+                slot,
+                old,
+                new,
+                ..
             } => match l1 {
                 Some(l1) => format!(
                     "update_va_mapping va {va:x} (L1 mfn {}[{slot}]) {old:016x} -> {new:016x}",

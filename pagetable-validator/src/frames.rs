@@ -18,6 +18,13 @@ pub trait GuestFrames {
             *e = self.read_entry(mfn, slot);
         }
     }
+    /// Direct read-only access to a whole frame, if the memory allows it without
+    /// copying (default: `None`, the validator then uses `read_frame`). The
+    /// validator only calls it with `&self` borrowed, so the frame cannot change
+    /// while the reference lives.
+    fn frame_ref(&self, _mfn: Mfn) -> Option<&[u64; ENTRIES]> {
+        None
+    }
 }
 
 static ZERO_FRAME: [u64; ENTRIES] = [0; ENTRIES];
@@ -72,6 +79,11 @@ impl GuestFrames for VecFrames {
     #[inline]
     fn read_frame(&self, mfn: Mfn, out: &mut [u64; ENTRIES]) {
         out.copy_from_slice(self.frame(mfn));
+    }
+
+    #[inline]
+    fn frame_ref(&self, mfn: Mfn) -> Option<&[u64; ENTRIES]> {
+        Some(self.frame(mfn))
     }
 }
 

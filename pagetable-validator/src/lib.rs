@@ -17,9 +17,9 @@ mod frames;
 #[cfg(feature = "std")]
 mod model;
 #[cfg(feature = "std")]
-mod oracle;
-#[cfg(feature = "std")]
 mod ops;
+#[cfg(feature = "std")]
+mod oracle;
 #[cfg(feature = "std")]
 mod provenance;
 #[cfg(feature = "std")]

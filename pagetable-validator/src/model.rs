@@ -171,49 +171,143 @@ pub struct FrameInfo {
     pub linear: i16,
 }
 
-/// The per-frame record of the frame table. 16 bytes; kept small because the
-/// validation hot path touches one per entry.
+/// The hot per-frame record: 8 bytes, because the validation hot path touches one
+/// per entry (a dense address space streams through the whole frame table).
 ///
-/// Invariants (checked by the oracle): `type_count == 0` ⇔ `ty == None`;
-/// `validated` ⇔ (`ty` is Writable, or a table whose validation completed);
-/// `tolerated > 0` only while `ty` is a table.
+/// `ti` packs Xen-like `type_info`: type in bits 28..31, `PGT_pinned`-like bit 27,
+/// validated bit 26, type count in bits 0..25 (larger counts are refused like
+/// Xen's "Type count overflow"). The rarely used counts live in [`Cold`].
+///
+/// Invariants (checked by the oracle): count 0 ⇔ type `None`; validated ⇔ type
+/// Writable, or a table whose validation completed; tolerated > 0 only while the
+/// type is a table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Frame {
-    pub ty: PageType,
-    pub validated: bool,
-    pub pinned: bool,
-    pub linear: i16,
-    /// Audit only; u16 keeps the record at 16 bytes (overflow is refused).
-    pub tolerated: u16,
-    pub type_count: u32,
+    pub ti: u32,
     pub refs: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Frame>() == 16);
+/// Per-frame counts off the hot path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cold {
+    /// Xen's `linear_pt_count`.
+    pub linear: i16,
+    /// Audit only: writable mappings tolerated on a pagetable (overflow refused).
+    pub tolerated: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<Frame>() == 8);
+
+pub(crate) const TI_COUNT: u32 = (1 << 26) - 1;
+pub(crate) const TI_VALIDATED: u32 = 1 << 26;
+pub(crate) const TI_PINNED: u32 = 1 << 27;
+pub(crate) const TI_TY_SHIFT: u32 = 28;
+/// Largest type count.
+pub(crate) const MAX_TYPE_COUNT: u32 = TI_COUNT;
 
 /// Xen's `type_info` bits for logs (`PGT_validated`, `PGT_pinned`).
 pub(crate) const PGT_VALIDATED: u64 = 1 << 58;
 pub(crate) const PGT_PINNED: u64 = 1 << 59;
 
+impl PageType {
+    #[inline]
+    pub(crate) fn from_bits(b: u32) -> PageType {
+        match b {
+            1 => PageType::Writable,
+            2 => PageType::L1,
+            3 => PageType::L2,
+            4 => PageType::L3,
+            5 => PageType::L4,
+            _ => PageType::None,
+        }
+    }
+
+    /// `ti` bits of this type, validated.
+    #[inline]
+    pub(crate) fn ti_validated(self) -> u32 {
+        ((self as u32) << TI_TY_SHIFT) | TI_VALIDATED
+    }
+}
+
 impl Frame {
-    pub fn info(&self) -> FrameInfo {
+    #[inline]
+    pub fn ty(self) -> PageType {
+        PageType::from_bits(self.ti >> TI_TY_SHIFT)
+    }
+    #[inline]
+    pub fn set_ty(&mut self, ty: PageType) {
+        self.ti = (self.ti & !(0xf << TI_TY_SHIFT)) | ((ty as u32) << TI_TY_SHIFT);
+    }
+    #[inline]
+    pub fn validated(self) -> bool {
+        self.ti & TI_VALIDATED != 0
+    }
+    #[inline]
+    pub fn set_validated(&mut self, v: bool) {
+        self.ti = if v {
+            self.ti | TI_VALIDATED
+        } else {
+            self.ti & !TI_VALIDATED
+        };
+    }
+    #[inline]
+    pub fn pinned(self) -> bool {
+        self.ti & TI_PINNED != 0
+    }
+    #[inline]
+    pub fn set_pinned(&mut self, v: bool) {
+        self.ti = if v {
+            self.ti | TI_PINNED
+        } else {
+            self.ti & !TI_PINNED
+        };
+    }
+    #[inline]
+    pub fn count(self) -> u32 {
+        self.ti & TI_COUNT
+    }
+    #[inline]
+    pub fn set_count(&mut self, n: u32) {
+        debug_assert!(n <= TI_COUNT);
+        self.ti = (self.ti & !TI_COUNT) | (n & TI_COUNT);
+    }
+
+    /// The hot cases of `get_page_type`: one more reference of an already
+    /// validated type, or a fresh writable typing of an untyped frame (type None,
+    /// count 0, so nothing tolerated either). Anything else is the slow path.
+    #[inline(always)]
+    pub fn try_get_type_fast(&mut self, want: PageType) -> bool {
+        if self.ti & !(TI_COUNT | TI_PINNED) == want.ti_validated()
+            && self.ti & TI_COUNT < MAX_TYPE_COUNT
+        {
+            self.ti += 1;
+            true
+        } else if want == PageType::Writable && self.ti == 0 {
+            self.ti = want.ti_validated() | 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn info(self, cold: Cold) -> FrameInfo {
         FrameInfo {
-            ty: self.ty,
-            type_count: self.type_count,
-            validated: self.validated,
-            pinned: self.pinned,
+            ty: self.ty(),
+            type_count: self.count(),
+            validated: self.validated(),
+            pinned: self.pinned(),
             refs: self.refs,
-            tolerated_writable: u32::from(self.tolerated),
-            linear: self.linear,
+            tolerated_writable: u32::from(cold.tolerated),
+            linear: cold.linear,
         }
     }
 
     /// Xen's `type_info` word, as printed in "Bad type (saw …)".
-    pub fn xen_type_info(&self) -> u64 {
-        self.ty.xen_bits()
-            | if self.validated { PGT_VALIDATED } else { 0 }
-            | if self.pinned { PGT_PINNED } else { 0 }
-            | u64::from(self.type_count)
+    pub fn xen_type_info(self) -> u64 {
+        self.ty().xen_bits()
+            | if self.validated() { PGT_VALIDATED } else { 0 }
+            | if self.pinned() { PGT_PINNED } else { 0 }
+            | u64::from(self.count())
     }
 }
 
@@ -224,14 +318,39 @@ mod tests {
     #[test]
     fn xen_type_info_matches_real_xen_log() {
         // Real Xen 4.17: "Bad type (saw e400000000000001 != exp 2000000000000000)".
-        let f = Frame {
-            ty: PageType::Writable,
-            validated: true,
-            type_count: 1,
-            ..Frame::default()
-        };
+        let mut f = Frame::default();
+        f.set_ty(PageType::Writable);
+        f.set_validated(true);
+        f.set_count(1);
         assert_eq!(f.xen_type_info(), 0xe400000000000001);
         assert_eq!(PageType::L1.xen_bits(), 0x2000000000000000);
+    }
+
+    #[test]
+    fn packed_fields_round_trip() {
+        let mut f = Frame::default();
+        for ty in [
+            PageType::L4,
+            PageType::Writable,
+            PageType::None,
+            PageType::L1,
+        ] {
+            f.set_ty(ty);
+            f.set_count(MAX_TYPE_COUNT);
+            f.set_pinned(true);
+            f.set_validated(true);
+            assert_eq!(
+                (f.ty(), f.count(), f.pinned(), f.validated()),
+                (ty, MAX_TYPE_COUNT, true, true)
+            );
+            f.set_count(0);
+            f.set_pinned(false);
+            f.set_validated(false);
+            assert_eq!(
+                (f.ty(), f.count(), f.pinned(), f.validated()),
+                (ty, 0, false, false)
+            );
+        }
     }
 
     #[test]

@@ -46,7 +46,9 @@ impl Validator {
 
     /// `MMUEXT_PIN_L{level}_TABLE`.
     pub fn pin<M: GuestFrames>(&mut self, mem: &M, level: u32, mfn: Mfn) -> Result<(), XenError> {
-        let res = self.check_mem(mem).and_then(|()| self.do_pin(mem, level, mfn));
+        let res = self
+            .check_mem(mem)
+            .and_then(|()| self.do_pin(mem, level, mfn));
         let pfn = self.pfn_of(mfn);
         self.finish(Op::Pin { level, mfn, pfn }, &res);
         res
@@ -64,13 +66,13 @@ impl Validator {
             self.log.push(xenlog::pin_error(e.errno(), mfn));
             return Err(e);
         }
-        if self.frames[mfn as usize].pinned {
+        if self.frames[mfn as usize].pinned() {
             self.log.push(xenlog::already_pinned(mfn));
             self.put_page_type(mem, mfn, want);
             self.put_ref(mfn);
             return Err(XenError::inval(format!("mfn {mfn:x} already pinned")));
         }
-        self.frames[mfn as usize].pinned = true;
+        self.frames[mfn as usize].set_pinned(true);
         Ok(())
     }
 
@@ -90,12 +92,12 @@ impl Validator {
             ));
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        if !self.frames[mfn as usize].pinned {
+        if !self.frames[mfn as usize].pinned() {
             self.log.push(xenlog::not_pinned(mfn));
             return Err(XenError::inval(format!("mfn {mfn:x} not pinned")));
         }
-        self.frames[mfn as usize].pinned = false;
-        let ty = self.frames[mfn as usize].ty;
+        self.frames[mfn as usize].set_pinned(false);
+        let ty = self.frames[mfn as usize].ty();
         self.put_page_type(mem, mfn, ty);
         self.put_ref(mfn);
         Ok(())
@@ -105,7 +107,9 @@ impl Validator {
     /// reference on the old base.
     pub fn new_baseptr<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
         let old = self.base;
-        let res = self.check_mem(mem).and_then(|()| self.do_new_baseptr(mem, mfn));
+        let res = self
+            .check_mem(mem)
+            .and_then(|()| self.do_new_baseptr(mem, mfn));
         self.finish(Op::NewBaseptr { mfn, old }, &res);
         res
     }
@@ -134,7 +138,11 @@ impl Validator {
     }
 
     /// One `mmu_update` request. Writes guest memory.
-    pub fn mmu_update<M: GuestFrames>(&mut self, mem: &mut M, req: MmuUpdate) -> Result<(), XenError> {
+    pub fn mmu_update<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        req: MmuUpdate,
+    ) -> Result<(), XenError> {
         let cmd = req.ptr & MMU_CMD_BITS;
         if cmd == mmu::MACHPHYS_UPDATE {
             let mfn = req.ptr >> 12;
@@ -148,8 +156,8 @@ impl Validator {
         let level = self
             .frames
             .get(table as usize)
-            .filter(|f| f.ty.is_table() && f.validated)
-            .map_or(0, |f| f.ty.level());
+            .filter(|f| f.ty().is_table() && f.validated())
+            .map_or(0, |f| f.ty().level());
         let old = if table < self.nr && mem.nr_frames() > table {
             mem.read_entry(table, slot)
         } else {
@@ -158,7 +166,11 @@ impl Validator {
         let res = self
             .check_mem(mem)
             .and_then(|()| self.do_mmu_update(mem, cmd, table, slot, level, req.val));
-        let new = if res.is_ok() { mem.read_entry(table, slot) } else { old };
+        let new = if res.is_ok() {
+            mem.read_entry(table, slot)
+        } else {
+            old
+        };
         self.finish(
             Op::MmuUpdate {
                 ptr: req.ptr,
@@ -335,7 +347,9 @@ impl Validator {
     /// Xen's `map_guest_l1e` + the L1 type check of `__do_update_va_mapping`.
     fn resolve_l1<M: GuestFrames>(&self, mem: &M, va: u64) -> Result<(Mfn, usize), XenError> {
         let no_l1 = || XenError::inval(format!("no L1 maps va {va:x}"));
-        let base = self.base.ok_or_else(|| XenError::inval("no base pointer"))?;
+        let base = self
+            .base
+            .ok_or_else(|| XenError::inval("no base pointer"))?;
         if !addr_ok(va) {
             return Err(XenError::inval(format!("va {va:x} not a guest address")));
         }
@@ -353,7 +367,7 @@ impl Validator {
             table = pte_mfn(e);
         }
         let f = self.frames[table as usize];
-        if f.ty != PageType::L1 || !f.validated {
+        if f.ty() != PageType::L1 || !f.validated() {
             return Err(no_l1());
         }
         Ok((table, table_index(va, 1)))
@@ -361,7 +375,14 @@ impl Validator {
 }
 
 /// Writes `new`, OR-ing in the current A/D bits for `MMU_PT_UPDATE_PRESERVE_AD`.
-fn write_entry<M: GuestFrames>(mem: &mut M, t: Mfn, slot: usize, old: u64, new: u64, preserve_ad: bool) {
+fn write_entry<M: GuestFrames>(
+    mem: &mut M,
+    t: Mfn,
+    slot: usize,
+    old: u64,
+    new: u64,
+    preserve_ad: bool,
+) {
     let v = if preserve_ad {
         new | (old & (_PAGE_ACCESSED | _PAGE_DIRTY))
     } else {

@@ -14,13 +14,14 @@
 //! * unreachable frames hold no pagetable type.
 
 use crate::frames::GuestFrames;
-use crate::model::{Frame, PageType, Policy};
-use crate::pte::{pte_mfn, ENTRIES, _PAGE_PRESENT, _PAGE_RW};
+use crate::model::{FrameInfo, PageType, Policy};
+use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
 use crate::rules::{is_xen_l4_slot, LN_DISALLOW};
 use crate::validator::Validator;
 
 pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String> {
-    let n = v.frames.len();
+    let infos = v.frames_snapshot();
+    let n = infos.len();
     if (mem.nr_frames() as usize) < n {
         return Err("guest memory smaller than the frame table".into());
     }
@@ -28,7 +29,7 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
     let mut live = vec![0u32; n];
     let mut work: Vec<usize> = Vec::new();
     // Roots.
-    for (m, f) in v.frames.iter().enumerate() {
+    for (m, f) in infos.iter().enumerate() {
         if f.pinned {
             if !f.ty.is_table() {
                 errs.push(format!("mfn {m:x} pinned but typed {:?}", f.ty));
@@ -63,7 +64,7 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
             if t >= n || t == p {
                 continue; // rule violations reported below
             }
-            let tty = v.frames[t].ty;
+            let tty = infos[t].ty;
             if tty.level() == level - 1 {
                 reach(&mut live, t, level - 1, "entry", &mut errs, &mut work);
             } else if tty.level() == level {
@@ -82,7 +83,7 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
     let mut wcount = vec![0u64; n];
     let mut lin_entries = vec![0i64; n];
     let mut lin_uses = vec![0i64; n];
-    for (m, f) in v.frames.iter().enumerate() {
+    for (m, f) in infos.iter().enumerate() {
         if f.pinned {
             refs[m] += 1;
             tcount[m] += 1;
@@ -112,7 +113,9 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
                 LN_DISALLOW
             };
             if e & mask != 0 {
-                errs.push(format!("L{level} mfn {p:x} slot {slot}: bad flags {e:016x}"));
+                errs.push(format!(
+                    "L{level} mfn {p:x} slot {slot}: bad flags {e:016x}"
+                ));
             }
             if t >= n {
                 errs.push(format!("L{level} mfn {p:x} slot {slot}: mfn {t:x} outside"));
@@ -125,9 +128,11 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
                 }
                 continue;
             }
-            let linear = t == p || v.frames[t].ty.level() == level;
+            let linear = t == p || infos[t].ty.level() == level;
             if linear && e & _PAGE_RW != 0 {
-                errs.push(format!("L{level} mfn {p:x} slot {slot}: writable linear entry"));
+                errs.push(format!(
+                    "L{level} mfn {p:x} slot {slot}: writable linear entry"
+                ));
             }
             if t == p {
                 continue; // self-reference takes nothing
@@ -141,8 +146,19 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
         }
     }
 
-    for (m, f) in v.frames.iter().enumerate() {
-        check_frame(v, m, f, live[m], refs[m], tcount[m], wcount[m], lin_entries[m], lin_uses[m], &mut errs);
+    for (m, f) in infos.iter().enumerate() {
+        check_frame(
+            v,
+            m,
+            f,
+            live[m],
+            refs[m],
+            tcount[m],
+            wcount[m],
+            lin_entries[m],
+            lin_uses[m],
+            &mut errs,
+        );
         if errs.len() > 20 {
             break;
         }
@@ -155,12 +171,22 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
     }
 }
 
-fn reach(live: &mut [u32], m: usize, level: u32, why: &str, errs: &mut Vec<String>, work: &mut Vec<usize>) {
+fn reach(
+    live: &mut [u32],
+    m: usize,
+    level: u32,
+    why: &str,
+    errs: &mut Vec<String>,
+    work: &mut Vec<usize>,
+) {
     if live[m] == 0 {
         live[m] = level;
         work.push(m);
     } else if live[m] != level {
-        errs.push(format!("mfn {m:x} reached as L{level} ({why}) and as L{}", live[m]));
+        errs.push(format!(
+            "mfn {m:x} reached as L{level} ({why}) and as L{}",
+            live[m]
+        ));
     }
 }
 
@@ -168,7 +194,7 @@ fn reach(live: &mut [u32], m: usize, level: u32, why: &str, errs: &mut Vec<Strin
 fn check_frame(
     v: &Validator,
     m: usize,
-    f: &Frame,
+    f: &FrameInfo,
     live: u32,
     refs: u64,
     tcount: u64,
@@ -186,31 +212,44 @@ fn check_frame(
             bad(format!("reachable as L{live} but not a validated L{live}"));
         }
         if u64::from(f.type_count) != tcount {
-            bad(format!("type count {} != recomputed {tcount}", f.type_count));
+            bad(format!(
+                "type count {} != recomputed {tcount}",
+                f.type_count
+            ));
         }
-        if u64::from(f.tolerated) != wcount {
+        if u64::from(f.tolerated_writable) != wcount {
             bad(format!(
                 "pagetable has {wcount} writable mappings, {} tolerated",
-                f.tolerated
+                f.tolerated_writable
             ));
         }
     } else if wcount > 0 {
         if f.ty != PageType::Writable || !f.validated || u64::from(f.type_count) != wcount {
-            bad(format!("{wcount} writable mappings but not Writable x{wcount}"));
+            bad(format!(
+                "{wcount} writable mappings but not Writable x{wcount}"
+            ));
         }
-        if f.tolerated != 0 {
+        if f.tolerated_writable != 0 {
             bad("tolerated count on a non-pagetable".into());
         }
-    } else if f.ty != PageType::None || f.type_count != 0 || f.validated || f.tolerated != 0 {
+    } else if f.ty != PageType::None
+        || f.type_count != 0
+        || f.validated
+        || f.tolerated_writable != 0
+    {
         bad("unreferenced frame not typed None/0".into());
     }
-    if v.policy == Policy::Enforce && f.tolerated != 0 {
+    if v.policy == Policy::Enforce && f.tolerated_writable != 0 {
         bad("tolerated writable mappings in enforce mode".into());
     }
     if lin_entries > 0 && lin_uses > 0 {
         bad("holds linear entries and is a linear target".into());
     }
-    let lin = if lin_entries > 0 { lin_entries } else { -lin_uses };
+    let lin = if lin_entries > 0 {
+        lin_entries
+    } else {
+        -lin_uses
+    };
     if i64::from(f.linear) != lin {
         bad(format!("linear count {} != recomputed {lin}", f.linear));
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::event::{StrayMapping, VaRef};
 use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType};
-use crate::pte::{pte_mfn, va_of, ENTRIES, _PAGE_PRESENT, _PAGE_RW};
+use crate::pte::{pte_mfn, va_of, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
 use crate::rules::is_xen_l4_slot;
 use crate::validator::Validator;
 
@@ -28,7 +28,7 @@ impl Validator {
         self.frames
             .iter()
             .enumerate()
-            .filter(move |(_, f)| f.ty == ty && f.type_count > 0)
+            .filter(move |(_, f)| f.ty() == ty && f.count() > 0)
             .map(|(m, _)| m as Mfn)
     }
 
@@ -45,7 +45,7 @@ impl Validator {
                         continue;
                     }
                     let c = pte_mfn(e);
-                    if c < self.nr && c != p && self.frames[c as usize].ty == child_ty {
+                    if c < self.nr && c != p && self.frames[c as usize].ty() == child_ty {
                         map.entry(c).or_default().push((p, slot as u16));
                     }
                 }
@@ -59,7 +59,7 @@ impl Validator {
         let mut roots: Vec<Mfn> = self.base.into_iter().collect();
         for (m, f) in self.frames.iter().enumerate() {
             let m = m as Mfn;
-            if f.pinned && f.ty == PageType::L4 && Some(m) != self.base {
+            if f.pinned() && f.ty() == PageType::L4 && Some(m) != self.base {
                 roots.push(m);
             }
         }
@@ -73,7 +73,13 @@ impl Validator {
             .map(|r| r.name.clone())
     }
 
-    fn vas_with(&self, parents: &Parents, roots: &[Mfn], l1: Mfn, slot: u16) -> (Vec<VaRef>, usize) {
+    fn vas_with(
+        &self,
+        parents: &Parents,
+        roots: &[Mfn],
+        l1: Mfn,
+        slot: u16,
+    ) -> (Vec<VaRef>, usize) {
         let mut found: Vec<(u64, Mfn)> = Vec::new();
         for &(l2, s2) in parents.of(l1) {
             for &(l3, s3) in parents.of(l2) {
@@ -103,7 +109,12 @@ impl Validator {
     }
 
     /// VAs at which slot `slot` of L1 `l1` is reachable from the roots.
-    pub(crate) fn vas_of_slot<M: GuestFrames>(&self, mem: &M, l1: Mfn, slot: u16) -> (Vec<VaRef>, usize) {
+    pub(crate) fn vas_of_slot<M: GuestFrames>(
+        &self,
+        mem: &M,
+        l1: Mfn,
+        slot: u16,
+    ) -> (Vec<VaRef>, usize) {
         let parents = self.parents(mem);
         self.vas_with(&parents, &self.roots(), l1, slot)
     }

@@ -26,8 +26,8 @@
 
 use crate::event::{StrayMapping, Violation, ViolationKind};
 use crate::frames::GuestFrames;
-use crate::model::{Mfn, PageType, Policy, XenError};
-use crate::pte::{pte_mfn, ENTRIES, _PAGE_PRESENT, _PAGE_RW};
+use crate::model::{Mfn, PageType, Policy, XenError, MAX_TYPE_COUNT};
+use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
 use crate::rules::{is_xen_l4_slot, xen_flags, LN_DISALLOW};
 use crate::validator::Validator;
 use crate::xenlog::{self, hex5, msg, LINE_UNKNOWN};
@@ -38,7 +38,11 @@ pub(crate) enum Origin {
     Pin,
     Base,
     /// Entry `slot` of table `table` with value `pte`.
-    Entry { table: Mfn, slot: u16, pte: u64 },
+    Entry {
+        table: Mfn,
+        slot: u16,
+        pte: u64,
+    },
 }
 
 #[inline]
@@ -74,16 +78,7 @@ impl Validator {
         want: PageType,
         origin: Origin,
     ) -> Result<(), XenError> {
-        let f = &mut self.frames[t as usize];
-        // Hot cases: same, validated type; or a fresh writable typing.
-        if f.ty == want && f.validated && f.type_count < u32::MAX {
-            f.type_count += 1;
-            return Ok(());
-        }
-        if want == PageType::Writable && f.type_count == 0 && f.tolerated == 0 {
-            f.ty = PageType::Writable;
-            f.validated = true;
-            f.type_count = 1;
+        if self.frames[t as usize].try_get_type_fast(want) {
             return Ok(());
         }
         self.get_page_type_slow(mem, t, want, origin)
@@ -99,20 +94,20 @@ impl Validator {
         origin: Origin,
     ) -> Result<(), XenError> {
         let f = self.frames[t as usize];
-        if f.type_count == 0 {
+        if f.count() == 0 {
             // Type change: the frame takes the new type and, for a pagetable,
             // is validated now.
             let fm = &mut self.frames[t as usize];
-            fm.ty = want;
-            fm.type_count = 1;
+            fm.set_ty(want);
+            fm.set_count(1);
             if want == PageType::Writable {
-                fm.validated = true;
+                fm.set_validated(true);
                 return Ok(());
             }
-            fm.validated = false;
+            fm.set_validated(false);
             return match self.validate_table(mem, t, want.level()) {
                 Ok(()) => {
-                    self.frames[t as usize].validated = true;
+                    self.frames[t as usize].set_validated(true);
                     Ok(())
                 }
                 Err(e) => {
@@ -121,8 +116,8 @@ impl Validator {
                 }
             };
         }
-        if f.ty == want {
-            if !f.validated {
+        if f.ty() == want {
+            if !f.validated() {
                 // Only a table under validation in this very operation; Xen would
                 // wait for it, which single-threaded means never succeeding.
                 return Err(XenError::inval("frame is being validated"));
@@ -136,8 +131,10 @@ impl Validator {
         // Type conflict. Don't log what could be a linear-pagetable attempt (Xen
         // stays silent for these three combinations too).
         let recursive = matches!(
-            (f.ty, want),
-            (PageType::L2, PageType::L1) | (PageType::L3, PageType::L2) | (PageType::L4, PageType::L3)
+            (f.ty(), want),
+            (PageType::L2, PageType::L1)
+                | (PageType::L3, PageType::L2)
+                | (PageType::L4, PageType::L3)
         );
         if recursive {
             return Err(XenError::inval("linear pagetable candidate"));
@@ -146,9 +143,9 @@ impl Validator {
             // A writable mapping of a pagetable. Real Xen 4.17 logs nothing here;
             // get_page_from_l1e logs "Could not get page type PGT_writable_page".
             self.record_writable_of_pagetable(mem, t, origin);
-            let fm = &mut self.frames[t as usize];
-            if self.policy == Policy::Audit && fm.tolerated < u16::MAX {
-                fm.tolerated += 1;
+            let c = &mut self.cold[t as usize];
+            if self.policy == Policy::Audit && c.tolerated < u16::MAX {
+                c.tolerated += 1;
                 return Ok(());
             }
             return Err(XenError::inval("writable mapping of a pagetable"));
@@ -159,19 +156,19 @@ impl Validator {
             t,
             self.pfn_or_invalid(t),
         ));
-        if f.ty == PageType::Writable {
+        if f.ty() == PageType::Writable {
             // The stray-RW case: still mapped writable somewhere.
             self.record_stray_writable(mem, t, want);
-            let fm = &mut self.frames[t as usize];
             if self.policy == Policy::Audit {
                 // Tolerate the existing writable references and type the frame.
-                let Ok(tolerated) = u16::try_from(fm.type_count) else {
+                let Ok(tolerated) = u16::try_from(f.count()) else {
                     return Err(XenError::inval("too many writable mappings to tolerate"));
                 };
-                fm.tolerated = tolerated;
-                fm.type_count = 0;
-                fm.ty = PageType::None;
-                fm.validated = false;
+                self.cold[t as usize].tolerated = tolerated;
+                let fm = &mut self.frames[t as usize];
+                fm.set_count(0);
+                fm.set_ty(PageType::None);
+                fm.set_validated(false);
                 return self.get_page_type_slow(mem, t, want, origin);
             }
         }
@@ -181,39 +178,57 @@ impl Validator {
     /// The type count reached 0: the frame loses its type. Writable mappings
     /// tolerated under audit become ordinary writable references again.
     fn drop_to_zero(&mut self, t: Mfn) {
+        let tolerated = std::mem::take(&mut self.cold[t as usize].tolerated);
         let f = &mut self.frames[t as usize];
-        f.type_count = 0;
-        if f.tolerated > 0 {
-            f.ty = PageType::Writable;
-            f.type_count = u32::from(f.tolerated);
-            f.tolerated = 0;
-            f.validated = true;
+        if tolerated > 0 {
+            f.set_ty(PageType::Writable);
+            f.set_count(u32::from(tolerated));
+            f.set_validated(true);
         } else {
-            f.ty = PageType::None;
-            f.validated = false;
+            f.set_ty(PageType::None);
+            f.set_count(0);
+            f.set_validated(false);
         }
     }
 
     /// Xen's `put_page_type` for a reference of type `ty` taken earlier.
+    #[inline(always)]
     pub(crate) fn put_page_type<M: GuestFrames>(&mut self, mem: &M, t: Mfn, ty: PageType) {
         let f = &mut self.frames[t as usize];
-        if ty == PageType::Writable && f.ty != PageType::Writable {
-            // A writable mapping tolerated under audit goes away.
-            f.tolerated = f.tolerated.saturating_sub(1);
+        // Hot case: not the last reference of the frame's own type.
+        if f.count() > 1 && f.ty() == ty {
+            f.ti -= 1;
             return;
         }
-        match f.type_count {
+        // Last writable reference (a Writable frame has nothing tolerated).
+        if f.ti == PageType::Writable.ti_validated() | 1 && ty == PageType::Writable {
+            f.ti = 0;
+            return;
+        }
+        self.put_page_type_slow(mem, t, ty);
+    }
+
+    #[inline(never)]
+    fn put_page_type_slow<M: GuestFrames>(&mut self, mem: &M, t: Mfn, ty: PageType) {
+        let f = &mut self.frames[t as usize];
+        if ty == PageType::Writable && f.ty() != PageType::Writable {
+            // A writable mapping tolerated under audit goes away.
+            let c = &mut self.cold[t as usize];
+            c.tolerated = c.tolerated.saturating_sub(1);
+            return;
+        }
+        match f.count() {
             0 => {} // inconsistent caller; never underflow
             1 => {
-                f.type_count = 0;
-                if f.ty.is_table() {
-                    f.validated = false;
-                    let level = f.ty.level();
+                f.set_count(0);
+                let level = f.ty().level();
+                if level != 0 {
+                    f.set_validated(false);
                     self.devalidate_table(mem, t, level);
                 }
                 self.drop_to_zero(t);
             }
-            _ => f.type_count -= 1,
+            _ => f.ti -= 1,
         }
     }
 
@@ -329,20 +344,20 @@ impl Validator {
             return false;
         }
         let same = PageType::table(level);
-        let (pf, tf) = (self.frames[p as usize], self.frames[t as usize]);
-        let ok = pf.linear >= 0
-            && pf.linear < i16::MAX
-            && tf.linear <= 0
-            && tf.linear > i16::MIN
-            && Some(tf.ty) == same
-            && tf.validated
-            && tf.type_count < u32::MAX
+        let (pl, tl) = (self.cold[p as usize].linear, self.cold[t as usize].linear);
+        let tf = self.frames[t as usize];
+        let ok = (0..i16::MAX).contains(&pl)
+            && tl <= 0
+            && tl > i16::MIN
+            && Some(tf.ty()) == same
+            && tf.validated()
+            && tf.count() < MAX_TYPE_COUNT
             && tf.refs < u32::MAX;
         if ok {
-            self.frames[p as usize].linear += 1;
+            self.cold[p as usize].linear += 1;
+            self.cold[t as usize].linear -= 1;
             let tm = &mut self.frames[t as usize];
-            tm.linear -= 1;
-            tm.type_count += 1;
+            tm.ti += 1;
             tm.refs += 1;
         }
         ok
@@ -364,12 +379,12 @@ impl Validator {
             return;
         }
         let same = PageType::table(level).expect("level 2..=4");
-        if self.frames[t as usize].ty == same {
+        if self.frames[t as usize].ty() == same {
             // A linear entry.
-            let pf = &mut self.frames[p as usize];
-            pf.linear = (pf.linear - 1).max(0);
-            let tf = &mut self.frames[t as usize];
-            tf.linear = (tf.linear + 1).min(0);
+            let pc = &mut self.cold[p as usize];
+            pc.linear = (pc.linear - 1).max(0);
+            let tc = &mut self.cold[t as usize];
+            tc.linear = (tc.linear + 1).min(0);
             self.put_page_type(mem, t, same);
         } else {
             let lower = PageType::table(level - 1).expect("level 2..=4");
@@ -386,12 +401,18 @@ impl Validator {
         t: Mfn,
         level: u32,
     ) -> Result<(), XenError> {
-        let mut buf = [0u64; ENTRIES];
-        mem.read_frame(t, &mut buf);
+        let mut owned = [0u64; ENTRIES];
+        let buf = match mem.frame_ref(t) {
+            Some(b) => b,
+            None => {
+                mem.read_frame(t, &mut owned);
+                &owned
+            }
+        };
         let res = if level == 1 {
-            self.validate_l1(mem, t, &buf)
+            self.validate_l1(mem, t, buf)
         } else {
-            self.validate_ln(mem, t, level, &buf)
+            self.validate_ln(mem, t, level, buf)
         };
         if let Err((slot, err)) = res {
             self.log.push(msg(
@@ -425,9 +446,23 @@ impl Validator {
         t: Mfn,
         buf: &[u64; ENTRIES],
     ) -> Result<(), (usize, XenError)> {
+        let (nr, disallow) = (self.nr, self.rules.l1_disallow);
         for (i, &e) in buf.iter().enumerate() {
             if !present(e) {
                 continue;
+            }
+            // Inline fast path: the same checks as get_page_from_l1e and the
+            // same type rule (Frame::try_get_type_fast) as get_page_type.
+            let target = pte_mfn(e);
+            if e & disallow == 0 && target < nr {
+                if let Some(f) = self.frames.get_mut(target as usize) {
+                    if f.refs < u32::MAX
+                        && (e & _PAGE_RW == 0 || f.try_get_type_fast(PageType::Writable))
+                    {
+                        f.refs += 1;
+                        continue;
+                    }
+                }
             }
             if let Err(err) = self.get_page_from_l1e(mem, t, i, e) {
                 for &old in buf[..i].iter().rev() {
@@ -456,7 +491,9 @@ impl Validator {
                 // hardware unvalidated, so a populated slot is refused.
                 self.log.push(msg(
                     LINE_UNKNOWN,
-                    format!("L4 slot {i:#x} in the Xen-private area is populated ({e:016x}); refusing"),
+                    format!(
+                        "L4 slot {i:#x} in the Xen-private area is populated ({e:016x}); refusing"
+                    ),
                 ));
                 Err(XenError::inval("populated Xen-private L4 slot"))
             } else {
@@ -476,10 +513,16 @@ impl Validator {
 
     /// Releases every entry's reference of table `t` (its count reached 0).
     fn devalidate_table<M: GuestFrames>(&mut self, mem: &M, t: Mfn, level: u32) {
-        let mut buf = [0u64; ENTRIES];
-        mem.read_frame(t, &mut buf);
+        let mut owned = [0u64; ENTRIES];
+        let buf = match mem.frame_ref(t) {
+            Some(b) => b,
+            None => {
+                mem.read_frame(t, &mut owned);
+                &owned
+            }
+        };
         if level == 1 {
-            for &e in &buf {
+            for &e in buf {
                 self.put_page_from_l1e(mem, e);
             }
         } else {
@@ -526,9 +569,9 @@ impl Validator {
             kind: ViolationKind::StrayWritable,
             frame: t,
             pfn: self.pfn_of(t),
-            had: f.ty,
+            had: f.ty(),
             wanted: want,
-            frame_pinned: f.pinned,
+            frame_pinned: f.pinned(),
             tolerated: self.policy == Policy::Audit,
             mappings,
         });
@@ -554,9 +597,9 @@ impl Validator {
             kind: ViolationKind::WritableMappingOfPagetable,
             frame: t,
             pfn: self.pfn_of(t),
-            had: f.ty,
+            had: f.ty(),
             wanted: PageType::Writable,
-            frame_pinned: f.pinned,
+            frame_pinned: f.pinned(),
             tolerated: self.policy == Policy::Audit,
             mappings,
         });

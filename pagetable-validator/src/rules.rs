@@ -72,7 +72,7 @@ pub fn has_changed_beyond_fastpath(old: u64, new: u64) -> bool {
 /// hypervisor area.
 #[inline]
 pub fn addr_ok(va: u64) -> bool {
-    va < (1 << 47) || va >= HYPERVISOR_VIRT_END
+    !((1 << 47)..HYPERVISOR_VIRT_END).contains(&va)
 }
 
 /// Xen's 24-bit flag encoding of an entry (`get_pte_flags`), as printed in
@@ -101,9 +101,15 @@ mod tests {
     #[test]
     fn fastpath_and_flag_encoding() {
         let e = mk_pte(5, _PAGE_PRESENT | _PAGE_RW);
-        assert!(!has_changed_beyond_fastpath(e, e | _PAGE_ACCESSED | _PAGE_NX));
+        assert!(!has_changed_beyond_fastpath(
+            e,
+            e | _PAGE_ACCESSED | _PAGE_NX
+        ));
         assert!(has_changed_beyond_fastpath(e, e & !_PAGE_RW));
-        assert!(has_changed_beyond_fastpath(e, mk_pte(6, _PAGE_PRESENT | _PAGE_RW)));
+        assert!(has_changed_beyond_fastpath(
+            e,
+            mk_pte(6, _PAGE_PRESENT | _PAGE_RW)
+        ));
         assert_eq!(xen_flags(_PAGE_NX | 0x63), 0x800063);
         assert!(addr_ok(0x7fff_ffff_f000) && addr_ok(0xffff_8880_0000_0000));
         assert!(!addr_ok(0xffff_8000_0000_0000) && !addr_ok(0x8000_0000_0000));

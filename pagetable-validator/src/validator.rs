@@ -3,7 +3,7 @@
 
 use crate::event::{Event, Op, Violation, XenMsg};
 use crate::frames::GuestFrames;
-use crate::model::{Frame, FrameInfo, Mfn, PageType, Policy, Region, XenError};
+use crate::model::{Cold, Frame, FrameInfo, Mfn, PageType, Policy, Region, XenError};
 use crate::rules::Rules;
 
 /// Xen's PV page-type model over one guest's machine frames.
@@ -13,6 +13,7 @@ use crate::rules::Rules;
 #[derive(Clone, Debug)]
 pub struct Validator {
     pub(crate) frames: Vec<Frame>,
+    pub(crate) cold: Vec<Cold>,
     pub(crate) nr: u64,
     pub(crate) policy: Policy,
     pub(crate) rules: Rules,
@@ -36,6 +37,7 @@ impl Validator {
         let n = usize::try_from(nr_frames).expect("nr_frames fits in usize");
         Validator {
             frames: vec![Frame::default(); n],
+            cold: vec![Cold::default(); n],
             nr: nr_frames,
             policy,
             rules,
@@ -76,7 +78,8 @@ impl Validator {
     }
 
     pub fn frame_info(&self, mfn: Mfn) -> Option<FrameInfo> {
-        self.frames.get(usize::try_from(mfn).ok()?).map(Frame::info)
+        let i = usize::try_from(mfn).ok()?;
+        Some(self.frames.get(i)?.info(self.cold[i]))
     }
 
     pub fn is_pinned(&self, mfn: Mfn) -> bool {
@@ -89,7 +92,11 @@ impl Validator {
 
     /// All frames' state (for snapshot comparisons in tests and replay tools).
     pub fn frames_snapshot(&self) -> Vec<FrameInfo> {
-        self.frames.iter().map(Frame::info).collect()
+        self.frames
+            .iter()
+            .zip(&self.cold)
+            .map(|(f, c)| f.info(*c))
+            .collect()
     }
 
     /// Events since the last call.

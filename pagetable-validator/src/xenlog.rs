@@ -47,7 +47,10 @@ pub(crate) fn pin_error(rc: i64, mfn: Mfn) -> XenMsg {
 }
 
 pub(crate) fn already_pinned(mfn: Mfn) -> XenMsg {
-    msg(LINE_ALREADY_PINNED, format!("mfn {} already pinned", hex5(mfn)))
+    msg(
+        LINE_ALREADY_PINNED,
+        format!("mfn {} already pinned", hex5(mfn)),
+    )
 }
 
 pub(crate) fn not_pinned(mfn: Mfn) -> XenMsg {

@@ -12,7 +12,9 @@ mod common;
 use common::pte_ptr;
 use pagetable_validator::abi::MmuUpdate;
 use pagetable_validator::pte::*;
-use pagetable_validator::{GuestFrames, Mfn, PageType, Policy, Rules, Validator, VecFrames, L1_DISALLOW_IO_PRIV};
+use pagetable_validator::{
+    GuestFrames, Mfn, PageType, Policy, Rules, Validator, VecFrames, L1_DISALLOW_IO_PRIV,
+};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -91,12 +93,25 @@ enum Op {
     Pin(u32, Mfn),
     Unpin(Mfn),
     NewBase(Mfn),
-    Mmu { table: Mfn, slot: usize, val: u64, cmd: u64 },
+    Mmu {
+        table: Mfn,
+        slot: usize,
+        val: u64,
+        cmd: u64,
+    },
     /// `walk`: pick each index among the present slots of the current tables
     /// (`idx[i] % count`), so the VA usually resolves.
-    Uva { idx: [usize; 4], walk: bool, val: u64 },
+    Uva {
+        idx: [usize; 4],
+        walk: bool,
+        val: u64,
+    },
     /// A guest store into a frame that is not a pagetable.
-    Raw { mfn: Mfn, slot: usize, val: u64 },
+    Raw {
+        mfn: Mfn,
+        slot: usize,
+        val: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -117,7 +132,9 @@ fn op() -> impl Strategy<Value = Op> {
 /// Chooses, level by level, one of the present `SLOTS` of the current tables.
 fn walk_indices(v: &Validator, mem: &VecFrames, pick: [usize; 4]) -> [usize; 4] {
     let mut out = pick;
-    let Some(mut t) = v.current_base() else { return out };
+    let Some(mut t) = v.current_base() else {
+        return out;
+    };
     for (i, p) in pick.iter().enumerate() {
         let present: Vec<usize> = SLOTS
             .iter()
@@ -142,7 +159,12 @@ fn apply(v: &mut Validator, mem: &mut VecFrames, op: &Op) -> Option<Result<(), i
         Op::Pin(l, m) => v.pin(mem, l, m),
         Op::Unpin(m) => v.unpin(mem, m),
         Op::NewBase(m) => v.new_baseptr(mem, m),
-        Op::Mmu { table, slot, val, cmd } => {
+        Op::Mmu {
+            table,
+            slot,
+            val,
+            cmd,
+        } => {
             let req = MmuUpdate {
                 ptr: pte_ptr(table, slot) | cmd,
                 val,
@@ -166,7 +188,12 @@ fn apply(v: &mut Validator, mem: &mut VecFrames, op: &Op) -> Option<Result<(), i
     Some(r.map_err(|e| e.errno()))
 }
 
-fn run(policy: Policy, rules: Rules, setup: &[(Mfn, usize, u64)], ops: &[Op]) -> Result<(), TestCaseError> {
+fn run(
+    policy: Policy,
+    rules: Rules,
+    setup: &[(Mfn, usize, u64)],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let mut mem = VecFrames::new(NR);
     for &(m, s, e) in setup {
         mem.write_entry(m, s, e);
@@ -180,16 +207,36 @@ fn run(policy: Policy, rules: Rules, setup: &[(Mfn, usize, u64)], ops: &[Op]) ->
         };
         let events = v.drain_events();
         prop_assert_eq!(events.len(), 1, "op {} {:?}: one event", i, op);
-        prop_assert_eq!(events[0].rc, res.err().unwrap_or(0), "op {} {:?}: event rc", i, op);
+        prop_assert_eq!(
+            events[0].rc,
+            res.err().unwrap_or(0),
+            "op {} {:?}: event rc",
+            i,
+            op
+        );
         if let Err(rc) = res {
-            prop_assert!([-22, -16, -1, -38].contains(&rc), "op {} {:?}: unexpected rc {}", i, op, rc);
+            prop_assert!(
+                [-22, -16, -1, -38].contains(&rc),
+                "op {} {:?}: unexpected rc {}",
+                i,
+                op,
+                rc
+            );
             let after = (v.frames_snapshot(), mem.clone(), v.current_base());
-            prop_assert!(before == after, "op {} {:?} failed ({}) but changed state", i, op, rc);
+            prop_assert!(
+                before == after,
+                "op {} {:?} failed ({}) but changed state",
+                i,
+                op,
+                rc
+            );
         } else if matches!(op, Op::Pin(..)) {
             any_ok_pin = true;
         }
         if let Err(e) = v.check_invariants(&mem) {
-            return Err(TestCaseError::fail(format!("after op {i} {op:?} -> {res:?}:\n{e}")));
+            return Err(TestCaseError::fail(format!(
+                "after op {i} {op:?} -> {res:?}:\n{e}"
+            )));
         }
         if policy == Policy::Enforce {
             // Spelled out although the oracle covers it: no pagetable is mapped RW.
@@ -251,7 +298,9 @@ fn generator_covers_interesting_outcomes() {
             }
             let mut v = Validator::new(NR, policy);
             for op in &ops {
-                let Some(res) = apply(&mut v, &mut mem, op) else { continue };
+                let Some(res) = apply(&mut v, &mut mem, op) else {
+                    continue;
+                };
                 let kind = match op {
                     Op::Pin(l, _) => format!("pin{l}"),
                     Op::Unpin(_) => "unpin".into(),
@@ -260,10 +309,17 @@ fn generator_covers_interesting_outcomes() {
                     Op::Uva { .. } => "uva".into(),
                     Op::Raw { .. } => "raw".into(),
                 };
-                *seen.entry(format!("{kind}:{}", res.err().unwrap_or(0))).or_default() += 1;
+                *seen
+                    .entry(format!("{kind}:{}", res.err().unwrap_or(0)))
+                    .or_default() += 1;
                 for ev in v.drain_events() {
                     for vi in &ev.violations {
-                        *seen.entry(format!("{policy:?}:{:?}:tolerated={}", vi.kind, vi.tolerated)).or_default() += 1;
+                        *seen
+                            .entry(format!(
+                                "{policy:?}:{:?}:tolerated={}",
+                                vi.kind, vi.tolerated
+                            ))
+                            .or_default() += 1;
                     }
                 }
                 for m in 0..NR {
@@ -280,13 +336,39 @@ fn generator_covers_interesting_outcomes() {
     }
     eprintln!("{seen:#?}");
     for key in [
-        "pin1:0", "pin2:0", "pin3:0", "pin4:0", "pin1:-22", "pin2:-22", "pin4:-22", "pin1:-16",
-        "unpin:0", "unpin:-22", "base:0", "base:-22", "mmu-l1:0", "mmu-l2:0", "mmu-l3:0", "mmu-l4:0",
-        "mmu-l1:-16", "mmu-l1:-22", "mmu-l4:-22", "mmu-l0:0", "mmu-l0:-38", "uva:0", "uva:-22",
-        "Enforce:StrayWritable:tolerated=false", "Audit:StrayWritable:tolerated=true",
-        "Enforce:WritableMappingOfPagetable:tolerated=false", "Audit:WritableMappingOfPagetable:tolerated=true",
-        "linear-entries", "tolerated",
+        "pin1:0",
+        "pin2:0",
+        "pin3:0",
+        "pin4:0",
+        "pin1:-22",
+        "pin2:-22",
+        "pin4:-22",
+        "pin1:-16",
+        "unpin:0",
+        "unpin:-22",
+        "base:0",
+        "base:-22",
+        "mmu-l1:0",
+        "mmu-l2:0",
+        "mmu-l3:0",
+        "mmu-l4:0",
+        "mmu-l1:-16",
+        "mmu-l1:-22",
+        "mmu-l4:-22",
+        "mmu-l0:0",
+        "mmu-l0:-38",
+        "uva:0",
+        "uva:-22",
+        "Enforce:StrayWritable:tolerated=false",
+        "Audit:StrayWritable:tolerated=true",
+        "Enforce:WritableMappingOfPagetable:tolerated=false",
+        "Audit:WritableMappingOfPagetable:tolerated=true",
+        "linear-entries",
+        "tolerated",
     ] {
-        assert!(seen.get(key).copied().unwrap_or(0) > 0, "generator never produced {key}");
+        assert!(
+            seen.get(key).copied().unwrap_or(0) > 0,
+            "generator never produced {key}"
+        );
     }
 }

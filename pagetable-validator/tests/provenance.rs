@@ -6,7 +6,9 @@ mod common;
 use common::{check, info, Space};
 use pagetable_validator::pte::layout::*;
 use pagetable_validator::pte::*;
-use pagetable_validator::{Event, GuestFrames, Mfn, PageType, Policy, Region, Validator, ViolationKind};
+use pagetable_validator::{
+    Event, GuestFrames, Mfn, PageType, Policy, Region, Validator, ViolationKind,
+};
 
 const NR: u64 = 512;
 /// The page that will become a pagetable (pfn 0x203 in the logs).
@@ -28,7 +30,12 @@ struct World {
 fn world(policy: Policy) -> World {
     let mut s = Space::new(NR, 1);
     let l4 = s.alloc();
-    s.map(l4, DIRECT_MAP_BASE + PAGE_PFN * PAGE_SIZE, PAGE, PAGE_KERNEL_RO);
+    s.map(
+        l4,
+        DIRECT_MAP_BASE + PAGE_PFN * PAGE_SIZE,
+        PAGE,
+        PAGE_KERNEL_RO,
+    );
     s.map(l4, VMAP_VA, PAGE, PAGE_KERNEL);
     s.map(l4, PKMAP_VA, PAGE, PAGE_KERNEL);
     s.map(l4, KERNEL_BASE, 400, PAGE_KERNEL_RO);
@@ -71,10 +78,21 @@ fn stray_vmalloc_mapping_reported_with_exact_va_and_region() {
     assert_eq!(ev.rc, -22);
     assert_eq!(ev.violations.len(), 1);
     let vi = &ev.violations[0];
-    assert_eq!((vi.kind, vi.frame, vi.had, vi.wanted), (ViolationKind::StrayWritable, PAGE, PageType::Writable, PageType::L1));
+    assert_eq!(
+        (vi.kind, vi.frame, vi.had, vi.wanted),
+        (
+            ViolationKind::StrayWritable,
+            PAGE,
+            PageType::Writable,
+            PageType::L1
+        )
+    );
     assert_eq!(vi.mappings.len(), 1);
     let m = &vi.mappings[0];
-    assert_eq!((m.l1, m.slot, m.pte), (vmap_l1, 17, mk_pte(PAGE, PAGE_KERNEL)));
+    assert_eq!(
+        (m.l1, m.slot, m.pte),
+        (vmap_l1, 17, mk_pte(PAGE, PAGE_KERNEL))
+    );
     // Reachable through both L4s at the same VA: listed once, via the current base.
     assert_eq!(m.vas.len(), 1);
     assert_eq!(m.vas[0].va, 0xffff_c900_0001_1000);
@@ -93,8 +111,14 @@ fn stray_vmalloc_mapping_reported_with_exact_va_and_region() {
     assert_eq!(j["event"], "pin");
     assert_eq!(j["rc"], -22);
     assert_eq!(j["violations"][0]["kind"], "stray_writable");
-    assert_eq!(j["violations"][0]["mappings"][0]["vas"][0]["region"], "vmalloc");
-    assert_eq!(j["violations"][0]["mappings"][0]["vas"][0]["va"], 0xffff_c900_0001_1000u64);
+    assert_eq!(
+        j["violations"][0]["mappings"][0]["vas"][0]["region"],
+        "vmalloc"
+    );
+    assert_eq!(
+        j["violations"][0]["mappings"][0]["vas"][0]["va"],
+        0xffff_c900_0001_1000u64
+    );
     let _ = pkmap_l1;
     check(&w.v, &w.s.mem);
 }
@@ -105,7 +129,10 @@ fn every_writable_alias_is_listed() {
     assert!(w.v.pin(&w.s.mem, 1, PAGE).is_err());
     let ev = one(&mut w.v);
     let maps = &ev.violations[0].mappings;
-    let got: Vec<(u64, Option<&str>)> = maps.iter().map(|m| (m.vas[0].va, m.vas[0].region.as_deref())).collect();
+    let got: Vec<(u64, Option<&str>)> = maps
+        .iter()
+        .map(|m| (m.vas[0].va, m.vas[0].region.as_deref()))
+        .collect();
     assert_eq!(got.len(), 2);
     assert!(got.contains(&(0xffff_c900_0001_1000, Some("vmalloc"))));
     assert!(got.contains(&(0xffff_e900_0000_5000, Some("pkmap"))));
@@ -118,7 +145,10 @@ fn mapping_reachable_only_from_a_pinned_process_l4() {
     w.v.update_va_mapping(&mut w.s.mem, VMAP_VA, 0, 0).unwrap();
     w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, 0, 0).unwrap();
     let user_l1 = w.s.table_of(w.user_l4, 0x40_0000, 1);
-    let req = pagetable_validator::abi::MmuUpdate { ptr: common::pte_ptr(user_l1, 3), val: mk_pte(PAGE, PAGE_KERNEL | _PAGE_USER) };
+    let req = pagetable_validator::abi::MmuUpdate {
+        ptr: common::pte_ptr(user_l1, 3),
+        val: mk_pte(PAGE, PAGE_KERNEL | _PAGE_USER),
+    };
     w.v.mmu_update(&mut w.s.mem, req).unwrap();
     w.v.drain_events();
     assert!(w.v.pin(&w.s.mem, 1, PAGE).is_err());
@@ -134,14 +164,23 @@ fn mapping_reachable_only_from_a_pinned_process_l4() {
 fn writable_mapping_of_a_pinned_table_names_the_requested_slot() {
     let mut w = world(Policy::Enforce);
     w.v.update_va_mapping(&mut w.s.mem, VMAP_VA, 0, 0).unwrap();
-    w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL_RO), 0).unwrap();
+    w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL_RO), 0)
+        .unwrap();
     w.v.pin(&w.s.mem, 1, PAGE).unwrap();
     w.v.drain_events();
-    let rc = w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL), 0);
+    let rc =
+        w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL), 0);
     assert_eq!(rc.map_err(|e| e.errno()), Err(-16));
     let ev = one(&mut w.v);
     let vi = &ev.violations[0];
-    assert_eq!((vi.kind, vi.had, vi.frame_pinned), (ViolationKind::WritableMappingOfPagetable, PageType::L1, true));
+    assert_eq!(
+        (vi.kind, vi.had, vi.frame_pinned),
+        (
+            ViolationKind::WritableMappingOfPagetable,
+            PageType::L1,
+            true
+        )
+    );
     assert!(vi.mappings[0].requested);
     assert_eq!(vi.mappings[0].vas[0].va, PKMAP_VA);
     assert!(ev.to_string().contains("[pkmap]"), "{ev}");
@@ -156,7 +195,9 @@ fn unreachable_l1_is_said_so() {
     assert!(w.v.pin(&w.s.mem, 1, 451).is_err());
     let ev = w.v.drain_events().pop().unwrap();
     assert!(ev.violations[0].mappings[0].vas.is_empty());
-    assert!(ev.to_string().contains("(not reachable from the current base or a pinned L4)"));
+    assert!(ev
+        .to_string()
+        .contains("(not reachable from the current base or a pinned L4)"));
 }
 
 #[test]
@@ -170,7 +211,10 @@ fn audit_tolerates_stray_mappings_then_behaves_as_if_clean() {
     assert_eq!(vi.mappings.len(), 2);
     assert!(ev.to_string().contains("audit: tolerated"), "{ev}");
     let f = info(&w.v, PAGE);
-    assert_eq!((f.ty, f.pinned, f.type_count, f.tolerated_writable), (PageType::L1, true, 1, 2));
+    assert_eq!(
+        (f.ty, f.pinned, f.type_count, f.tolerated_writable),
+        (PageType::L1, true, 1, 2)
+    );
     check(&w.v, &w.s.mem);
     // The offending mappings go away one by one.
     w.v.update_va_mapping(&mut w.s.mem, VMAP_VA, 0, 0).unwrap();
@@ -179,7 +223,10 @@ fn audit_tolerates_stray_mappings_then_behaves_as_if_clean() {
     // Unpinned while one writable alias remains: the frame is writable again.
     w.v.unpin(&w.s.mem, PAGE).unwrap();
     let f = info(&w.v, PAGE);
-    assert_eq!((f.ty, f.type_count, f.tolerated_writable), (PageType::Writable, 1, 0));
+    assert_eq!(
+        (f.ty, f.type_count, f.tolerated_writable),
+        (PageType::Writable, 1, 0)
+    );
     check(&w.v, &w.s.mem);
     w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, 0, 0).unwrap();
     assert_eq!(w.v.page_type(PAGE), PageType::None);
@@ -193,14 +240,25 @@ fn audit_allows_writable_mapping_of_pinned_table_but_refuses_other_errors() {
     w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, 0, 0).unwrap();
     w.v.pin(&w.s.mem, 1, PAGE).unwrap();
     w.v.drain_events();
-    assert_eq!(w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL), 0), Ok(()));
+    assert_eq!(
+        w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL), 0),
+        Ok(())
+    );
     let ev = one(&mut w.v);
     assert!(ev.violations[0].tolerated);
     assert_eq!(info(&w.v, PAGE).tolerated_writable, 1);
     check(&w.v, &w.s.mem);
     // Not RW-related: refused in audit too, with Xen's errno.
     let e = |r: Result<(), pagetable_validator::XenError>| r.map_err(|e| e.errno());
-    assert_eq!(e(w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL | _PAGE_PCD), 0)), Err(-22));
+    assert_eq!(
+        e(w.v.update_va_mapping(
+            &mut w.s.mem,
+            PKMAP_VA,
+            mk_pte(PAGE, PAGE_KERNEL | _PAGE_PCD),
+            0
+        )),
+        Err(-22)
+    );
     assert_eq!(e(w.v.pin(&w.s.mem, 1, PAGE)), Err(-22)); // already pinned
     assert_eq!(e(w.v.pin(&w.s.mem, 2, PAGE)), Err(-22)); // L1 is not L2
     assert_eq!(e(w.v.unpin(&w.s.mem, 401)), Err(-22));

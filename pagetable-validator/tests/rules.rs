@@ -46,7 +46,13 @@ fn kernel_space() -> (Space, Validator, Mfn) {
 }
 
 fn mmu(v: &mut Validator, mem: &mut VecFrames, table: Mfn, slot: usize, val: u64) -> i64 {
-    errno(v.mmu_update(mem, MmuUpdate { ptr: pte_ptr(table, slot), val }))
+    errno(v.mmu_update(
+        mem,
+        MmuUpdate {
+            ptr: pte_ptr(table, slot),
+            val,
+        },
+    ))
 }
 
 #[test]
@@ -58,18 +64,44 @@ fn l1_cache_attribute_flags_refused_for_domu_allowed_with_io_caps() {
         assert_eq!(errno(v.pin(&mem, 1, 10)), -22);
         assert!(log(&mut v).contains(&format!("Bad L1 flags {name}")));
         check(&v, &mem);
-        let mut dom0 = Validator::with_rules(NR, Policy::Enforce, Rules { l1_disallow: L1_DISALLOW_IO_PRIV, ..Rules::default() });
+        let mut dom0 = Validator::with_rules(
+            NR,
+            Policy::Enforce,
+            Rules {
+                l1_disallow: L1_DISALLOW_IO_PRIV,
+                ..Rules::default()
+            },
+        );
         assert_eq!(errno(dom0.pin(&mem, 1, 10)), 0);
         check(&dom0, &mem);
     }
     // GLOBAL, NX, AVAIL, USER are fine in L1 entries.
     let mut mem = VecFrames::new(NR);
-    mem.write_entry(10, 0, mk_pte(20, P | RW | _PAGE_GLOBAL | _PAGE_NX | _PAGE_AVAIL | _PAGE_USER));
+    mem.write_entry(
+        10,
+        0,
+        mk_pte(
+            20,
+            P | RW | _PAGE_GLOBAL | _PAGE_NX | _PAGE_AVAIL | _PAGE_USER,
+        ),
+    );
     let mut v = v();
     assert_eq!(errno(v.pin(&mem, 1, 10)), 0);
     // ... and an update adding a disallowed flag is refused before the fast path.
     let mut mem2 = mem.clone();
-    assert_eq!(mmu(&mut v, &mut mem2, 10, 0, mk_pte(20, P | RW | _PAGE_PCD | _PAGE_GLOBAL | _PAGE_NX | _PAGE_AVAIL | _PAGE_USER)), -22);
+    assert_eq!(
+        mmu(
+            &mut v,
+            &mut mem2,
+            10,
+            0,
+            mk_pte(
+                20,
+                P | RW | _PAGE_PCD | _PAGE_GLOBAL | _PAGE_NX | _PAGE_AVAIL | _PAGE_USER
+            )
+        ),
+        -22
+    );
     assert_eq!(mem2, mem);
 }
 
@@ -96,7 +128,10 @@ fn superpages_and_bad_upper_level_flags_refused() {
     assert_eq!(errno(v.pin(&mem, 2, 30)), 0);
     assert_eq!(v.page_type(40), PageType::L1);
     // Superpage through mmu_update into a validated L2.
-    assert_eq!(mmu(&mut v, &mut mem, 30, 1, mk_pte(64, P | RW | _PAGE_PSE)), -22);
+    assert_eq!(
+        mmu(&mut v, &mut mem, 30, 1, mk_pte(64, P | RW | _PAGE_PSE)),
+        -22
+    );
     check(&v, &mem);
 }
 
@@ -135,7 +170,16 @@ fn frames_outside_the_domain_are_refused() {
     assert_eq!(errno(v.unpin(&mem, NR + 100)), -22);
     assert_eq!(errno(v.new_baseptr(&mem, u64::MAX)), -22);
     assert_eq!(mmu(&mut v, &mut mem, NR, 0, 0), -22);
-    assert_eq!(errno(v.mmu_update(&mut mem, MmuUpdate { ptr: u64::MAX & !7, val: 0 })), -22);
+    assert_eq!(
+        errno(v.mmu_update(
+            &mut mem,
+            MmuUpdate {
+                ptr: !7,
+                val: 0
+            }
+        )),
+        -22
+    );
     check(&v, &mem);
 }
 
@@ -155,7 +199,14 @@ fn linear_pagetables_read_only_and_not_chained() {
     // Another L4 mapping the pinned L4 50 read-only: a linear entry.
     mem.write_entry(53, 0, mk_pte(50, P));
     assert_eq!(errno(v.pin(&mem, 4, 53)), 0);
-    assert_eq!((info(&v, 50).type_count, info(&v, 50).linear, info(&v, 53).linear), (2, -1, 1));
+    assert_eq!(
+        (
+            info(&v, 50).type_count,
+            info(&v, 50).linear,
+            info(&v, 53).linear
+        ),
+        (2, -1, 1)
+    );
     // 53 holds linear entries, so it cannot itself be a linear target.
     mem.write_entry(54, 0, mk_pte(53, P));
     assert_eq!(errno(v.pin(&mem, 4, 54)), -22);
@@ -170,7 +221,14 @@ fn linear_pagetables_read_only_and_not_chained() {
     assert_eq!(info(&v, 50).linear, 0);
     check(&v, &mem);
     // Disabled by pv-linear-pt=0.
-    let mut off = Validator::with_rules(NR, Policy::Enforce, Rules { linear_pt: false, ..Rules::default() });
+    let mut off = Validator::with_rules(
+        NR,
+        Policy::Enforce,
+        Rules {
+            linear_pt: false,
+            ..Rules::default()
+        },
+    );
     assert_eq!(errno(off.pin(&mem, 4, 50)), -22);
     assert!(log(&mut off).contains("feature disabled"));
 }
@@ -199,7 +257,10 @@ fn pin_unpin_error_codes() {
     log(&mut v);
     assert_eq!(errno(v.pin(&mem, 2, 10)), -22);
     let l = log(&mut v);
-    assert!(l.contains("Bad type (saw 2c00000000000001 != exp 4000000000000000) for mfn 0000a"), "{l}");
+    assert!(
+        l.contains("Bad type (saw 2c00000000000001 != exp 4000000000000000) for mfn 0000a"),
+        "{l}"
+    );
     assert!(l.contains("Error -22 while pinning mfn 0000a"));
     assert_eq!(errno(v.unpin(&mem, 11)), -22);
     assert!(log(&mut v).contains("mfn 0000b not pinned"));
@@ -234,7 +295,11 @@ fn type_changes_only_at_count_zero() {
 #[test]
 fn unpinning_releases_the_tree_recursively() {
     let (s, mut v, l4) = kernel_space();
-    let tables = [s.table_of(l4, KVA, 3), s.table_of(l4, KVA, 2), s.table_of(l4, KVA, 1)];
+    let tables = [
+        s.table_of(l4, KVA, 3),
+        s.table_of(l4, KVA, 2),
+        s.table_of(l4, KVA, 1),
+    ];
     let other = 150;
     v.pin(&s.mem, 4, other).unwrap();
     v.new_baseptr(&s.mem, other).unwrap();
@@ -278,11 +343,32 @@ fn pte_update_takes_the_new_reference_before_dropping_the_old() {
     // reference first, which fails (210 is still mapped writable).
     assert_eq!(mmu(&mut v, &mut s.mem, l1, 9, mk_pte(210, PAGE_KERNEL)), 0);
     let before = (v.frames_snapshot(), s.mem.clone());
-    assert_eq!(mmu(&mut v, &mut s.mem, l2, table_index(KVA, 2), mk_pte(210, PAGE_TABLE)), -22);
+    assert_eq!(
+        mmu(
+            &mut v,
+            &mut s.mem,
+            l2,
+            table_index(KVA, 2),
+            mk_pte(210, PAGE_TABLE)
+        ),
+        -22
+    );
     assert_eq!((v.frames_snapshot(), s.mem.clone()), before);
     // Re-pointing a slot at the same table keeps it validated (count never hits 0).
-    assert_eq!(mmu(&mut v, &mut s.mem, l2, table_index(KVA, 2), mk_pte(l1, P | _PAGE_ACCESSED)), 0);
-    assert_eq!((info(&v, l1).ty, info(&v, l1).type_count), (PageType::L1, 1));
+    assert_eq!(
+        mmu(
+            &mut v,
+            &mut s.mem,
+            l2,
+            table_index(KVA, 2),
+            mk_pte(l1, P | _PAGE_ACCESSED)
+        ),
+        0
+    );
+    assert_eq!(
+        (info(&v, l1).ty, info(&v, l1).type_count),
+        (PageType::L1, 1)
+    );
     check(&v, &s.mem);
 }
 
@@ -295,18 +381,48 @@ fn mmu_update_commands_fast_path_and_preserve_ad() {
     s.mem.write_entry(l1, 0, e0 | _PAGE_ACCESSED | _PAGE_DIRTY);
     let new = mk_pte(200, P | _PAGE_NX);
     let ptr = pte_ptr(l1, 0) | 2; // MMU_PT_UPDATE_PRESERVE_AD
-    assert_eq!(errno(v.mmu_update(&mut s.mem, MmuUpdate { ptr, val: new })), 0);
+    assert_eq!(
+        errno(v.mmu_update(&mut s.mem, MmuUpdate { ptr, val: new })),
+        0
+    );
     assert_eq!(s.mem.read_entry(l1, 0), new | _PAGE_ACCESSED | _PAGE_DIRTY);
     assert_eq!(mmu(&mut v, &mut s.mem, l1, 0, new), 0);
     assert_eq!(s.mem.read_entry(l1, 0), new);
     assert_eq!(info(&v, 200).refs, 1);
     // MMU_PT_UPDATE_NO_TRANSLATE (3) acts as a normal update for PV.
-    assert_eq!(errno(v.mmu_update(&mut s.mem, MmuUpdate { ptr: pte_ptr(l1, 5) | 3, val: mk_pte(205, P) })), 0);
+    assert_eq!(
+        errno(v.mmu_update(
+            &mut s.mem,
+            MmuUpdate {
+                ptr: pte_ptr(l1, 5) | 3,
+                val: mk_pte(205, P)
+            }
+        )),
+        0
+    );
     assert_eq!(info(&v, 205).refs, 1);
     // Commands 4..7: -ENOSYS.
-    assert_eq!(errno(v.mmu_update(&mut s.mem, MmuUpdate { ptr: pte_ptr(l1, 0) | 4, val: 0 })), -38);
+    assert_eq!(
+        errno(v.mmu_update(
+            &mut s.mem,
+            MmuUpdate {
+                ptr: pte_ptr(l1, 0) | 4,
+                val: 0
+            }
+        )),
+        -38
+    );
     // MMU_MACHPHYS_UPDATE sets the m2p used in logs.
-    assert_eq!(errno(v.mmu_update(&mut s.mem, MmuUpdate { ptr: (200 << 12) | 1, val: 0x777 })), 0);
+    assert_eq!(
+        errno(v.mmu_update(
+            &mut s.mem,
+            MmuUpdate {
+                ptr: (200 << 12) | 1,
+                val: 0x777
+            }
+        )),
+        0
+    );
     v.drain_events();
     assert_eq!(errno(v.pin(&s.mem, 1, 200)), 0);
     let ev = v.drain_events();
@@ -323,9 +439,18 @@ fn batch_stops_at_first_failure() {
     let (mut s, mut v, l4) = kernel_space();
     let l1 = s.table_of(l4, KVA, 1);
     let reqs = [
-        MmuUpdate { ptr: pte_ptr(l1, 10), val: mk_pte(210, PAGE_KERNEL) },
-        MmuUpdate { ptr: pte_ptr(l1, 11), val: mk_pte(211, P | _PAGE_PCD) },
-        MmuUpdate { ptr: pte_ptr(l1, 12), val: mk_pte(212, PAGE_KERNEL) },
+        MmuUpdate {
+            ptr: pte_ptr(l1, 10),
+            val: mk_pte(210, PAGE_KERNEL),
+        },
+        MmuUpdate {
+            ptr: pte_ptr(l1, 11),
+            val: mk_pte(211, P | _PAGE_PCD),
+        },
+        MmuUpdate {
+            ptr: pte_ptr(l1, 12),
+            val: mk_pte(212, PAGE_KERNEL),
+        },
     ];
     let (done, res) = v.mmu_update_batch(&mut s.mem, &reqs);
     assert_eq!((done, res.map_err(|e| e.errno())), (1, Err(-22)));
@@ -340,11 +465,23 @@ fn update_va_mapping_resolves_through_the_current_base() {
     let mut v = v();
     assert_eq!(errno(v.update_va_mapping(&mut mem, KVA, 0, 0)), -22); // no base
     let (mut s, mut v, _l4) = kernel_space();
-    assert_eq!(errno(v.update_va_mapping(&mut s.mem, KVA + 5 * PAGE_SIZE, mk_pte(230, PAGE_KERNEL), 2)), 0);
+    assert_eq!(
+        errno(v.update_va_mapping(&mut s.mem, KVA + 5 * PAGE_SIZE, mk_pte(230, PAGE_KERNEL), 2)),
+        0
+    );
     assert_eq!(v.page_type(230), PageType::Writable);
     // Hypervisor hole, non-canonical, and unmapped L2 ranges: no L1 -> -22.
-    for va in [0xffff_8000_0000_0000, 0x0000_8000_0000_0000, KVA + (1 << 30), 0x1000] {
-        assert_eq!(errno(v.update_va_mapping(&mut s.mem, va, 0, 0)), -22, "va {va:x}");
+    for va in [
+        0xffff_8000_0000_0000,
+        0x0000_8000_0000_0000,
+        KVA + (1 << 30),
+        0x1000,
+    ] {
+        assert_eq!(
+            errno(v.update_va_mapping(&mut s.mem, va, 0, 0)),
+            -22,
+            "va {va:x}"
+        );
     }
     check(&v, &s.mem);
 }
@@ -386,7 +523,10 @@ fn l1_mapping_a_pagetable_writable_fails_with_ebusy() {
     mem.write_entry(10, 0, mk_pte(30, PAGE_KERNEL));
     assert_eq!(errno(v.pin(&mem, 1, 10)), -16);
     let l = log(&mut v);
-    assert!(l.contains("Could not get page type PGT_writable_page"), "{l}");
+    assert!(
+        l.contains("Could not get page type PGT_writable_page"),
+        "{l}"
+    );
     assert!(l.contains("Error -16 while pinning mfn 0000a"), "{l}");
     // Read-only it is fine.
     mem.write_entry(10, 0, mk_pte(30, PAGE_KERNEL_RO));

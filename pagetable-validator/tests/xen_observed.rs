@@ -4,7 +4,9 @@
 mod common;
 
 use common::{check, info, Space};
-use pagetable_validator::pte::{mk_pte, PAGE_KERNEL_RO, _PAGE_ACCESSED, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER};
+use pagetable_validator::pte::{
+    mk_pte, _PAGE_ACCESSED, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, PAGE_KERNEL_RO,
+};
 use pagetable_validator::{PageType, Policy, Validator};
 
 /// The frame real Xen used (mfn 1ee03, pfn 00203), mapped with flags 0x127.
@@ -65,7 +67,8 @@ fn seven_results_and_log_lines_of_real_xen() {
     let rw = mk_pte(D, FLAGS_RW);
     assert_eq!(rw, 0x1ee03127);
     assert_eq!(
-        v.update_va_mapping(&mut s.mem, VA, rw, 0).map_err(|e| e.errno()),
+        v.update_va_mapping(&mut s.mem, VA, rw, 0)
+            .map_err(|e| e.errno()),
         Err(-16)
     );
     assert_eq!(
