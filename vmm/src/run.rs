@@ -76,8 +76,6 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         path: name.clone(),
         err,
     })?;
-    let kvm = arch::open_kvm()?;
-
     let p2m = match args.p2m {
         P2mArg::Identity => P2mMode::Identity,
         P2mArg::Shuffle => P2mMode::Shuffle {
@@ -104,6 +102,8 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     if dom.cmdline_truncated {
         eprintln!("vmm: command line truncated to 1023 bytes");
     }
+    // After the builder, so that a too-small --mem is reported without needing KVM.
+    let kvm = arch::open_kvm()?;
     let policy = match args.policy {
         PolicyArg::Enforce => Policy::Enforce,
         PolicyArg::Audit => Policy::Audit,
@@ -206,7 +206,7 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         };
         eprintln!("{summary}");
         eprintln!("(setup {:.3}s)", boot_time.as_secs_f64());
-    } else if code != exit::POWEROFF {
+    } else if code != exit::POWEROFF && !matches!(outcome, Outcome::Stopped(_)) {
         eprintln!("vmm: {what}");
     }
     if let Err(e) = hv.log.finish() {

@@ -137,10 +137,14 @@ impl Hypervisor {
         let first = self.unsupported_seen.insert((nr, sub.unwrap_or(u64::MAX)));
         let what = match sub {
             Some(s) => format!("{} sub-command {s}", hc::name(nr)),
-            None => format!("hypercall {nr} ({})", hc::name(nr)),
+            None => format!("hypercall {nr}"),
         };
         let why = format!("{what} not supported (reported once)");
-        self.log.vmm_refusal(hc::name(nr), rc, &why, ctx.rip, first);
+        let name = match hc::name(nr) {
+            "other" => "hypercall",
+            n => n,
+        };
+        self.log.vmm_refusal(name, rc, &why, ctx.rip, first);
         rc
     }
 

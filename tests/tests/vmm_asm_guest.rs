@@ -1,0 +1,203 @@
+//! The assembly guest (tests/asm-guest) under KVM: the builder, the hypercall server, the
+//! failure modes and their exit statuses, and the JSON log.
+//!
+//! Expected console lines are what real Xen 4.17 printed for the same image (run it with
+//! `scripts/xen-qemu.sh`; `conformance_asm_guest` in conformance_basics.rs re-checks it live).
+
+mod vmm_support;
+
+use vmm_support::*;
+
+/// Console of the default run on real Xen 4.17 (dom0 in QEMU), after the cmdline line.
+const EXPECTED: &[&str] = &[
+    "A00 xen_version rc=0000000000040011",
+    "A01 pin_l1 page still mapped RW rc=ffffffffffffffea",
+    "A02 update_va_mapping page -> RO rc=0000000000000000",
+    "A03 pin_l1 page mapped RO rc=0000000000000000",
+    "A04 unpin page rc=0000000000000000",
+    "A05 update_va_mapping page -> RW rc=0000000000000000",
+    "A06 read through VA remapped to page2 rc=5eed5eed5eed5eed",
+    "A07 update_va_mapping VA back to page rc=0000000000000000",
+    "A08 hypercall 99 rc=ffffffffffffffda",
+    "A09 mmu_update domid 5 rc=fffffffffffffffd",
+    "A10 mmuext_op unmapped ops, wild count rc=fffffffffffffff2",
+    "A10 done rc=0000000000000000",
+    "A11 multicall [xen_version, multicall, sched_op yield] rc=0000000000000000",
+    "A11 entry 0 rc=0000000000040011",
+    "A11 entry 1 rc=ffffffffffffffea",
+    "A11 entry 2 rc=0000000000000000",
+    "asm-guest: bye",
+];
+
+fn a_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| l.starts_with('A') || l.starts_with("asm-guest: bye"))
+        .collect()
+}
+
+#[test]
+fn asm_guest_boots_and_its_hypercalls_get_xens_answers() {
+    if !kvm_or_skip("asm_guest_boots_and_its_hypercalls_get_xens_answers") {
+        return;
+    }
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let run = vmm(&["run", &elf, "--cmdline", "hello world"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    assert!(run
+        .stdout
+        .starts_with("asm-guest: hello from a Xen PV guest in assembly\n"));
+    assert!(
+        run.stdout.contains("asm-guest: cmdline=hello world\n"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(a_lines(&run.stdout), EXPECTED, "{}", run.dump());
+    // The refused pin is explained: Xen's lines, then where the RW mapping lives.
+    assert!(
+        run.stderr.contains("Error -22 while pinning mfn"),
+        "{}",
+        run.dump()
+    );
+    let prov = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("provenance: "))
+        .unwrap_or_else(|| panic!("no provenance line\n{}", run.dump()));
+    assert!(
+        prov.contains("still mapped RW by L1 mfn") && prov.contains("[kernel image]"),
+        "{prov}"
+    );
+    assert!(
+        run.stderr
+            .contains("=== vmm summary: guest powered off ==="),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.stderr.contains("mmu: pins=1 unpins=1 pte_updates=4"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn asm_guest_with_shuffled_p2m_sees_the_same_answers() {
+    if !kvm_or_skip("asm_guest_with_shuffled_p2m_sees_the_same_answers") {
+        return;
+    }
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let run = vmm(&["run", &elf, "--p2m", "shuffle", "--seed", "12345"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    assert_eq!(a_lines(&run.stdout), EXPECTED, "{}", run.dump());
+    assert!(
+        run.stderr.contains("p2m shuffle seed 12345"),
+        "{}",
+        run.dump()
+    );
+    // The frames really moved: the refused frame is not at its identity mfn.
+    let prov = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("provenance: "))
+        .unwrap();
+    let (mfn, pfn) = prov
+        .split_once("mfn ")
+        .and_then(|(_, r)| r.split_once(" (pfn "))
+        .map(|(m, r)| (m.to_string(), r.split(')').next().unwrap().to_string()))
+        .unwrap();
+    assert_ne!(
+        u64::from_str_radix(&mfn, 16).unwrap(),
+        u64::from_str_radix(&pfn, 16).unwrap(),
+        "{prov}"
+    );
+}
+
+#[test]
+fn asm_guest_failure_modes_stop_with_a_report_and_status() {
+    if !kvm_or_skip("asm_guest_failure_modes_stop_with_a_report_and_status") {
+        return;
+    }
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let cases: &[(&str, i32, &[&str])] = &[
+        ("c", EXIT_CRASH, &["SHUTDOWN_crash"]),
+        ("r", EXIT_OTHER_SHUTDOWN, &["reboot"]),
+        (
+            "f",
+            EXIT_STOPPED,
+            &[
+                "triple fault",
+                "<do_fault+0x0>",
+                "CR2 0x0000000000001000",
+                "last hypercall: console_io",
+            ],
+        ),
+        (
+            "o",
+            EXIT_STOPPED,
+            &["privileged instruction: `out` on port 0x80", "<do_out"],
+        ),
+        ("w", EXIT_STOPPED, &["CR0.WP was cleared"]),
+        ("x", EXIT_STOPPED, &["is not the validated L4 base"]),
+    ];
+    for (mode, status, needles) in cases {
+        let run = vmm(&["run", "-q", &elf, "--cmdline", mode]);
+        assert_eq!(run.status, Some(*status), "mode {mode}\n{}", run.dump());
+        for n in *needles {
+            assert!(
+                run.stderr.contains(n),
+                "mode {mode}: no {n:?}\n{}",
+                run.dump()
+            );
+        }
+    }
+}
+
+#[test]
+fn json_log_has_one_object_per_operation_and_refusal() {
+    if !kvm_or_skip("json_log_has_one_object_per_operation_and_refusal") {
+        return;
+    }
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("vmm-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("run.jsonl");
+    let run = vmm(&["run", "-q", &elf, "--log", log.to_str().unwrap()]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect();
+    let ev = |r: &serde_json::Value| r["event"].as_str().unwrap_or("").to_string();
+    assert_eq!(ev(&recs[0]), "domain");
+    assert_eq!(recs[0]["nr_frames"], 64 * 256);
+    assert_eq!(ev(recs.last().unwrap()), "end");
+    assert_eq!(recs.last().unwrap()["exit_status"], 0);
+    // The builder's tables were recorded before the validator saw them (offline replay).
+    assert!(recs.iter().any(|r| ev(r) == "frames"));
+    // The guest's pins: one refused with provenance, one accepted; then the unpin.
+    let pins: Vec<_> = recs.iter().filter(|r| ev(r) == "pin").collect();
+    assert_eq!(pins.len(), 2, "{text}");
+    assert_eq!(pins[0]["rc"], -22);
+    assert_eq!(pins[0]["hypercall"], "mmuext_op");
+    let v = &pins[0]["violations"][0];
+    assert_eq!(v["kind"], "stray_writable");
+    assert_eq!(v["mappings"][0]["vas"][0]["region"], "kernel image");
+    assert_eq!(pins[1]["rc"], 0);
+    assert_eq!(recs.iter().filter(|r| ev(r) == "unpin").count(), 1);
+    assert_eq!(
+        recs.iter().filter(|r| ev(r) == "update_va_mapping").count(),
+        4
+    );
+    // VMM-level refusals are there too.
+    let refusals: Vec<i64> = recs
+        .iter()
+        .filter(|r| ev(r) == "vmm_refusal")
+        .map(|r| r["rc"].as_i64().unwrap())
+        .collect();
+    assert_eq!(refusals, [-38, -3, -22], "{text}");
+    assert!(recs
+        .iter()
+        .any(|r| ev(r) == "efault" && r["hypercall"] == "mmuext_op"));
+}

@@ -1,0 +1,76 @@
+//! `vmm` command-line errors: one clear line each and the documented exit status, never a panic.
+
+mod vmm_support;
+
+use vmm_support::*;
+
+fn one_line_error(run: &VmmRun, needle: &str) {
+    assert_eq!(run.status, Some(EXIT_SETUP), "{}", run.dump());
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line\n{}", run.dump());
+    assert!(
+        lines[0].starts_with("vmm: ") && lines[0].contains(needle),
+        "{}",
+        run.dump()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.dump());
+}
+
+#[test]
+fn missing_kernel_file() {
+    let run = vmm(&["run", "/nonexistent/kernel.elf"]);
+    one_line_error(&run, "cannot read kernel /nonexistent/kernel.elf");
+}
+
+#[test]
+fn not_an_elf() {
+    let dir = std::env::temp_dir().join(format!("vmm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("kernel.txt");
+    std::fs::write(&f, "this is not a kernel\n").unwrap();
+    let run = vmm(&["run", f.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    one_line_error(&run, "not an ELF file");
+}
+
+#[test]
+fn dev_null_is_not_an_elf() {
+    one_line_error(&vmm(&["run", "/dev/null"]), "/dev/null: not an ELF file");
+}
+
+#[test]
+fn an_elf_without_xen_notes_is_refused() {
+    // The vmm binary itself: a valid x86_64 ELF, but no Xen PV kernel.
+    let bin = vmm_bin().to_str().unwrap().to_string();
+    one_line_error(&vmm(&["run", &bin]), "not a Xen PV kernel");
+}
+
+#[test]
+fn too_little_memory() {
+    // The asm guest's initial mapping is 4 MiB (Xen's rounding); 2 MiB cannot hold it.
+    let elf = asm_guest().to_str().unwrap().to_string();
+    one_line_error(&vmm(&["run", &elf, "--mem", "2"]), "too little memory");
+}
+
+#[test]
+fn usage_errors_and_help() {
+    let run = vmm(&["run", "--policy", "lenient"]);
+    assert_eq!(run.status, Some(EXIT_USAGE), "{}", run.dump());
+    let help = vmm(&["run", "--help"]);
+    assert_eq!(help.status, Some(0), "{}", help.dump());
+    for needle in [
+        "Exit status",
+        "--p2m",
+        "--policy",
+        "--log",
+        "--mem",
+        "--cmdline",
+        "triple fault",
+    ] {
+        assert!(
+            help.stdout.contains(needle),
+            "--help lacks {needle:?}\n{}",
+            help.stdout
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! Shared by the `vmm_*` and `conformance_*` tests: the `vmm` binary, the assembly guest, the
+//! KVM availability rule, and running `vmm run`.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use xenkvm_tests::guest::repo_root;
+use xenkvm_tests::transcript::{Transcript, TranscriptError};
+
+/// Exit statuses documented in `vmm run --help` (vmm/src/cli.rs).
+pub const EXIT_POWEROFF: i32 = 0;
+pub const EXIT_CRASH: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_STOPPED: i32 = 3;
+pub const EXIT_SETUP: i32 = 4;
+pub const EXIT_OTHER_SHUTDOWN: i32 = 5;
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether KVM tests can run: in CI a missing /dev/kvm fails loudly; elsewhere the test is
+/// skipped with a message.
+pub fn kvm_or_skip(test: &str) -> bool {
+    let ok = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if ok {
+        return true;
+    }
+    assert!(!ci(), "{test}: /dev/kvm is missing or not usable in CI");
+    eprintln!("SKIPPED {test}: /dev/kvm is not available");
+    false
+}
+
+/// The `target/<profile>` directory this test binary was built into.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test>-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds (if needed) and returns the `vmm` binary of this workspace, same profile as the tests.
+pub fn vmm_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let profile = profile_dir();
+        let target = profile.parent().expect("target dir").to_path_buf();
+        let release = profile.file_name().is_some_and(|n| n == "release");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(repo_root())
+            .args(["build", "-p", "vmm", "--bin", "vmm"])
+            .env("CARGO_TARGET_DIR", &target);
+        if release {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("run cargo build -p vmm");
+        assert!(
+            out.status.success(),
+            "building vmm failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = profile.join("vmm");
+        assert!(bin.is_file(), "no {}", bin.display());
+        bin
+    })
+}
+
+/// Assembles and links tests/asm-guest with the system `cc` and `ld`; returns the ELF.
+pub fn asm_guest() -> &'static Path {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| {
+        let src = repo_root().join("tests/asm-guest");
+        let out = profile_dir().join("asm-guest");
+        std::fs::create_dir_all(&out).expect("create asm-guest output dir");
+        let obj = out.join("guest.o");
+        let elf = out.join("guest.elf");
+        let run = |cmd: &mut Command| {
+            let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+            assert!(
+                o.status.success(),
+                "{cmd:?} failed:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        run(Command::new("cc")
+            .arg("-c")
+            .arg(src.join("guest.S"))
+            .arg("-o")
+            .arg(&obj));
+        run(Command::new("ld")
+            .args(["-nostdlib", "-static", "-n", "--build-id=none"])
+            .args(["-z", "max-page-size=4096", "--no-warn-rwx-segments", "-T"])
+            .arg(src.join("link.ld"))
+            .arg("-o")
+            .arg(&elf)
+            .arg(&obj));
+        elf
+    })
+}
+
+/// One `vmm` run.
+#[derive(Debug)]
+pub struct VmmRun {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub wall: Duration,
+}
+
+impl VmmRun {
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+    pub fn transcript(&self) -> Result<Transcript, TranscriptError> {
+        Transcript::parse(&self.lines())
+    }
+    pub fn dump(&self) -> String {
+        format!(
+            "status {:?} after {:.2?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.wall, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `vmm` with `args` (a hung guest is killed after 60 s by `timeout`).
+pub fn vmm(args: &[&str]) -> VmmRun {
+    let start = Instant::now();
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(vmm_bin())
+        .args(args)
+        .output()
+        .expect("run vmm");
+    VmmRun {
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        wall: start.elapsed(),
+    }
+}
