@@ -171,13 +171,7 @@ fn frames_outside_the_domain_are_refused() {
     assert_eq!(errno(v.new_baseptr(&mem, u64::MAX)), -22);
     assert_eq!(mmu(&mut v, &mut mem, NR, 0, 0), -22);
     assert_eq!(
-        errno(v.mmu_update(
-            &mut mem,
-            MmuUpdate {
-                ptr: !7,
-                val: 0
-            }
-        )),
+        errno(v.mmu_update(&mut mem, MmuUpdate { ptr: !7, val: 0 })),
         -22
     );
     check(&v, &mem);
