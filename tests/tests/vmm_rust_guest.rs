@@ -1,0 +1,82 @@
+//! The project's Rust guest under KVM: `vmm run` with no KERNEL boots the embedded guest with
+//! `scenario=basics`; every return code must be real Xen 4.17's (DESIGN §4's table and
+//! real_xen_basics.rs, which checks the same list against real Xen).
+
+mod vmm_support;
+
+use vmm_support::*;
+
+/// rc of T01..T24 of `scenario=basics` as real Xen 4.17 returns them.
+const XEN_RCS: [i64; 24] = [
+    -22, 0, 0, -22, -16, 0, 0, // DESIGN §4's table
+    0, 0, 0, -22, 0, 0, -22, 0, 0, -16, 0, -22, 0, 0, -22, 0, 0,
+];
+const END: &str = "END basics ops=24 ok=16 failed=8";
+
+#[test]
+fn embedded_guest_basics_matches_xens_return_codes() {
+    if !kvm_or_skip("embedded_guest_basics_matches_xens_return_codes") {
+        return;
+    }
+    let run = vmm(&["run"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    let t = run
+        .transcript()
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+    assert_eq!(t.rcs(), XEN_RCS, "{}", run.dump());
+    assert_eq!(t.end, END);
+    // Xen's debug-log lines for the refused pin (DESIGN §4), then our provenance.
+    let err = &run.stderr;
+    assert!(
+        err.contains("Bad type (saw e400000000000001 != exp 2000000000000000) for mfn"),
+        "{}",
+        run.dump()
+    );
+    assert!(err.contains("Error -22 while pinning mfn"), "{err}");
+    assert!(err.contains("already pinned"), "{err}");
+    assert!(
+        err.contains("Could not get page type PGT_writable_page"),
+        "{err}"
+    );
+    assert!(err.contains("still mapped RW by L1 mfn"), "{err}");
+    assert!(
+        err.contains("=== vmm summary: guest powered off ==="),
+        "{err}"
+    );
+}
+
+#[test]
+fn basics_with_shuffled_p2m_gives_the_same_transcript() {
+    if !kvm_or_skip("basics_with_shuffled_p2m_gives_the_same_transcript") {
+        return;
+    }
+    for seed in ["1", "987654321"] {
+        let run = vmm(&["run", "--p2m", "shuffle", "--seed", seed]);
+        assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+        let t = run
+            .transcript()
+            .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+        assert_eq!(t.rcs(), XEN_RCS, "seed {seed}\n{}", run.dump());
+        assert_eq!(t.end, END);
+    }
+}
+
+#[test]
+fn audit_policy_logs_the_stray_mapping_and_allows_the_pin() {
+    if !kvm_or_skip("audit_policy_logs_the_stray_mapping_and_allows_the_pin") {
+        return;
+    }
+    let run = vmm(&["run", "--policy", "audit"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    let t = run
+        .transcript()
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+    // T01 pins a frame that is still mapped RW: recorded, then allowed.
+    assert_eq!(t.ops[0].rc, 0, "{}", run.dump());
+    assert!(run.stderr.contains("audit: tolerated"), "{}", run.dump());
+    assert!(
+        run.stderr.contains("still mapped RW by L1 mfn"),
+        "{}",
+        run.dump()
+    );
+}
