@@ -139,9 +139,16 @@ impl Validator {
         if recursive {
             return Err(XenError::inval("linear pagetable candidate"));
         }
+        // Xen logs every other mismatch, including a writable request on a
+        // pagetable (then get_page_from_l1e adds "Could not get page type").
+        self.log.push(xenlog::bad_type(
+            f.xen_type_info(),
+            want.xen_bits(),
+            t,
+            self.pfn_or_invalid(t),
+        ));
         if want == PageType::Writable {
-            // A writable mapping of a pagetable. Real Xen 4.17 logs nothing here;
-            // get_page_from_l1e logs "Could not get page type PGT_writable_page".
+            // A writable mapping of a pagetable.
             self.record_writable_of_pagetable(mem, t, origin);
             let c = &mut self.cold[t as usize];
             if self.policy == Policy::Audit && c.tolerated < u16::MAX {
@@ -150,12 +157,6 @@ impl Validator {
             }
             return Err(XenError::inval("writable mapping of a pagetable"));
         }
-        self.log.push(xenlog::bad_type(
-            f.xen_type_info(),
-            want.xen_bits(),
-            t,
-            self.pfn_or_invalid(t),
-        ));
         if f.ty() == PageType::Writable {
             // The stray-RW case: still mapped writable somewhere.
             self.record_stray_writable(mem, t, want);
