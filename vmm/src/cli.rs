@@ -52,6 +52,12 @@ pub enum Command {
     /// Boot a Xen PV kernel (default: the embedded project guest) as dom0 under KVM.
     #[command(after_help = AFTER_HELP)]
     Run(RunArgs),
+    /// Re-run a `--log` file offline through the validator and check every operation gives the
+    /// same result and events (exit 0: identical, 1: a difference, 4: unreadable log).
+    Replay {
+        /// A JSON Lines log written by `vmm run --log`.
+        log: PathBuf,
+    },
 }
 
 #[derive(Parser, Debug, Clone)]

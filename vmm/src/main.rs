@@ -9,6 +9,7 @@ mod hypercall;
 mod loader;
 mod logging;
 mod memory;
+mod replay;
 mod run;
 mod summary;
 mod vcpu;
@@ -29,5 +30,29 @@ fn main() -> ExitCode {
     };
     match cli.command {
         cli::Command::Run(args) => ExitCode::from(run::run(&args)),
+        cli::Command::Replay { log } => match replay::replay(&log) {
+            Ok(r) if r.mismatches.is_empty() => {
+                println!(
+                    "replayed {} operations: every result and event identical",
+                    r.operations
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(r) => {
+                for m in r.mismatches.iter().take(20) {
+                    println!("{m}");
+                }
+                println!(
+                    "replayed {} operations: {} differ",
+                    r.operations,
+                    r.mismatches.len()
+                );
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("vmm: replay: {e}");
+                ExitCode::from(cli::exit::SETUP)
+            }
+        },
     }
 }
