@@ -383,9 +383,9 @@ impl Validator {
         if self.frames[t as usize].ty() == same {
             // A linear entry.
             let pc = &mut self.cold[p as usize];
-            pc.linear = (pc.linear - 1).max(0);
+            pc.linear = pc.linear.saturating_sub(1).max(0);
             let tc = &mut self.cold[t as usize];
-            tc.linear = (tc.linear + 1).min(0);
+            tc.linear = tc.linear.saturating_add(1).min(0);
             self.put_page_type(mem, t, same);
         } else {
             let lower = PageType::table(level - 1).expect("level 2..=4");
