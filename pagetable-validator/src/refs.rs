@@ -447,30 +447,42 @@ impl Validator {
         t: Mfn,
         buf: &[u64; ENTRIES],
     ) -> Result<(), (usize, XenError)> {
-        let (nr, disallow) = (self.nr, self.rules.l1_disallow);
-        for (i, &e) in buf.iter().enumerate() {
-            if !present(e) {
-                continue;
-            }
-            // Inline fast path: the same checks as get_page_from_l1e and the
-            // same type rule (Frame::try_get_type_fast) as get_page_type.
-            let target = pte_mfn(e);
-            if e & disallow == 0 && target < nr {
-                if let Some(f) = self.frames.get_mut(target as usize) {
-                    if f.refs < u32::MAX
-                        && (e & _PAGE_RW == 0 || f.try_get_type_fast(PageType::Writable))
-                    {
-                        f.refs += 1;
-                        continue;
+        let disallow = self.rules.l1_disallow;
+        let mut i = 0;
+        while i < ENTRIES {
+            // Fast scan over a local slice (no reloads through `self`): the same
+            // checks as get_page_from_l1e and the same type rule
+            // (Frame::try_get_type_fast) as get_page_type. It stops at the first
+            // entry needing anything else.
+            let frames = &mut self.frames[..];
+            while i < ENTRIES {
+                let e = buf[i];
+                if present(e) {
+                    if e & disallow != 0 {
+                        break;
                     }
+                    let Some(f) = frames.get_mut(pte_mfn(e) as usize) else {
+                        break;
+                    };
+                    if f.refs == u32::MAX
+                        || (e & _PAGE_RW != 0 && !f.try_get_type_fast(PageType::Writable))
+                    {
+                        break;
+                    }
+                    f.refs += 1;
                 }
+                i += 1;
             }
-            if let Err(err) = self.get_page_from_l1e(mem, t, i, e) {
+            if i == ENTRIES {
+                break;
+            }
+            if let Err(err) = self.get_page_from_l1e(mem, t, i, buf[i]) {
                 for &old in buf[..i].iter().rev() {
                     self.put_page_from_l1e(mem, old);
                 }
                 return Err((i, err));
             }
+            i += 1;
         }
         Ok(())
     }
