@@ -52,6 +52,8 @@ mod refs;
 #[cfg(feature = "std")]
 mod rules;
 #[cfg(feature = "std")]
+mod tables;
+#[cfg(feature = "std")]
 mod validator;
 #[cfg(feature = "std")]
 mod xenlog;
