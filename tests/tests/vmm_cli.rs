@@ -74,3 +74,33 @@ fn usage_errors_and_help() {
         );
     }
 }
+
+#[test]
+fn missing_dev_kvm() {
+    // Hide /dev/kvm in a private mount namespace (needs root; skipped with a message otherwise).
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let script = format!(
+        "mount -t tmpfs none /dev && exec {} run {elf}",
+        vmm_bin().display()
+    );
+    let probe = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", "mount -t tmpfs none /mnt"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!(
+            "SKIPPED missing_dev_kvm: cannot make a private mount namespace (unshare needs root)"
+        );
+        return;
+    }
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let run = VmmRun {
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        wall: std::time::Duration::ZERO,
+    };
+    one_line_error(&run, "cannot open /dev/kvm");
+}

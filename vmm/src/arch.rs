@@ -27,6 +27,8 @@ pub const EFER_NXE: u64 = 1 << 11;
 pub enum ArchError {
     #[error("cannot open /dev/kvm: {0} (is KVM available and are you allowed to use it?)")]
     NoKvm(vmm_sys_util::errno::Error),
+    #[error("/dev/kvm does not answer like KVM (KVM_GET_API_VERSION: {0})")]
+    NotKvm(String),
     #[error("KVM: {what}: {err}")]
     Kvm {
         what: &'static str,
@@ -51,7 +53,15 @@ pub struct Machine {
 
 /// Opens /dev/kvm (separately, so the CLI can report its absence before anything else).
 pub fn open_kvm() -> Result<Kvm, ArchError> {
-    Kvm::new().map_err(ArchError::NoKvm)
+    let kvm = Kvm::new().map_err(ArchError::NoKvm)?;
+    // A bind mount or a stray file at /dev/kvm opens fine: make sure it answers like KVM.
+    match kvm.get_api_version() {
+        12 => Ok(kvm),
+        v if v < 0 => Err(ArchError::NotKvm(
+            vmm_sys_util::errno::Error::last().to_string(),
+        )),
+        v => Err(ArchError::NotKvm(format!("API version {v}, expected 12"))),
+    }
 }
 
 /// Initial vCPU state from the domain builder.
