@@ -204,3 +204,28 @@ fn json_log_has_one_object_per_operation_and_refusal() {
         .iter()
         .any(|r| ev(r) == "efault" && r["hypercall"] == "mmuext_op"));
 }
+
+#[test]
+fn xen_notes_found_in_the_note_section_without_pt_note() {
+    if !kvm_or_skip("xen_notes_found_in_the_note_section_without_pt_note") {
+        return;
+    }
+    let elf = asm_guest_section_notes().to_str().unwrap().to_string();
+    let phdrs = std::process::Command::new("readelf")
+        .args(["-lW", &elf])
+        .output();
+    if let Ok(o) = phdrs {
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("NOTE"),
+            "still has PT_NOTE"
+        );
+    }
+    let run = vmm(&["run", &elf, "--cmdline", "hello"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    assert!(
+        run.stderr.contains("notes from .note.Xen"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(a_lines(&run.stdout), EXPECTED, "{}", run.dump());
+}

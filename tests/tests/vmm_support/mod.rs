@@ -77,34 +77,53 @@ pub fn vmm_bin() -> &'static Path {
 /// Assembles and links tests/asm-guest with the system `cc` and `ld`; returns the ELF.
 pub fn asm_guest() -> &'static Path {
     static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| build_asm_guest("asm-guest", |s| s.to_string()))
+}
+
+/// The asm guest linked without a PT_NOTE segment: its Xen notes are only in `.note.Xen`.
+pub fn asm_guest_section_notes() -> &'static Path {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
     ELF.get_or_init(|| {
-        let src = repo_root().join("tests/asm-guest");
-        let out = profile_dir().join("asm-guest");
-        std::fs::create_dir_all(&out).expect("create asm-guest output dir");
-        let obj = out.join("guest.o");
-        let elf = out.join("guest.elf");
-        let run = |cmd: &mut Command| {
-            let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-            assert!(
-                o.status.success(),
-                "{cmd:?} failed:\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        };
-        run(Command::new("cc")
-            .arg("-c")
-            .arg(src.join("guest.S"))
-            .arg("-o")
-            .arg(&obj));
-        run(Command::new("ld")
-            .args(["-nostdlib", "-static", "-n", "--build-id=none"])
-            .args(["-z", "max-page-size=4096", "--no-warn-rwx-segments", "-T"])
-            .arg(src.join("link.ld"))
-            .arg("-o")
-            .arg(&elf)
-            .arg(&obj));
-        elf
+        build_asm_guest("asm-guest-section-notes", |s| {
+            let t = s
+                .replace("note PT_NOTE FLAGS(4);", "")
+                .replace(":text :note", ":text");
+            assert_ne!(t, s, "link.ld changed shape");
+            t
+        })
     })
+}
+
+fn build_asm_guest(name: &str, edit_ld: impl Fn(&str) -> String) -> PathBuf {
+    let src = repo_root().join("tests/asm-guest");
+    let out = profile_dir().join(name);
+    std::fs::create_dir_all(&out).expect("create asm-guest output dir");
+    let obj = out.join("guest.o");
+    let elf = out.join("guest.elf");
+    let run = |cmd: &mut Command| {
+        let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        assert!(
+            o.status.success(),
+            "{cmd:?} failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(Command::new("cc")
+        .arg("-c")
+        .arg(src.join("guest.S"))
+        .arg("-o")
+        .arg(&obj));
+    let ld_script = out.join("link.ld");
+    let orig = std::fs::read_to_string(src.join("link.ld")).expect("read link.ld");
+    std::fs::write(&ld_script, edit_ld(&orig)).expect("write link.ld");
+    run(Command::new("ld")
+        .args(["-nostdlib", "-static", "-n", "--build-id=none"])
+        .args(["-z", "max-page-size=4096", "--no-warn-rwx-segments", "-T"])
+        .arg(&ld_script)
+        .arg("-o")
+        .arg(&elf)
+        .arg(&obj));
+    elf
 }
 
 /// One `vmm` run.
