@@ -410,6 +410,11 @@ fn check_notes(
             "ELF start or entries are out of bounds (virt_base {virt_base:#x}, image {virt_kstart:#x}..{virt_kend:#x}, entry {entry:#x})"
         )));
     }
+    if virt_base & 0xfff != 0 {
+        return Err(ElfError::BadNotes(format!(
+            "VIRT_BASE {virt_base:#x} is not page aligned"
+        )));
+    }
     if let Some(hp) = hypercall_page {
         if hp < virt_kstart || hp.saturating_add(4096) > virt_kend || hp & 0xfff != 0 {
             return Err(ElfError::BadNotes(format!(
