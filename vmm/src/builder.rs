@@ -527,7 +527,7 @@ mod fuzz {
                 let at = (splitmix64(&mut seed) % 0x1a0) as usize; // headers and notes
                 k[at] = splitmix64(&mut seed) as u8;
             }
-            if splitmix64(&mut seed) % 8 == 0 {
+            if splitmix64(&mut seed).is_multiple_of(8) {
                 k.truncate((splitmix64(&mut seed) % 0x3000) as usize);
             }
             if let Ok(img) = KernelImage::parse(&k) {
