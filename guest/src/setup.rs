@@ -5,10 +5,13 @@ use pagetable_validator::abi::StartInfo;
 use pagetable_validator::pte::{layout::KERNEL_BASE, PAGE_SHIFT};
 
 use crate::cmdline::Cmdline;
+use crate::mm::directmap::{BootTables, DirectMap};
 use crate::mm::fixmap::Fixmap;
 use crate::mm::memblock::{Memblock, PfnRange};
 use crate::mm::p2m::{M2p, P2m};
-use crate::mm::page_alloc::PageAlloc;
+use crate::mm::page_alloc::{PageAlloc, DEFAULT_HIGHMEM_PAGES};
+use crate::mm::pgalloc::PgAlloc;
+use crate::mm::vmalloc::Vmalloc;
 use crate::mm::{boot_pfn, pgtable, Mfn, Pfn};
 use crate::{hypercall, println, reboot, scenarios};
 
@@ -46,6 +49,12 @@ pub struct Kernel {
     pub fixmap: Fixmap,
     /// The frame of the current (bootstrap) L4.
     pub l4: Mfn,
+    /// The direct map of ZONE_NORMAL (`page_address`, `set_memory_ro/rw`).
+    pub directmap: DirectMap,
+    /// Pin path: alias hooks, `vm_unmap_aliases`-before-pin switch, pin counts.
+    pub pgalloc: PgAlloc,
+    /// The vmalloc / vmap area.
+    pub vmalloc: Vmalloc,
 }
 
 impl Kernel {
@@ -53,13 +62,17 @@ impl Kernel {
         self.p2m.pfn_to_mfn(pfn)
     }
 
-    /// One unmapped page from the page allocator; running out is a scenario bug.
+    /// One page with no mapping at all (ZONE_HIGHMEM: never direct-mapped); running out is a
+    /// scenario bug. For lowmem pages use `self.pages.alloc_page()`.
     pub fn alloc_page(&mut self) -> Pfn {
-        self.pages.alloc_page().expect("alloc_page: out of memory")
+        self.pages
+            .alloc_highmem_page()
+            .expect("alloc_page: out of highmem pages")
     }
 
+    /// Drops the reference on a page from either zone (frees it at 0).
     pub fn free_page(&mut self, pfn: Pfn) {
-        self.pages.free_page(pfn)
+        self.pages.put_page(pfn);
     }
 
     /// Zeroes a page (through a fixmap slot, unmapped again afterwards).
@@ -85,7 +98,11 @@ pub unsafe extern "C" fn start_kernel(si: *const StartInfo) -> ! {
     if let Err(what) = check_start_info(si, &raw const _end as u64) {
         panic!("start_info breaks the PV start-of-day layout: {what}");
     }
-    let mut k = setup_arch(si);
+    let highmem = cmdline
+        .get("highmem")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_HIGHMEM_PAGES);
+    let mut k = setup_arch(si, highmem);
     let ver = hypercall::xen_version();
     let mut extra = [0u8; 16];
     let extra = match hypercall::xen_extraversion(&mut extra) {
@@ -164,7 +181,7 @@ fn check_start_info(si: &StartInfo, image_end: u64) -> Result<(), &'static str> 
 
 /// Discovers the boot layout and brings up P2M, memblock, the reverse map, the page allocator
 /// and the fixmap. Panics (crashing the domain with a message) if the builder broke the ABI.
-fn setup_arch(si: &'static StartInfo) -> Kernel {
+fn setup_arch(si: &'static StartInfo, highmem_pages: u64) -> Kernel {
     // SAFETY: the builder maps the P2M (nr_pages entries) for good in the bootstrap region.
     let p2m = unsafe { P2m::from_start_info(si) };
     let page_of = |va: u64| {
@@ -224,6 +241,7 @@ fn setup_arch(si: &'static StartInfo) -> Kernel {
             start: bootstrap_end,
             end: Pfn(si.nr_pages),
         },
+        highmem_pages,
         &mut memblock,
     )
     .expect("memblock too small for the page allocator");
@@ -231,6 +249,22 @@ fn setup_arch(si: &'static StartInfo) -> Kernel {
         Ok(f) => f,
         Err(e) => panic!("early_fixmap_init: {e}"),
     };
+    let vmalloc = Vmalloc::init(&mut memblock, &p2m, l4)
+        .unwrap_or_else(|rc| panic!("vmalloc_init: rc={rc}"));
+    // Last: the direct map mirrors the bootstrap alias's protection of every bootstrap pfn, so
+    // every boot-time page table (fixmap, pkmap, ...) must be read-only there by now.
+    let directmap = DirectMap::init(
+        &mut memblock,
+        &BootTables {
+            p2m: &p2m,
+            m2p: &m2p,
+            l4,
+            l4_va: si.pt_base,
+            bootstrap: layout.bootstrap,
+        },
+        pages.highmem_range().start,
+    )
+    .unwrap_or_else(|e| panic!("direct map: {e}"));
     Kernel {
         start_info: si,
         layout,
@@ -240,5 +274,8 @@ fn setup_arch(si: &'static StartInfo) -> Kernel {
         pages,
         fixmap,
         l4,
+        directmap,
+        pgalloc: PgAlloc::default(),
+        vmalloc,
     }
 }

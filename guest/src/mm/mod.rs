@@ -11,11 +11,14 @@
 //! * [`fixmap`]: fixed virtual slots (one L1) for temporarily mapping any frame.
 //! * [`pgtable`]: pinning, unpinning and validated PTE writes, and the bootstrap walk.
 
+pub mod directmap;
 pub mod fixmap;
 pub mod memblock;
 pub mod p2m;
 pub mod page_alloc;
+pub mod pgalloc;
 pub mod pgtable;
+pub mod vmalloc;
 
 use pagetable_validator::pte::{layout::KERNEL_BASE, PAGE_SHIFT, PAGE_SIZE};
 
