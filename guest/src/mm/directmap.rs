@@ -97,7 +97,11 @@ impl DirectMap {
         unsafe {
             let w = |t: Pfn, i: usize, v: u64| (boot_va(t) as *mut u64).add(i).write_volatile(v);
             for i in 0..nr_l2 {
-                w(l3, i as usize, pte::mk_pte(mfn(l2s.next(i)).0, pte::PAGE_TABLE));
+                w(
+                    l3,
+                    i as usize,
+                    pte::mk_pte(mfn(l2s.next(i)).0, pte::PAGE_TABLE),
+                );
             }
             for i in 0..nr_l1 {
                 let (l2, slot) = (l2s.next(i / ENTRIES as u64), (i % ENTRIES as u64) as usize);

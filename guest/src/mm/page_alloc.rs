@@ -277,7 +277,11 @@ impl PageAlloc {
 
     /// Drops the caller's reference on a highmem page (frees it at 0).
     pub fn free_highmem_page(&mut self, pfn: Pfn) {
-        assert!(self.page_high_mem(pfn), "free_highmem_page: pfn {:#x} is lowmem", pfn.0);
+        assert!(
+            self.page_high_mem(pfn),
+            "free_highmem_page: pfn {:#x} is lowmem",
+            pfn.0
+        );
         self.put_page(pfn);
     }
 
@@ -326,7 +330,11 @@ impl PageAlloc {
         if p.count != 0 {
             return false;
         }
-        let order = if p.flags & PG_HEAD != 0 { p.order as u32 } else { 0 };
+        let order = if p.flags & PG_HEAD != 0 {
+            p.order as u32
+        } else {
+            0
+        };
         self.free_block(head, order);
         true
     }

@@ -116,7 +116,10 @@ fn clear_lowmem_page(k: &Kernel, pfn: Pfn) {
 /// the others must be reachable from it) the Linux way. Returns Xen's rc of the pin (or of the
 /// first failing alias change); on failure every alias is writable again.
 fn pin_tree(k: &mut Kernel, tables: &[(u32, Pfn)]) -> i64 {
-    assert!(!tables.is_empty() && tables.len() < 63, "pin_tree: bad table count");
+    assert!(
+        !tables.is_empty() && tables.len() < 63,
+        "pin_tree: bad table count"
+    );
     k.pgalloc.stats.pins += 1;
     if k.pgalloc.unmap_aliases_on_pin {
         vmalloc::vm_unmap_aliases(k);
@@ -272,7 +275,12 @@ pub fn pgd_alloc(k: &mut Kernel) -> Option<MmStruct> {
 /// once pinned. Returns Xen's rc (0 for a plain store).
 fn set_entry(k: &mut Kernel, mm: &MmStruct, table: Pfn, idx: usize, val: u64) -> i64 {
     if mm.pinned {
-        let req: [MmuUpdate; 1] = [mmu_req(k.pfn_to_mfn(table), idx, val, mmu::NORMAL_PT_UPDATE)];
+        let req: [MmuUpdate; 1] = [mmu_req(
+            k.pfn_to_mfn(table),
+            idx,
+            val,
+            mmu::NORMAL_PT_UPDATE,
+        )];
         // SAFETY: user-half entries of our own address space; no kernel memory changes.
         unsafe { hypercall::mmu_update(&req, None, DOMID_SELF) }
     } else {
@@ -293,13 +301,18 @@ fn get_entry(k: &Kernel, table: Pfn, idx: usize) -> u64 {
 /// way (`pud_alloc`, `pmd_alloc`, `pte_alloc`). Returns Xen's rc, or -12 when out of memory or
 /// tables. A new table for a pinned mm is made read-only before it is hooked in.
 pub fn mm_map_page(k: &mut Kernel, mm: &mut MmStruct, va: u64, pfn: Pfn, prot: u64) -> i64 {
-    assert!(va <= pagetable_validator::pte::layout::USER_END, "mm_map_page: kernel va");
+    assert!(
+        va <= pagetable_validator::pte::layout::USER_END,
+        "mm_map_page: kernel va"
+    );
     let mut table = mm.pgd;
     for level in (2..=4).rev() {
         let idx = pte::table_index(va, level);
         let e = get_entry(k, table, idx);
         let next = if pte::pte_present(e) {
-            k.m2p.mfn_to_pfn(super::Mfn(pte::pte_mfn(e))).expect("table in RAM")
+            k.m2p
+                .mfn_to_pfn(super::Mfn(pte::pte_mfn(e)))
+                .expect("table in RAM")
         } else {
             if mm.nr == MM_MAX_TABLES {
                 return -12;
@@ -315,7 +328,13 @@ pub fn mm_map_page(k: &mut Kernel, mm: &mut MmStruct, va: u64, pfn: Pfn, prot: u
                     return rc;
                 }
             }
-            let rc = set_entry(k, mm, table, idx, pte::mk_pte(k.pfn_to_mfn(t).0, pte::PAGE_TABLE));
+            let rc = set_entry(
+                k,
+                mm,
+                table,
+                idx,
+                pte::mk_pte(k.pfn_to_mfn(t).0, pte::PAGE_TABLE),
+            );
             if rc != 0 {
                 return rc;
             }

@@ -18,8 +18,8 @@
 //! (one L3, one L2, [`NR_VMAP_L1`] L1s) are built at boot like the fixmap's and stay hooked
 //! into the kernel half of every address space.
 
-use pagetable_validator::abi::{domid::DOMID_SELF, mmu, mmuext, uvmf, MmuUpdate, MmuextOp};
 use pagetable_validator::abi::MulticallEntry;
+use pagetable_validator::abi::{domid::DOMID_SELF, mmu, mmuext, uvmf, MmuUpdate, MmuextOp};
 use pagetable_validator::pte::{self, layout, ENTRIES, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_SIZE};
 
 use super::memblock::Memblock;
@@ -141,9 +141,17 @@ impl Vmalloc {
         // SAFETY: fresh zeroed memblock pages, mapped RW at boot_va, not page tables yet.
         unsafe {
             let w = |t: Pfn, i: usize, v: u64| (boot_va(t) as *mut u64).add(i).write_volatile(v);
-            w(l3, pte::table_index(base, 3), pte::mk_pte(p2m.pfn_to_mfn(l2).0, pte::PAGE_TABLE));
+            w(
+                l3,
+                pte::table_index(base, 3),
+                pte::mk_pte(p2m.pfn_to_mfn(l2).0, pte::PAGE_TABLE),
+            );
             for (i, m) in l1.iter().enumerate() {
-                w(l2, pte::table_index(base, 2) + i, pte::mk_pte(m.0, pte::PAGE_TABLE));
+                w(
+                    l2,
+                    pte::table_index(base, 2) + i,
+                    pte::mk_pte(m.0, pte::PAGE_TABLE),
+                );
             }
         }
         let mut calls = [MulticallEntry::default(); 2 + NR_VMAP_L1];
@@ -190,7 +198,12 @@ impl Vmalloc {
     /// The mmu_update request writing `val` into the PTE of page `j` of area `i`.
     fn pte_req(&self, i: usize, j: usize, val: u64) -> MmuUpdate {
         let page = i * VMAP_STRIDE + j;
-        mmu_req(self.l1[page / ENTRIES], page % ENTRIES, val, mmu::NORMAL_PT_UPDATE)
+        mmu_req(
+            self.l1[page / ENTRIES],
+            page % ENTRIES,
+            val,
+            mmu::NORMAL_PT_UPDATE,
+        )
     }
 }
 
@@ -211,7 +224,9 @@ pub fn vmap(k: &mut Kernel, pages: &[Pfn]) -> Result<u64, VmapError> {
     };
     let mut reqs = [MmuUpdate { ptr: 0, val: 0 }; VMAP_MAX_PAGES];
     for (j, (r, &p)) in reqs.iter_mut().zip(pages).enumerate() {
-        *r = k.vmalloc.pte_req(i, j, pte::mk_pte(k.p2m.pfn_to_mfn(p).0, PAGE_KERNEL));
+        *r = k
+            .vmalloc
+            .pte_req(i, j, pte::mk_pte(k.p2m.pfn_to_mfn(p).0, PAGE_KERNEL));
     }
     // SAFETY: the area's PTEs were clear (slot free, purged/flushed); only the new range maps.
     let rc = unsafe { hypercall::mmu_update(&reqs[..pages.len()], None, DOMID_SELF) };
@@ -255,7 +270,10 @@ fn mapped_area(k: &Kernel, addr: u64) -> usize {
 pub fn vunmap_pages(k: &mut Kernel, addr: u64, release: bool) {
     let i = mapped_area(k, addr);
     let a = &mut k.vmalloc.areas[i];
-    assert!(a.puts == 1, "vunmap_pages: area was not mapped by vmap_pages");
+    assert!(
+        a.puts == 1,
+        "vunmap_pages: area was not mapped by vmap_pages"
+    );
     a.puts += release as u8;
     free_address(k, addr);
 }

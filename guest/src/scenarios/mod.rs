@@ -11,6 +11,7 @@
 mod basics;
 mod selftest;
 mod transcript;
+mod xfs_vmap;
 
 pub use transcript::Transcript;
 
@@ -24,6 +25,7 @@ type ScenarioFn = fn(&mut Kernel, Option<&str>);
 const SCENARIOS: &[(&str, ScenarioFn)] = &[
     ("basics", basics::run),
     ("selftest", selftest::run),
+    ("xfs-vmap", xfs_vmap::run),
     ("panic", panic),
 ];
 
