@@ -11,6 +11,8 @@
 mod basics;
 mod selftest;
 mod transcript;
+mod directmap_alias;
+mod compound_vmap;
 mod xfs_vmap;
 
 pub use transcript::Transcript;
@@ -26,6 +28,8 @@ const SCENARIOS: &[(&str, ScenarioFn)] = &[
     ("basics", basics::run),
     ("selftest", selftest::run),
     ("xfs-vmap", xfs_vmap::run),
+    ("compound-vmap", compound_vmap::run),
+    ("directmap-alias", directmap_alias::run),
     ("panic", panic),
 ];
 
