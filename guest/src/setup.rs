@@ -7,6 +7,7 @@ use pagetable_validator::pte::{layout::KERNEL_BASE, PAGE_SHIFT};
 use crate::cmdline::Cmdline;
 use crate::mm::directmap::{BootTables, DirectMap};
 use crate::mm::fixmap::Fixmap;
+use crate::mm::highmem::{self, Highmem};
 use crate::mm::memblock::{Memblock, PfnRange};
 use crate::mm::p2m::{M2p, P2m};
 use crate::mm::page_alloc::{PageAlloc, DEFAULT_HIGHMEM_PAGES};
@@ -47,6 +48,8 @@ pub struct Kernel {
     pub memblock: Memblock,
     pub pages: PageAlloc,
     pub fixmap: Fixmap,
+    /// Persistent kmap window and kmap_atomic slots (`kmap`, `kmap_atomic`).
+    pub highmem: Highmem,
     /// The frame of the current (bootstrap) L4.
     pub l4: Mfn,
     /// The direct map of ZONE_NORMAL (`page_address`, `set_memory_ro/rw`).
@@ -249,8 +252,12 @@ fn setup_arch(si: &'static StartInfo, highmem_pages: u64) -> Kernel {
         Ok(f) => f,
         Err(e) => panic!("early_fixmap_init: {e}"),
     };
-    let vmalloc = Vmalloc::init(&mut memblock, &p2m, l4)
-        .unwrap_or_else(|rc| panic!("vmalloc_init: rc={rc}"));
+    let highmem = Highmem::init(&mut memblock, &p2m, &fixmap)
+        .unwrap_or_else(|e| panic!("permanent_kmaps_init: {e}"));
+    let mut pgalloc = PgAlloc::default();
+    pgalloc.hooks.register(highmem::kmap_alias_hook);
+    let vmalloc =
+        Vmalloc::init(&mut memblock, &p2m, l4).unwrap_or_else(|rc| panic!("vmalloc_init: rc={rc}"));
     // Last: the direct map mirrors the bootstrap alias's protection of every bootstrap pfn, so
     // every boot-time page table (fixmap, pkmap, ...) must be read-only there by now.
     let directmap = DirectMap::init(
@@ -273,9 +280,10 @@ fn setup_arch(si: &'static StartInfo, highmem_pages: u64) -> Kernel {
         memblock,
         pages,
         fixmap,
+        highmem,
         l4,
         directmap,
-        pgalloc: PgAlloc::default(),
+        pgalloc,
         vmalloc,
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod directmap;
 pub mod fixmap;
+pub mod highmem;
 pub mod memblock;
 pub mod p2m;
 pub mod page_alloc;

@@ -9,10 +9,13 @@
 //! (e.g. `boot: ...`) are informational and not part of the transcript.
 
 mod basics;
+mod compound_vmap;
+mod directmap_alias;
+mod highpte;
+mod kmap;
 mod selftest;
 mod transcript;
-mod directmap_alias;
-mod compound_vmap;
+mod xfs_btree_walk;
 mod xfs_vmap;
 
 pub use transcript::Transcript;
@@ -27,9 +30,12 @@ type ScenarioFn = fn(&mut Kernel, Option<&str>);
 const SCENARIOS: &[(&str, ScenarioFn)] = &[
     ("basics", basics::run),
     ("selftest", selftest::run),
+    ("kmap", kmap::run),
+    ("highpte", highpte::run),
     ("xfs-vmap", xfs_vmap::run),
     ("compound-vmap", compound_vmap::run),
     ("directmap-alias", directmap_alias::run),
+    ("xfs-btree-walk", xfs_btree_walk::run),
     ("panic", panic),
 ];
 
