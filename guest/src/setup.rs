@@ -252,7 +252,7 @@ fn setup_arch(si: &'static StartInfo, highmem_pages: u64) -> Kernel {
         Ok(f) => f,
         Err(e) => panic!("early_fixmap_init: {e}"),
     };
-    let highmem = Highmem::init(&mut memblock, &p2m, &fixmap)
+    let highmem = Highmem::init(&mut memblock, &p2m, &fixmap, pages.highmem_range())
         .unwrap_or_else(|e| panic!("permanent_kmaps_init: {e}"));
     let mut pgalloc = PgAlloc::default();
     pgalloc.hooks.register(highmem::kmap_alias_hook);

@@ -25,7 +25,7 @@ use pagetable_validator::abi::{domid::DOMID_SELF, mmu, mmuext, uvmf, MmuUpdate, 
 use pagetable_validator::pte::{self, layout, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_SIZE};
 
 use super::fixmap::{fix_to_virt, Fixmap, FIX_KMAP_BEGIN, FIX_KMAP_END};
-use super::memblock::Memblock;
+use super::memblock::{Memblock, PfnRange};
 use super::p2m::P2m;
 use super::pgalloc::AliasOp;
 use super::pgtable::mmu_req;
@@ -120,9 +120,15 @@ pub struct Highmem {
     l1: Mfn,
     /// `pkmap_count[nr]`: 0 free, 1 unused but still mapped, 1 + users otherwise.
     pkmap_count: &'static mut [u32],
-    /// The pfn each slot maps, 0 for none (Linux keeps this as `page_address_htable`; pfn 0
-    /// is never highmem, so 0 is free to mean "none").
+    /// The pfn each slot maps, 0 for none (pfn 0 is never highmem).
     pkmap_page: &'static mut [u64],
+    /// ZONE_HIGHMEM, and per highmem pfn its slot + 1, 0 for none: the reverse of
+    /// `pkmap_page` (Linux: `page_address_htable`). A direct index, because guest code runs
+    /// emulated here and a 512-entry scan per kmap costs milliseconds.
+    zone: PfnRange,
+    pkmap_of: &'static mut [u16],
+    /// Slots with count 1 (unused but mapped): lets a flush with nothing to do return at once.
+    nr_unused: usize,
     /// Whether the slot's PTE was made read-only by [`Highmem::xen_pin_prepare`] (kmap
     /// itself always maps read-write).
     pkmap_ro: &'static mut [bool],
@@ -155,18 +161,28 @@ impl Highmem {
     /// Like every page-table frame, the L1 must have no read-write alias when Xen validates
     /// it: the bootstrap alias is made read-only first; the page is not direct-mapped yet
     /// (the direct map, built later, maps known page-table frames read-only).
-    pub fn init(memblock: &mut Memblock, p2m: &P2m, fixmap: &Fixmap) -> Result<Highmem, KmapError> {
+    /// `zone` is ZONE_HIGHMEM: the only pfns `kmap_high` accepts.
+    pub fn init(
+        memblock: &mut Memblock,
+        p2m: &P2m,
+        fixmap: &Fixmap,
+        zone: PfnRange,
+    ) -> Result<Highmem, KmapError> {
         let oom = KmapError::Init {
             what: "memblock",
             rc: -12,
         };
         let l1 = memblock.alloc(1).ok_or(oom)?;
-        // SAFETY: u32/u64/bool are valid when zero (every slot free, not RO).
-        let (pkmap_count, pkmap_page, pkmap_ro) = unsafe {
+        // SAFETY: u32/u64/bool/u16 are valid when zero (every slot free, not RO, no page
+        // mapped).
+        let (pkmap_count, pkmap_page, pkmap_ro, pkmap_of) = unsafe {
             (
                 memblock.alloc_array::<u32>(LAST_PKMAP).ok_or(oom)?,
                 memblock.alloc_array::<u64>(LAST_PKMAP).ok_or(oom)?,
                 memblock.alloc_array::<bool>(LAST_PKMAP).ok_or(oom)?,
+                memblock
+                    .alloc_array::<u16>(zone.len() as usize)
+                    .ok_or(oom)?,
             )
         };
         let l1_mfn = p2m.pfn_to_mfn(l1);
@@ -204,6 +220,9 @@ impl Highmem {
             pkmap_count,
             pkmap_page,
             pkmap_ro,
+            zone,
+            pkmap_of,
+            nr_unused: 0,
             last_pkmap_nr: 0,
             atomic_depth: 0,
             atomic: [None; KM_TYPE_NR],
@@ -214,7 +233,20 @@ impl Highmem {
 
     /// The pkmap slot that currently maps `pfn` (count >= 1), if any.
     pub fn pkmap_slot(&self, pfn: Pfn) -> Option<usize> {
-        self.pkmap_page.iter().position(|&p| p == pfn.0 && p != 0)
+        let i = pfn.0.checked_sub(self.zone.start.0)?;
+        let slot = *self.pkmap_of.get(i as usize)?;
+        (slot as usize).checked_sub(1)
+    }
+
+    /// Records that slot `nr` maps `pfn` (or, with `None`, nothing any more).
+    fn set_page_address(&mut self, nr: usize, pfn: Option<Pfn>) {
+        let old = core::mem::replace(&mut self.pkmap_page[nr], pfn.map_or(0, |p| p.0));
+        if old != 0 {
+            self.pkmap_of[(old - self.zone.start.0) as usize] = 0;
+        }
+        if let Some(p) = pfn {
+            self.pkmap_of[(p.0 - self.zone.start.0) as usize] = nr as u16 + 1;
+        }
     }
 
     /// `pkmap_count` of slot `nr` (for scenarios and checks).
@@ -234,11 +266,19 @@ impl Highmem {
     ///
     /// The caller must only pass highmem pages (see [`kmap`] for the dispatching wrapper).
     pub fn kmap_high(&mut self, p2m: &P2m, pfn: Pfn) -> Result<u64, KmapError> {
+        assert!(
+            self.zone.contains(pfn),
+            "kmap_high: pfn {:#x} is not highmem",
+            pfn.0
+        );
         self.stats.kmaps += 1;
         let nr = match self.pkmap_slot(pfn) {
             Some(nr) => nr,
             None => self.map_new_virtual(p2m, pfn)?,
         };
+        if self.pkmap_count[nr] == 1 {
+            self.nr_unused -= 1;
+        }
         self.pkmap_count[nr] += 1;
         Ok(pkmap_addr(nr))
     }
@@ -270,7 +310,8 @@ impl Highmem {
         }
         self.stats.pkmap_maps += 1;
         self.pkmap_count[nr] = 1;
-        self.pkmap_page[nr] = pfn.0;
+        self.nr_unused += 1;
+        self.set_page_address(nr, Some(pfn));
         self.pkmap_ro[nr] = false;
         Ok(nr)
     }
@@ -284,6 +325,9 @@ impl Highmem {
         }
         self.stats.kunmaps += 1;
         self.pkmap_count[nr] -= 1;
+        if self.pkmap_count[nr] == 1 {
+            self.nr_unused += 1;
+        }
         Ok(())
     }
 
@@ -292,6 +336,9 @@ impl Highmem {
     /// the clears plus one `MMUEXT_TLB_FLUSH_ALL` (Linux batches the same way in lazy MMU
     /// mode). Returns how many slots it cleared.
     pub fn flush_all_zero_pkmaps(&mut self) -> Result<usize, KmapError> {
+        if self.nr_unused == 0 {
+            return Ok(0);
+        }
         let mut reqs = [MmuUpdate::default(); LAST_PKMAP];
         let mut n = 0;
         for nr in 0..LAST_PKMAP {
@@ -322,13 +369,13 @@ impl Highmem {
                 rc,
             });
         }
-        for nr in 0..LAST_PKMAP {
-            if self.pkmap_count[nr] == 1 {
-                self.pkmap_count[nr] = 0;
-                self.pkmap_page[nr] = 0;
-                self.pkmap_ro[nr] = false;
-            }
+        for r in &reqs[..n] {
+            let nr = ((r.ptr & !mmu::CMD_MASK) - self.l1.maddr()) as usize / 8;
+            self.pkmap_count[nr] = 0;
+            self.set_page_address(nr, None);
+            self.pkmap_ro[nr] = false;
         }
+        self.nr_unused = 0;
         self.stats.pkmap_flushes += 1;
         self.stats.slots_flushed += n as u64;
         Ok(n)
