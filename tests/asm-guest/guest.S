@@ -4,11 +4,16 @@
  * It is a genuine Xen PV kernel image (Xen ELF notes, hypercall page, entry with rsi =
  * start_info) that uses only hypercalls, prints through console_io, exercises the PV MMU
  * (pin a page still mapped RW, make it RO, pin, unpin, remap a VA to another frame), sends a
- * few hostile hypercalls, and powers off. The first byte of the command line picks a mode:
+ * few hostile hypercalls, runs SSE2 cases, and powers off. A one-letter command line picks a
+ * mode instead:
  *   (default) the run above      c  SHUTDOWN_crash        r  SHUTDOWN_reboot
  *   f  write to an unmapped address (page fault with no IDT: triple fault)
  *   o  `out` to a port (privileged)   w  clear CR0.WP, then a hypercall
  *   x  load CR3 with an unvalidated copy of the L4, then a hypercall
+ *   h  hostile: 1000 pseudo-random hypercalls (mmu_update, update_va_mapping, mmuext_op,
+ *      multicall, console_io, xen_version, unknown) with random and half-plausible
+ *      arguments; batches point at a scratch page of random requests. Prints "H <nr> rc=<rc>" per
+ *      call, so real Xen and the VMM can be compared call by call.
  * Numbers are printed as 16 hex digits. Build: cc -c guest.S; ld -T link.ld (see README.md).
  */
     .intel_syntax noprefix
@@ -71,6 +76,8 @@ _start:
     call puts
     call newline
     mov rax, [rip + start_info]
+    cmp byte ptr [rax + SI_CMDLINE + 1], 0  /* modes are one-letter command lines */
+    jne main_run
     movzx eax, byte ptr [rax + SI_CMDLINE]
     cmp al, 'c'
     je do_crash
@@ -84,6 +91,8 @@ _start:
     je do_wp
     cmp al, 'x'
     je do_cr3
+    cmp al, 'h'
+    je do_hostile
     jmp main_run
 
     .text
@@ -280,6 +289,141 @@ do_cr3:
     call puts
     jmp do_cr3
 
+/* xorshift64 on r15 -> rax */
+rand:
+    mov rax, r15
+    mov rcx, rax
+    shl rcx, 13
+    xor rax, rcx
+    mov rcx, rax
+    shr rcx, 7
+    xor rax, rcx
+    mov rcx, rax
+    shl rcx, 17
+    xor rax, rcx
+    mov r15, rax
+    ret
+
+/* plausible() -> rax: small number, scratch pointer, frame address, VA in the unused low 2 MiB
+ * of the initial mapping, or raw random bits. Frames are those of pfns >= 0x400: never in use. */
+plausible:
+    call rand
+    mov rdx, rax
+    shr rdx, 8
+    and eax, 7
+    cmp eax, 0
+    je 1f
+    cmp eax, 1
+    je 2f
+    cmp eax, 2
+    je 3f
+    cmp eax, 3
+    je 4f
+    cmp eax, 4
+    je 5f
+    mov rax, rdx                       /* raw */
+    ret
+1:  mov rax, rdx                       /* small */
+    and eax, 0x1f
+    ret
+2:  and edx, 0x1f0                     /* pointer into the scratch requests */
+    lea rax, [rip + scratch]
+    add rax, rdx
+    ret
+3:  call rand_mfn                      /* a machine frame of one of our pfns 0x400.. */
+    ret
+4:  call rand_mfn                      /* a PTE: such a frame | random low flags */
+    shl rax, 12
+    and edx, 0xfff
+    or rax, rdx
+    ret
+
+/* rand_mfn(rdx = random) -> rax = mfn_list[0x400 + rdx % 0x3c00]: frames the guest owns but
+ * never uses, named through the P2M so that real Xen and the VMM see the same pages. */
+rand_mfn:
+    mov rax, rdx
+    and eax, 0x3bff
+    add eax, 0x400
+    mov rcx, [rip + start_info]
+    mov rcx, [rcx + SI_MFN_LIST]
+    mov rax, [rcx + rax * 8]
+    ret
+5:  and edx, 0x1ff000                  /* a VA in the unused first 2 MiB of the mapping */
+    mov rax, VIRT_BASE
+    add rax, rdx
+    ret
+
+do_hostile:
+    mov r15, 0x9e3779b97f4a7c15
+    mov r14d, 1000
+1:  /* Fill 512 bytes of scratch with plausible values (requests, ops, multicall entries). */
+    lea rbx, [rip + scratch]
+    mov r13d, 64
+2:  call plausible
+    mov [rbx], rax
+    add rbx, 8
+    dec r13d
+    jnz 2b
+    /* Keep multicalls small and shutdown-free: entry ops from a fixed list. */
+    lea rbx, [rip + scratch]
+    xor r13d, r13d
+3:  call rand
+    and eax, 7
+    lea rcx, [rip + hostile_ops]
+    movzx eax, byte ptr [rcx + rax]
+    mov [rbx + r13], rax
+    add r13d, 64
+    cmp r13d, 512
+    jb 3b
+    call rand
+    and eax, 7
+    lea rcx, [rip + hostile_ops]
+    movzx r12d, byte ptr [rcx + rax]
+    call plausible
+    mov [rip + h_args], rax
+    call plausible
+    mov [rip + h_args + 8], rax
+    call plausible
+    mov [rip + h_args + 16], rax
+    call plausible
+    mov [rip + h_args + 24], rax
+    call rand
+    mov [rip + h_args + 32], rax
+    cmp r12d, HC_MULTICALL             /* keep multicall batches short */
+    jne 4f
+    and qword ptr [rip + h_args + 8], 7
+4:  cmp r12d, HC_UPDATE_VA_MAPPING     /* only remap the unused low 2 MiB, never ourselves */
+    jne 5f
+    call rand
+    and eax, 0x1ff000
+    mov rcx, VIRT_BASE
+    add rax, rcx
+    mov [rip + h_args], rax
+5:  mov rdi, [rip + h_args]
+    mov rsi, [rip + h_args + 8]
+    mov rdx, [rip + h_args + 16]
+    mov r10, [rip + h_args + 24]
+    mov r8, [rip + h_args + 32]
+    mov rax, r12
+    shl rax, 5
+    lea rcx, [rip + hypercall_page]
+    add rax, rcx
+    call rax
+    push rax                           /* one line per call: the same PRNG gives the same calls */
+    lea rdi, [rip + msg_h]
+    call puts
+    mov rdi, r12
+    call puthex
+    pop rsi
+    lea rdi, [rip + msg_empty]
+    call report
+    dec r14d
+    jnz 1b
+    lea rdi, [rip + msg_hostile]
+    call puts
+    mov dword ptr [rip + reason], 0
+    jmp shutdown
+
 shutdown:
     mov edi, 2                         /* SCHEDOP_shutdown */
     lea rsi, [rip + reason]
@@ -475,6 +619,11 @@ msg_hi:     .asciz " hi="
 msg_rc:     .asciz " rc="
 msg_nl:     .asciz "\n"
 msg_bye:    .asciz "asm-guest: bye\n"
+msg_hostile: .asciz "asm-guest: hostile run survived\n"
+/* mmu_update, update_va_mapping, mmuext_op x2, multicall, console_io, xen_version, unknown */
+msg_h:      .asciz "H "
+msg_empty:  .asciz ""
+hostile_ops: .byte 1, 14, 26, 26, 13, 18, 17, 77
 
     .data
     .balign 8
@@ -502,7 +651,12 @@ page2:
     .fill 4088, 1, 0
 
     .bss
+    .balign 8
+h_args:
+    .fill 40, 1, 0
     .balign 4096
+scratch:
+    .fill 4096, 1, 0
 test_page:
     .fill 4096, 1, 0
 stack:

@@ -58,9 +58,47 @@ fn asm_guest_console_identical_on_real_xen_and_vmm() {
     let elf = asm_guest();
     let xen = run_on_xen(elf, "hello conformance");
     assert_eq!(xen.status, XenStatus::Halted, "{}", xen.dump());
-    let run = vmm(&["run", elf.to_str().unwrap(), "--cmdline", "hello conformance"]);
+    let run = vmm(&[
+        "run",
+        elf.to_str().unwrap(),
+        "--cmdline",
+        "hello conformance",
+    ]);
     assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
     let console: Vec<&str> = run.stdout.lines().collect();
     assert!(console.len() > 10, "{}", run.dump());
     assert_eq!(xen.guest_lines, console, "real Xen vs vmm\n{}", run.dump());
+}
+
+#[test]
+fn hostile_hypercalls_get_the_same_answers_on_real_xen_and_vmm() {
+    if !qemu_or_skip("hostile_hypercalls_get_the_same_answers_on_real_xen_and_vmm")
+        || !kvm_or_skip("hostile_hypercalls_get_the_same_answers_on_real_xen_and_vmm")
+    {
+        return;
+    }
+    // Mode `h`: 1000 pseudo-random hypercalls, one "H <nr> rc=<rc>" line each.
+    let elf = asm_guest();
+    let xen = run_on_xen(elf, "h");
+    assert_eq!(xen.status, XenStatus::Halted, "{}", xen.dump());
+    let run = vmm(&["run", "-q", elf.to_str().unwrap(), "--cmdline", "h"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    let console: Vec<&str> = run.stdout.lines().collect();
+    let calls = console.iter().filter(|l| l.starts_with("H ")).count();
+    assert_eq!(calls, 1000, "{}", run.dump());
+    let differ: Vec<String> = xen
+        .guest_lines
+        .iter()
+        .zip(&console)
+        .enumerate()
+        .filter(|(_, (x, v))| x.as_str() != **v)
+        .map(|(i, (x, v))| format!("line {}: real Xen {x:?}, vmm {v:?}", i + 1))
+        .collect();
+    assert!(
+        differ.is_empty() && xen.guest_lines.len() == console.len(),
+        "{} of {} lines differ:\n{}",
+        differ.len(),
+        console.len(),
+        differ.join("\n")
+    );
 }

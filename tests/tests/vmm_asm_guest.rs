@@ -229,3 +229,35 @@ fn xen_notes_found_in_the_note_section_without_pt_note() {
     );
     assert_eq!(a_lines(&run.stdout), EXPECTED, "{}", run.dump());
 }
+
+#[test]
+fn hostile_guest_cannot_hurt_the_vmm_and_its_log_replays() {
+    if !kvm_or_skip("hostile_guest_cannot_hurt_the_vmm_and_its_log_replays") {
+        return;
+    }
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("vmm-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("hostile.jsonl");
+    let log_s = log.to_str().unwrap().to_string();
+    let run = vmm(&["run", &elf, "--cmdline", "h", "--log", &log_s]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    assert!(
+        run.stdout.contains("asm-guest: hostile run survived"),
+        "{}",
+        run.dump()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.dump());
+    // Refusals of every kind were logged, and the summary counted them.
+    let refusals: u64 = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("refusals="))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no refusals count\n{}", run.dump()));
+    assert!(refusals > 100, "{}", run.dump());
+    let replay = vmm(&["replay", &log_s]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(replay.status, Some(0), "{}", replay.dump());
+}

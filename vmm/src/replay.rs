@@ -8,7 +8,7 @@
 
 use pagetable_validator::abi::MmuUpdate;
 use pagetable_validator::pte;
-use pagetable_validator::{GuestFrames, Policy, Region, Validator, VecFrames, XenError};
+use pagetable_validator::{GuestFrames, Policy, Region, Rules, Validator, VecFrames, XenError};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
@@ -103,7 +103,14 @@ fn apply(
             serde_json::from_value(rec["m2p"].clone()).map_err(|e| e.to_string())?;
         let regions: Vec<Region> =
             serde_json::from_value(rec["regions"].clone()).map_err(|e| e.to_string())?;
-        let mut v = Validator::new(nr, policy);
+        let rules = match rec.get("rules") {
+            Some(r) => Rules {
+                l1_disallow: num(r, "l1_disallow")?,
+                linear_pt: r["linear_pt"].as_bool().ok_or("rules without linear_pt")?,
+            },
+            None => Rules::default(),
+        };
+        let mut v = Validator::with_rules(nr, policy, rules);
         v.set_m2p(m2p);
         v.set_regions(regions);
         *state = Some((v, VecFrames::new(nr)));

@@ -9,7 +9,7 @@ use crate::logging::EventLog;
 use crate::summary::Summary;
 use crate::vcpu::{self, Outcome};
 use pagetable_validator::abi::sched;
-use pagetable_validator::{Policy, Validator};
+use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
 use serde_json::json;
 use std::borrow::Cow;
 use std::time::Instant;
@@ -135,10 +135,17 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         "p2m": match p2m { P2mMode::Identity => json!("identity"), P2mMode::Shuffle { seed } => json!({ "shuffle": seed }) },
         "cmdline": cmdline,
         "l4": dom.l4_mfn,
+        "rules": { "l1_disallow": L1_DISALLOW_IO_PRIV, "linear_pt": Rules::default().linear_pt },
         "m2p": dom.m2p,
         "regions": regions,
     }));
-    let mut validator = Validator::new(nr_frames, policy);
+    // We boot the guest as dom0 (SIF_PRIVILEGED | SIF_INITDOMAIN), like the conformance runs on
+    // real Xen: a domain with I/O capabilities may use cache attributes in L1 entries.
+    let rules = Rules {
+        l1_disallow: L1_DISALLOW_IO_PRIV,
+        ..Rules::default()
+    };
+    let mut validator = Validator::with_rules(nr_frames, policy, rules);
     validator.set_m2p(dom.m2p.clone());
     validator.set_regions(regions);
 

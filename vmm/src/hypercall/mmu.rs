@@ -24,6 +24,32 @@ impl Hypervisor {
         }
     }
 
+    /// Xen's preamble of mmu_update/mmuext_op: the continuation forms of `count`
+    /// (`MMU_UPDATE_PREEMPTED`) and the start-address check. `Err` = return this at once.
+    fn batch_preamble(
+        &mut self,
+        ctx: &Ctx,
+        ptr: u64,
+        count: u64,
+        pdone: u64,
+        dom: u64,
+    ) -> Result<(u64, u32), i64> {
+        let count = count as u32 as u64;
+        if count == MMU_UPDATE_PREEMPTED && ptr == 0 {
+            // A finished continuation hands its result back in `foreigndom`.
+            return Err(dom as u32 as i32 as i64);
+        }
+        let mut done = 0u32;
+        if count & MMU_UPDATE_PREEMPTED != 0 && pdone != 0 {
+            done = self.ram.read_u32_virt(ctx.cr3, pdone).unwrap_or(0);
+        }
+        if !super::handle_okay(ptr) {
+            self.stats.efaults += 1;
+            return Err(err(errno::EFAULT));
+        }
+        Ok((count & !MMU_UPDATE_PREEMPTED, done))
+    }
+
     pub(super) fn mmu_update(
         &mut self,
         ctx: &mut Ctx,
@@ -33,11 +59,22 @@ impl Hypervisor {
         dom: u64,
     ) -> i64 {
         const NAME: &str = "mmu_update";
-        if let Err(rc) = self.check_domid(ctx, NAME, dom) {
+        let (count, mut done) = match self.batch_preamble(ctx, reqs, count, pdone, dom) {
+            Ok(x) => x,
+            Err(rc) => return rc,
+        };
+        // The upper 16 bits name the pagetables' owner plus one; 1 is us (dom0).
+        let pt_dom = (dom as u32) >> 16;
+        if pt_dom > 1 {
+            let rc = err(errno::ESRCH);
+            let why = format!("pagetable owner d{} does not exist", pt_dom - 1);
+            self.log.vmm_refusal(NAME, rc, &why, ctx.rip, true);
             return rc;
         }
-        let count = (count as u32 as u64) & !MMU_UPDATE_PREEMPTED;
-        let mut done: u32 = 0;
+        if let Err(rc) = self.check_domid(ctx, NAME, dom) {
+            self.write_done(ctx, pdone, done); // Xen reports `done` on this path too
+            return rc;
+        }
         let mut rc = 0;
         for i in 0..count {
             let mut b = [0u8; 16];
@@ -62,7 +99,7 @@ impl Hypervisor {
             }
             self.stats.pte_updates += 1;
             ctx.flush = true;
-            done += 1;
+            done = done.wrapping_add(1);
         }
         self.write_done(ctx, pdone, done);
         rc
@@ -87,14 +124,25 @@ impl Hypervisor {
         let r = self
             .validator
             .update_va_mapping(&mut self.ram, va, val, flags);
-        let rc = self.xen_result(r, "update_va_mapping", ctx.rip);
+        let mut rc = self.xen_result(r, "update_va_mapping", ctx.rip);
         if rc == 0 {
             self.stats.pte_updates += 1;
-            if flags & uvmf::FLUSHTYPE_MASK != 0 {
-                self.stats.flush_requests += 1;
-            }
-            // The entry changed: flush whatever the guest asked for (a full flush covers INVLPG).
+            // The entry changed: flush (a full flush covers whatever the guest asked for).
             ctx.flush = true;
+        }
+        // Like Xen: a failed update skips the flush; a flush through a vCPU mask gives the
+        // result of reading the mask (0 or -EFAULT).
+        let kind = flags & uvmf::FLUSHTYPE_MASK;
+        if rc == 0 && (kind == uvmf::TLB_FLUSH || kind == uvmf::INVLPG) {
+            self.stats.flush_requests += 1;
+            ctx.flush = true;
+            let bmap = flags & !uvmf::FLUSHTYPE_MASK;
+            if bmap != uvmf::LOCAL && bmap != uvmf::ALL {
+                rc = match self.ram.read_virt(ctx.cr3, bmap, &mut [0u8; 8]) {
+                    Ok(()) => 0,
+                    Err(f) => self.efault(ctx, "update_va_mapping", "vcpumask", f),
+                };
+            }
         }
         rc
     }
@@ -108,11 +156,13 @@ impl Hypervisor {
         dom: u64,
     ) -> i64 {
         const NAME: &str = "mmuext_op";
+        let (count, mut done) = match self.batch_preamble(ctx, ops, count, pdone, dom) {
+            Ok(x) => x,
+            Err(rc) => return rc,
+        };
         if let Err(rc) = self.check_domid(ctx, NAME, dom) {
             return rc;
         }
-        let count = (count as u32 as u64) & !MMU_UPDATE_PREEMPTED;
-        let mut done: u32 = 0;
         let mut rc = 0;
         for i in 0..count {
             let mut b = [0u8; 24];
@@ -125,17 +175,18 @@ impl Hypervisor {
             }
             let cmd = u32::from_le_bytes(b[..4].try_into().expect("4"));
             let arg1 = u64::from_le_bytes(b[8..16].try_into().expect("8"));
-            rc = self.one_mmuext(ctx, cmd, arg1);
+            let arg2 = u64::from_le_bytes(b[16..24].try_into().expect("8"));
+            rc = self.one_mmuext(ctx, cmd, arg1, arg2);
             if rc != 0 {
                 break;
             }
-            done += 1;
+            done = done.wrapping_add(1);
         }
         self.write_done(ctx, pdone, done);
         rc
     }
 
-    fn one_mmuext(&mut self, ctx: &mut Ctx, cmd: u32, arg1: u64) -> i64 {
+    fn one_mmuext(&mut self, ctx: &mut Ctx, cmd: u32, arg1: u64, arg2: u64) -> i64 {
         const NAME: &str = "mmuext_op";
         match cmd {
             mmuext::PIN_L1_TABLE..=mmuext::PIN_L4_TABLE => {
@@ -179,13 +230,45 @@ impl Hypervisor {
             | mmuext::INVLPG_LOCAL
             | mmuext::INVLPG_MULTI
             | mmuext::INVLPG_ALL => {
-                // One vCPU: the MULTI/ALL forms are local. A full flush covers INVLPG.
+                // One vCPU: the MULTI/ALL forms are local. A full flush covers INVLPG. The MULTI
+                // forms read the vCPU mask first (Xen: -EINVAL if it cannot).
+                if matches!(cmd, mmuext::TLB_FLUSH_MULTI | mmuext::INVLPG_MULTI)
+                    && self.ram.read_virt(ctx.cr3, arg2, &mut [0u8; 8]).is_err()
+                {
+                    let rc = err(errno::EINVAL);
+                    self.log.vmm_refusal(
+                        NAME,
+                        rc,
+                        &format!("vcpumask {arg2:#x} unreadable"),
+                        ctx.rip,
+                        true,
+                    );
+                    return rc;
+                }
                 self.stats.flush_requests += 1;
                 ctx.flush = true;
                 self.log
                     .record(&json!({ "event": "flush", "cmd": cmd, "arg1": arg1, "rip": ctx.rip }));
                 0
             }
+            // We are dom0 and may flush caches; with no real devices there is nothing to flush.
+            mmuext::FLUSH_CACHE | mmuext::FLUSH_CACHE_GLOBAL => 0,
+            mmuext::SET_LDT => {
+                // We keep no LDT (PV guests here never load segments); check the arguments
+                // like Xen and accept.
+                let ents = arg2 as u32;
+                let ptr = if ents != 0 { arg1 } else { 0 };
+                if ptr & 0xfff != 0 || !super::handle_okay(ptr) || ents > 8192 {
+                    let rc = err(errno::EINVAL);
+                    let why = format!("bad SET_LDT arguments ptr={ptr:#x} ents={ents}");
+                    self.log.vmm_refusal(NAME, rc, &why, ctx.rip, true);
+                    return rc;
+                }
+                0
+            }
+            mmuext::MARK_SUPER | mmuext::UNMARK_SUPER => err(errno::EOPNOTSUPP),
+            mmuext::NEW_USER_BASEPTR if arg1 == 0 => 0, // "no user tables", already the case
+            mmuext::CLEAR_PAGE | mmuext::COPY_PAGE => self.clear_or_copy(ctx, cmd, arg1, arg2),
             _ if cmd > mmuext::FLUSH_CACHE_GLOBAL => {
                 // Xen: "Invalid extended pt command".
                 let rc = err(errno::ENOSYS);
@@ -195,6 +278,44 @@ impl Hypervisor {
             }
             _ => self.unsupported(ctx, hc::MMUEXT_OP, Some(cmd as u64)),
         }
+    }
+
+    /// MMUEXT_CLEAR_PAGE / MMUEXT_COPY_PAGE: the destination must be able to take a writable
+    /// type (not an in-use pagetable), the source must be RAM; else -EINVAL like Xen.
+    fn clear_or_copy(&mut self, ctx: &Ctx, cmd: u32, dst: u64, src: u64) -> i64 {
+        let nr = self.ram.nr_frames();
+        let in_use_table = |v: &pagetable_validator::Validator, m: u64| {
+            v.frame_info(m)
+                .is_some_and(|i| i.ty.is_table() && i.type_count > 0)
+        };
+        let ok = dst < nr
+            && !in_use_table(&self.validator, dst)
+            && (cmd == mmuext::CLEAR_PAGE || src < nr);
+        if !ok {
+            let rc = err(errno::EINVAL);
+            let what = if cmd == mmuext::CLEAR_PAGE {
+                "clearing"
+            } else {
+                "copying to"
+            };
+            self.log.vmm_refusal(
+                "mmuext_op",
+                rc,
+                &format!("error {what} mfn {dst:#x}"),
+                ctx.rip,
+                true,
+            );
+            return rc;
+        }
+        let mut page = [0u8; PAGE_SIZE as usize];
+        if cmd == mmuext::COPY_PAGE {
+            self.ram.read_phys(src * PAGE_SIZE, &mut page);
+        }
+        self.ram.write_phys(dst * PAGE_SIZE, &page);
+        self.log.record(
+            &json!({ "event": "page_write", "cmd": cmd, "dst": dst, "src": src, "rip": ctx.rip }),
+        );
+        0
     }
 
     /// Before an `mmu_update` into an L2..L4 table: the lower table it may validate.

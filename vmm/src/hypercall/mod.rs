@@ -21,6 +21,15 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::Write;
 
+/// End of Xen's reserved area (L4 slots 256..=271) on x86_64.
+const HYPERVISOR_VIRT_END: u64 = 0xffff_8800_0000_0000;
+
+/// Xen's `guest_handle_okay` for a 64-bit PV guest: only the start address is checked — it must
+/// not lie in the non-canonical hole or Xen's area (`__addr_ok`). Checked before anything else.
+pub fn handle_okay(addr: u64) -> bool {
+    !((1u64 << 47)..HYPERVISOR_VIRT_END).contains(&addr)
+}
+
 /// Xen's negative error value for `e` (positive errno).
 pub const fn err(e: i64) -> i64 {
     -e
@@ -112,7 +121,9 @@ impl Hypervisor {
     /// Serves one top-level hypercall; returns the value for rax.
     pub fn hypercall(&mut self, ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> i64 {
         let rc = self.dispatch(ctx, nr, args);
-        self.last = Some(LastCall { nr, args, rc });
+        let call = LastCall { nr, args, rc };
+        log::trace!("{call}");
+        self.last = Some(call);
         rc
     }
 
@@ -148,11 +159,12 @@ impl Hypervisor {
         rc
     }
 
-    /// Xen's `get_pg_owner`: DOMID_SELF and our own id (0, we are dom0) name us;
-    /// any other domain does not exist here.
+    /// Xen's `get_pg_owner` for us, dom0 and the only domain: DOMID_SELF names us; naming
+    /// ourselves by id is refused like Xen does ("Cannot specify itself as foreign domain");
+    /// every other domain (and Xen's DOMID_IO/DOMID_XEN, which we do not model) gives -ESRCH.
     fn check_domid(&mut self, ctx: &Ctx, name: &str, d: u64) -> Result<(), i64> {
         let d = d as u16;
-        if d == domid::DOMID_SELF || d == 0 {
+        if d == domid::DOMID_SELF {
             Ok(())
         } else {
             let rc = err(errno::ESRCH);

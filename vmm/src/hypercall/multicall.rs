@@ -17,6 +17,10 @@ impl Hypervisor {
                 .vmm_refusal(NAME, rc, "nested multicall", ctx.rip, true);
             return rc;
         }
+        if !super::handle_okay(calls) {
+            self.stats.efaults += 1;
+            return err(errno::EFAULT);
+        }
         ctx.in_multicall = true;
         let mut rc = 0;
         for i in 0..(nr as u32 as u64) {

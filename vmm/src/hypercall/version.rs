@@ -2,7 +2,13 @@
 //! extraversion that says who really answered.
 
 use super::{Ctx, Hypervisor};
-use pagetable_validator::abi::{hypercall as hc, version as v};
+use pagetable_validator::abi::{errno, hypercall as hc, version as v};
+
+const XENVER_GUEST_HANDLE: u64 = 8;
+const XENVER_COMMANDLINE: u64 = 9;
+const XENVER_BUILD_ID: u64 = 10;
+/// Linux/Xen `ENODATA`.
+const ENODATA: i64 = 61;
 
 /// 4.17, as `(major << 16) | minor`.
 pub const XEN_VERSION: i64 = (4 << 16) | 17;
@@ -15,7 +21,18 @@ impl Hypervisor {
     pub(super) fn xen_version(&mut self, ctx: &mut Ctx, cmd: u64, arg: u64) -> i64 {
         let out: Vec<u8> = match cmd {
             v::XENVER_VERSION => return XEN_VERSION,
-            v::XENVER_PAGESIZE => return 4096,
+            // Xen: a non-null argument to XENVER_pagesize is an error.
+            v::XENVER_PAGESIZE => {
+                return if arg == 0 {
+                    4096
+                } else {
+                    super::err(errno::EINVAL)
+                }
+            }
+            // xen_domain_handle_t: dom0's is all zero.
+            XENVER_GUEST_HANDLE => vec![0u8; 16],
+            // Xen's own command line (1024 bytes); ours has none.
+            XENVER_COMMANDLINE => vec![0u8; 1024],
             v::XENVER_EXTRAVERSION => padded(b"-xenkvm", v::EXTRAVERSION_LEN),
             v::XENVER_CAPABILITIES => padded(b"xen-3.0-x86_64", 1024),
             v::XENVER_CHANGESET => padded(b"xenkvm-mmu", 64),
@@ -36,6 +53,17 @@ impl Hypervisor {
                     Ok(()) => return 0,
                     Err(f) => return self.efault(ctx, "xen_version", "feature_info", f),
                 }
+            }
+            XENVER_BUILD_ID => {
+                // We have no build id: Xen's answer then is -ENODATA, after its argument checks.
+                if arg != 0 {
+                    match self.ram.read_u32_virt(ctx.cr3, arg) {
+                        Err(f) => return self.efault(ctx, "xen_version", "build_id", f),
+                        Ok(0) => return super::err(errno::EINVAL),
+                        Ok(_) => {}
+                    }
+                }
+                return super::err(ENODATA);
             }
             _ => return self.unsupported(ctx, hc::XEN_VERSION, Some(cmd)),
         };
