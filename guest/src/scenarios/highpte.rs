@@ -11,6 +11,10 @@
 //! * `ro-kmap-atomic` (Linux's Xen `kmap_atomic_pte`: `PAGE_KERNEL_RO` once pinned): the
 //!   mapping is accepted; the entry is read through it, changed the PV way (`mmu_update`), and
 //!   the change is seen through the read-only mapping.
+//! * `pin-while-kmapped` (the kmap alias hook of `xen_pin`): P is held through a persistent
+//!   kmap and a `kmap_atomic`, both read-write, when it is pinned; the hook remaps both
+//!   read-only, the pin succeeds and both still read P; `xen_unpin` gives both their
+//!   read-write mapping back, and a write through one is seen through the other.
 
 use pagetable_validator::abi::mmu;
 use pagetable_validator::pte::{
@@ -20,10 +24,12 @@ use pagetable_validator::pte::{
 use super::kmap::{check, print_counts, rc_of};
 use super::xfs_vmap::{pick_variant, print_verdict};
 use super::Transcript;
-use crate::mm::highmem::{clear_highpage, kmap_atomic, kmap_atomic_prot, kunmap_atomic};
+use crate::mm::highmem::{
+    clear_highpage, kmap, kmap_atomic, kmap_atomic_prot, kunmap, kunmap_atomic,
+};
 use crate::mm::pgalloc::{xen_pin, xen_unpin};
 use crate::mm::pgtable::set_entry;
-use crate::mm::Mfn;
+use crate::mm::{Mfn, Pfn};
 use crate::setup::Kernel;
 use crate::t;
 
@@ -35,7 +41,11 @@ fn maps(e: u64, mfn: Mfn, rw: bool) -> bool {
 }
 
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant("highpte", variant, &["rw-kmap-atomic", "ro-kmap-atomic"]);
+    let variant = pick_variant(
+        "highpte",
+        variant,
+        &["rw-kmap-atomic", "ro-kmap-atomic", "pin-while-kmapped"],
+    );
     let ro = variant == "ro-kmap-atomic";
     let mut t = Transcript::new("highpte");
     let before = (k.highmem.stats, k.pgalloc.stats);
@@ -66,6 +76,21 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     t!(t, check(ok), "write P[0] = D RW through it");
     let r = kunmap_atomic(k, va);
     t!(t, rc_of(&r), "kunmap_atomic P");
+
+    if variant == "pin-while-kmapped" {
+        let decisive = pin_while_kmapped(&mut t, k, p, d);
+        t.finish();
+        k.pages.free_highmem_page(p);
+        k.pages.free_highmem_page(d);
+        print_counts(k, &before);
+        let result = if decisive == 0 {
+            "all-pins-ok"
+        } else {
+            "pin-refused"
+        };
+        print_verdict("highpte", variant, result, "all-pins-ok");
+        return;
+    }
 
     // The Xen pin path (kmap alias hook included; nothing maps P any more).
     t!(t, xen_pin(k, 1, p), "xen_pin L1 P");
@@ -124,4 +149,57 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
         "rw-mapping-refused"
     };
     print_verdict("highpte", variant, result, expected);
+}
+
+/// The `pin-while-kmapped` part: pin and unpin P while a persistent kmap and an atomic kmap
+/// of it are held. Returns the pin's rc.
+fn pin_while_kmapped(t: &mut Transcript, k: &mut Kernel, p: Pfn, d: Pfn) -> i64 {
+    let dm = k.pfn_to_mfn(d);
+    let r = kmap(k, p);
+    t!(t, rc_of(&r), "kmap P RW (persistent, held)");
+    let vk = r.unwrap_or_else(|e| panic!("highpte: {e}"));
+    let r = kmap_atomic(k, p);
+    t!(t, rc_of(&r), "kmap_atomic P RW (held)");
+    let va = r.unwrap_or_else(|e| panic!("highpte: {e}"));
+    let pin = t!(
+        t,
+        xen_pin(k, 1, p),
+        "xen_pin L1 P (the hook makes both kmaps RO)"
+    );
+    // SAFETY: both slots map all of P (read-only while pinned) until the kunmaps below.
+    let (ek, ea) = unsafe {
+        (
+            (vk as *const u64).read_volatile(),
+            (va as *const u64).read_volatile(),
+        )
+    };
+    t!(
+        t,
+        check(maps(ek, dm, true) && maps(ea, dm, true)),
+        "read P[0] through both: maps D RW"
+    );
+    if pin == 0 {
+        t!(
+            t,
+            xen_unpin(k, p),
+            "xen_unpin P (the hook gives both kmaps RW back)"
+        );
+    }
+    let d_ro = mk_pte(dm.0, PAGE_KERNEL_RO);
+    // SAFETY: P is an ordinary page again, mapped read-write at both slots; writing an entry
+    // into a page that is no page table changes no mapping.
+    let ok = unsafe {
+        (vk as *mut u64).add(1).write_volatile(d_ro);
+        (va as *const u64).add(1).read_volatile() == d_ro
+    };
+    t!(
+        t,
+        check(ok),
+        "write P[1] through the kmap, read it through the kmap_atomic"
+    );
+    let r = kunmap_atomic(k, va);
+    t!(t, rc_of(&r), "kunmap_atomic P");
+    let r = kunmap(k, p);
+    t!(t, rc_of(&r), "kunmap P");
+    pin
 }
