@@ -13,7 +13,9 @@
 //! early) and pinned; at the end the vmap area is torn down (`vm_unmap_aliases`), which drops
 //! its references — on already-free pages in the tail-ref case (counted as bad pages).
 
-use super::xfs_vmap::{build_process, check, pick_variant, pin_and_teardown, print_counts, print_verdict};
+use super::xfs_vmap::{
+    build_process, check, pick_variant, pin_and_teardown, print_counts, print_verdict,
+};
 use super::Transcript;
 use crate::mm::vmalloc;
 use crate::setup::Kernel;
@@ -70,7 +72,15 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     t!(t, check(gone), "block free at the end");
     t.finish();
     print_counts(k);
-    let result = if pin == 0 { "all-pins-ok" } else { "pin-refused" };
-    let expected = if compound { "all-pins-ok" } else { "pin-refused" };
+    let result = if pin == 0 {
+        "all-pins-ok"
+    } else {
+        "pin-refused"
+    };
+    let expected = if compound {
+        "all-pins-ok"
+    } else {
+        "pin-refused"
+    };
     print_verdict("compound-vmap", variant, result, expected);
 }

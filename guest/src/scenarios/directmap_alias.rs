@@ -74,7 +74,15 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     t!(t, check(k.pages.bad_pages() == 0), "no bad pages");
     t.finish();
     print_counts(k);
-    let result = if refused == 0 { "all-pins-ok" } else { "pin-refused" };
-    let expected = if make_ro { "all-pins-ok" } else { "pin-refused" };
+    let result = if refused == 0 {
+        "all-pins-ok"
+    } else {
+        "pin-refused"
+    };
+    let expected = if make_ro {
+        "all-pins-ok"
+    } else {
+        "pin-refused"
+    };
     print_verdict("directmap-alias", variant, result, expected);
 }

@@ -15,7 +15,7 @@
 //! A refused pin is recorded and cleaned up (aliases writable again, tables freed); at the end
 //! every lazy alias is purged and everything is freed.
 
-use pagetable_validator::pte::{PAGE_KERNEL, _PAGE_USER};
+use pagetable_validator::pte::{_PAGE_USER, PAGE_KERNEL};
 
 use super::Transcript;
 use crate::mm::pgalloc::{self, MmStruct};
@@ -57,11 +57,7 @@ pub fn print_verdict(scenario: &str, variant: &str, result: &str, expected: &str
 }
 
 /// The variant named on the command line, or a crash listing the known ones.
-pub fn pick_variant(
-    scenario: &str,
-    variant: Option<&str>,
-    known: &[&'static str],
-) -> &'static str {
+pub fn pick_variant(scenario: &str, variant: Option<&str>, known: &[&'static str]) -> &'static str {
     let v = variant.unwrap_or(known[0]);
     match known.iter().find(|&&k| k == v) {
         Some(k) => k,
@@ -103,7 +99,11 @@ pub fn build_process(k: &mut Kernel) -> (Option<MmStruct>, Option<Pfn>, i64) {
 pub fn pin_and_teardown(t: &mut Transcript, k: &mut Kernel, mm: MmStruct, page: Pfn) -> i64 {
     let mut mm = mm;
     let n = mm.nr_tables();
-    let rc = t!(t, pgalloc::xen_pgd_pin(k, &mut mm), "xen_pgd_pin ({n} tables)");
+    let rc = t!(
+        t,
+        pgalloc::xen_pgd_pin(k, &mut mm),
+        "xen_pgd_pin ({n} tables)"
+    );
     if rc == 0 {
         t!(t, pgalloc::xen_pgd_unpin(k, &mut mm), "xen_pgd_unpin");
     }
