@@ -31,6 +31,7 @@ pub struct DirectMap {
     /// Pfns `0..end` are mapped (ZONE_HIGHMEM starts at `end`).
     end: Pfn,
     /// The tables (memblock pages, contiguous: L3, L2s, L1s).
+    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
     tables: PfnRange,
     /// `mmu_update` calls made while building (for the boot line).
     pub build_hypercalls: u64,
@@ -192,11 +193,13 @@ impl DirectMap {
     }
 
     /// First pfn not covered (the start of ZONE_HIGHMEM).
+    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
     pub fn end(&self) -> Pfn {
         self.end
     }
 
     /// The direct map's own table frames.
+    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
     pub fn tables(&self) -> PfnRange {
         self.tables
     }

@@ -177,6 +177,7 @@ impl PageAlloc {
     }
 
     /// ZONE_NORMAL's pfns (direct-mapped).
+    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
     pub fn normal_range(&self) -> PfnRange {
         self.normal.range
     }
@@ -351,6 +352,7 @@ impl PageAlloc {
     }
 
     /// `free_page`: `free_pages(pfn, 0)`.
+    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
     pub fn free_page(&mut self, pfn: Pfn) {
         self.free_pages(pfn, 0)
     }

@@ -231,6 +231,7 @@ impl MmStruct {
         self.pgd
     }
 
+    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
     pub fn pinned(&self) -> bool {
         self.pinned
     }

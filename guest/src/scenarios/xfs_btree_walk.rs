@@ -64,6 +64,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
         .pages
         .alloc_pages(idx_order)
         .expect("xfs-btree-walk: out of memory for the block index");
+    k.pages.split_page(idx_pages, idx_order);
     let idx_va = k.directmap.page_address(idx_pages).expect("lowmem");
     // SAFETY: freshly allocated lowmem pages, mapped RW in the direct map, used only here.
     let index: &mut [Pfn] =
@@ -131,7 +132,10 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     for &p in index.iter() {
         k.pages.put_page(p);
     }
-    k.pages.free_pages(idx_pages, idx_order);
+    // split_page made the index block independent pages: each goes back on its own.
+    for i in 0..1u64 << idx_order {
+        k.pages.put_page(idx_pages.next(i));
+    }
     t!(
         t,
         check(k.pages.nr_free() == free_before),
