@@ -21,7 +21,8 @@
 use super::xfs_vmap::{pick_variant, print_verdict};
 use super::Transcript;
 use crate::mm::highmem::{
-    clear_highpage, kmap, kmap_flush_unused, kunmap, KmapError, KmapStats, LAST_PKMAP,
+    clear_highpage, kmap, kmap_atomic, kmap_flush_unused, kunmap, kunmap_atomic, KmapError,
+    KmapStats, LAST_PKMAP,
 };
 use crate::mm::pgalloc::{xen_pin, xen_unpin, PinStats};
 use crate::mm::Pfn;
@@ -60,6 +61,20 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     let before = (k.highmem.stats, k.pgalloc.stats);
     let saved_hook = k.highmem.flush_on_pin;
     k.highmem.flush_on_pin = hook;
+
+    // A lowmem page needs no slot: kmap and kmap_atomic return its direct-map address.
+    let low = k.pages.alloc_page().expect("kmap: no lowmem page");
+    let maps = k.highmem.stats.pkmap_maps + k.highmem.stats.kmap_atomics;
+    let direct = k.directmap.page_address(low);
+    let (r, ra) = (kmap(k, low), kmap_atomic(k, low));
+    let same = direct.is_some() && r.ok() == direct && ra.ok() == direct;
+    let ok = same && k.highmem.stats.pkmap_maps + k.highmem.stats.kmap_atomics == maps;
+    t!(
+        t,
+        check(ok && kunmap(k, low).is_ok() && ra.is_ok_and(|va| kunmap_atomic(k, va).is_ok())),
+        "kmap/kmap_atomic of a lowmem page: its direct-map address, no slot"
+    );
+    k.pages.put_page(low);
 
     // A as a data page behind a persistent kmap.
     let a = k.pages.alloc_highmem_page().expect("kmap: no highmem page");
