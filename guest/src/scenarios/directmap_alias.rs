@@ -7,7 +7,7 @@
 //! | variant | what is pinned | expected |
 //! |---|---|---|
 //! | `forget-ro` | an L1 and a whole process L4, pinned raw (no `set_memory_ro`) | both refused (-22) |
-//! | `make-ro` | the same, through `xen_pin` / `xen_pgd_pin` | both ok; making the alias RW while pinned is refused (-16) |
+//! | `make-ro` | the same, through `xen_pin` / `xen_pgd_pin` | both ok; making the alias RW while pinned is refused (-16); the pinned mm grows (new tables RO before they are hooked in) |
 
 use super::xfs_vmap::{build_process, check, pick_variant, print_counts, print_verdict};
 use super::Transcript;
@@ -15,6 +15,10 @@ use crate::mm::pgalloc::{self, pgd_free, pte_alloc_one, pte_free, xen_pin, xen_u
 use crate::mm::pgtable::{pin_table, unpin_table};
 use crate::setup::Kernel;
 use crate::t;
+use pagetable_validator::pte::{_PAGE_USER, PAGE_KERNEL};
+
+/// A user address under another L4 slot than `USER_VA` (needs its own L3, L2, L1).
+const FAR_USER_VA: u64 = 0x80_0000_0000;
 
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
     let variant = pick_variant("directmap-alias", variant, &["forget-ro", "make-ro"]);
@@ -55,7 +59,21 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
         let rc = t!(t, pgalloc::xen_pgd_pin(k, &mut mm), "xen_pgd_pin");
         refused += (rc != 0) as u32;
         if rc == 0 {
-            t!(t, pgalloc::xen_pgd_unpin(k, &mut mm), "xen_pgd_unpin");
+            // Growing a pinned address space: new tables are made RO before mmu_update
+            // hooks them in (Linux: xen_alloc_ptpage).
+            let page2 = k
+                .pages
+                .alloc_page()
+                .expect("directmap-alias: out of memory");
+            let rc = pgalloc::mm_map_page(k, &mut mm, FAR_USER_VA, page2, PAGE_KERNEL | _PAGE_USER);
+            t!(t, rc, "mm_map_page into the pinned mm (new L3, L2, L1)");
+            t!(
+                t,
+                pgalloc::xen_pgd_unpin(k, &mut mm),
+                "xen_pgd_unpin ({} tables)",
+                mm.nr_tables()
+            );
+            k.pages.put_page(page2);
         }
     } else {
         let pgd = k.pfn_to_mfn(mm.pgd());
