@@ -174,6 +174,8 @@ pub fn run(
                     regs.r11 = 0;
                 }
                 m.vcpu.set_regs(&regs).map_err(regs_err("set regs"))?;
+                // A killed VMM loses at most the records of the exit in progress.
+                hv.log.flush();
                 if let Some(reason) = ctx.shutdown {
                     return Ok(Outcome::Shutdown(reason));
                 }
