@@ -46,15 +46,19 @@ impl fmt::Display for Summary<'_> {
         let s = self.stats;
         let total: u64 = s.hypercalls.values().sum();
         writeln!(f, "=== vmm summary: {} ===", self.outcome)?;
-        write!(f, "hypercalls: {total}")?;
+        write!(
+            f,
+            "hypercalls: {total} (incl. {} inside multicalls)",
+            s.multicall_entries
+        )?;
         for (k, v) in &s.hypercalls {
             write!(f, "  {k}={v}")?;
         }
         writeln!(f)?;
         writeln!(
             f,
-            "mmu: pins={} unpins={} pte_updates={} baseptr_switches={} flush_requests={} cr3_reloads={} multicall_entries={}",
-            s.pins, s.unpins, s.pte_updates, s.baseptr_switches, s.flush_requests, s.cr3_reloads, s.multicall_entries
+            "mmu: pins={} unpins={} pte_updates={} baseptr_switches={} flush_requests={} cr3_reloads={}",
+            s.pins, s.unpins, s.pte_updates, s.baseptr_switches, s.flush_requests, s.cr3_reloads
         )?;
         writeln!(
             f,
