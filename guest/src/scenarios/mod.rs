@@ -10,6 +10,7 @@
 
 mod basics;
 mod compound_vmap;
+mod demo;
 mod directmap_alias;
 mod highpte;
 mod kmap;
@@ -33,6 +34,7 @@ const SCENARIOS: &[(&str, ScenarioFn)] = &[
     ("kmap", kmap::run),
     ("highpte", highpte::run),
     ("xfs-vmap", xfs_vmap::run),
+    ("demo", demo::run),
     ("compound-vmap", compound_vmap::run),
     ("directmap-alias", directmap_alias::run),
     ("xfs-btree-walk", xfs_btree_walk::run),
