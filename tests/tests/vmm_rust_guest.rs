@@ -1,6 +1,7 @@
-//! The project's Rust guest under KVM: `vmm run` with no KERNEL boots the embedded guest with
-//! `scenario=basics`; every return code must be real Xen 4.17's (DESIGN §4's table and
-//! real_xen_basics.rs, which checks the same list against real Xen).
+//! The project's Rust guest under KVM: `vmm run` with no KERNEL boots the embedded guest, here
+//! with `--cmdline scenario=basics` (the default, the demo, is tested in scenarios_matrix.rs);
+//! every return code must be real Xen 4.17's (DESIGN §4's table and real_xen_basics.rs, which
+//! checks the same list against real Xen).
 
 mod vmm_support;
 
@@ -18,7 +19,7 @@ fn embedded_guest_basics_matches_xens_return_codes() {
     if !kvm_or_skip("embedded_guest_basics_matches_xens_return_codes") {
         return;
     }
-    let run = vmm(&["run"]);
+    let run = vmm(&["run", "--cmdline", "scenario=basics"]);
     assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
     let t = run
         .transcript()
@@ -51,7 +52,15 @@ fn basics_with_shuffled_p2m_gives_the_same_transcript() {
         return;
     }
     for seed in ["1", "987654321"] {
-        let run = vmm(&["run", "--p2m", "shuffle", "--seed", seed]);
+        let run = vmm(&[
+            "run",
+            "--cmdline",
+            "scenario=basics",
+            "--p2m",
+            "shuffle",
+            "--seed",
+            seed,
+        ]);
         assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
         let t = run
             .transcript()
@@ -66,7 +75,7 @@ fn audit_policy_logs_the_stray_mapping_and_allows_the_pin() {
     if !kvm_or_skip("audit_policy_logs_the_stray_mapping_and_allows_the_pin") {
         return;
     }
-    let run = vmm(&["run", "--policy", "audit"]);
+    let run = vmm(&["run", "--cmdline", "scenario=basics", "--policy", "audit"]);
     assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
     let t = run
         .transcript()
@@ -91,7 +100,16 @@ fn json_log_replays_offline_to_identical_events() {
     let log = dir.join("basics.jsonl");
     let log_s = log.to_str().unwrap().to_string();
     let run = vmm(&[
-        "run", "-q", "--p2m", "shuffle", "--seed", "7", "--log", &log_s,
+        "run",
+        "--cmdline",
+        "scenario=basics",
+        "-q",
+        "--p2m",
+        "shuffle",
+        "--seed",
+        "7",
+        "--log",
+        &log_s,
     ]);
     assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
     let replay = vmm(&["replay", &log_s]);

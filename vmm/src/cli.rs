@@ -68,7 +68,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub mem: u64,
     /// Guest command line (start_info.cmd_line, at most 1023 bytes). Default for the
-    /// embedded guest: "scenario=basics"; for a KERNEL: empty.
+    /// embedded guest: "scenario=demo" (the XFS lazy-vmap bug caught, then its fix); for a
+    /// KERNEL: empty.
     #[arg(long)]
     pub cmdline: Option<String>,
     /// enforce: refuse like Xen; audit: log each stray writable mapping with its provenance,

@@ -19,8 +19,9 @@ use thiserror::Error;
 static EMBEDDED_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.elf"));
 /// Why the guest is not embedded (empty when it is).
 const EMBEDDED_STATUS: &str = include_str!(concat!(env!("OUT_DIR"), "/guest-build-status.txt"));
-/// Command line of the embedded guest when --cmdline is not given.
-pub const DEFAULT_CMDLINE: &str = "scenario=basics";
+/// Command line of the embedded guest when --cmdline is not given: the demo (xfs-vmap lazy
+/// caught with its provenance, then the vmap-pages fix passing).
+pub const DEFAULT_CMDLINE: &str = "scenario=demo";
 
 #[derive(Debug, Error)]
 enum SetupError {
