@@ -1,7 +1,8 @@
 //! The VMM's two logs.
 //!
 //! * Human lines on stderr: refusals and violations in Xen's debug-log style followed by the
-//!   provenance the validator found (`mm.c:...:d0v0 ...` / `provenance: ...`), plus VMM notes.
+//!   provenance the validator found, rendered by [`crate::provenance`] (`mm.c:...:d0v0 ...`,
+//!   `vmm: REFUSED ...`, `provenance: ...`), plus VMM notes.
 //! * `--log FILE.jsonl`: one JSON object per line — the domain record (enough to rebuild the
 //!   validator's starting point), one record per validator operation (as the validator reports
 //!   it, with the hypercall that caused it and, before validations, the contents of the frames
@@ -79,7 +80,7 @@ impl EventLog {
             }
             self.violations += ev.violations.len() as u64;
             if ev.rc != 0 || !ev.violations.is_empty() {
-                eprintln!("{ev}");
+                eprintln!("{}", crate::provenance::render(&ev));
             } else {
                 log::debug!("{ev}");
             }
@@ -90,6 +91,14 @@ impl EventLog {
                 if let Value::Object(m) = &mut v {
                     m.insert("hypercall".into(), json!(hypercall));
                     m.insert("rip".into(), json!(rip));
+                    if !ev.violations.is_empty() {
+                        // The human provenance lines (vmalloc offset, pkmap/fixmap slot,
+                        // direct-map pfn), so tools need not re-derive them.
+                        m.insert(
+                            "provenance".into(),
+                            json!(crate::provenance::json_lines(&ev)),
+                        );
+                    }
                 }
                 self.record(&v);
             }

@@ -9,6 +9,7 @@ mod hypercall;
 mod loader;
 mod logging;
 mod memory;
+mod provenance;
 mod replay;
 mod run;
 mod summary;

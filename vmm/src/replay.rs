@@ -31,7 +31,7 @@ fn num(v: &Value, k: &str) -> Result<u64, String> {
 fn comparable(mut v: Value) -> Value {
     const AD: u64 = pte::_PAGE_ACCESSED | pte::_PAGE_DIRTY;
     if let Value::Object(m) = &mut v {
-        for k in ["hypercall", "rip", "seq"] {
+        for k in ["hypercall", "rip", "seq", "provenance"] {
             m.remove(k);
         }
         for k in ["old", "new"] {
