@@ -81,7 +81,7 @@ fn best<F: FnMut() -> Duration>(runs: usize, mut f: F) -> Duration {
 }
 
 fn pin_figures(name: &str, data_flags: u64) {
-    let mem = build(data_flags);
+    let mut mem = build(data_flags);
     let mut v = Validator::new(NR, Policy::Enforce);
     let raw = best(15, || {
         let t = Instant::now();
@@ -96,15 +96,15 @@ fn pin_figures(name: &str, data_flags: u64) {
     let mut unpin = Duration::MAX;
     let pin = best(15, || {
         let t = Instant::now();
-        v.pin(&mem, 4, L4).expect("dense space pins");
+        v.pin(&mut mem, 4, L4).expect("dense space pins");
         let d = t.elapsed();
         let t = Instant::now();
-        v.unpin(&mem, L4).expect("unpin");
+        v.unpin(&mut mem, L4).expect("unpin");
         unpin = unpin.min(t.elapsed());
         v.drain_events();
         d
     });
-    v.pin(&mem, 4, L4).unwrap();
+    v.pin(&mut mem, 4, L4).unwrap();
     v.check_invariants(&mem)
         .expect("oracle agrees after the bench");
     let n = entries() as f64;
@@ -135,7 +135,7 @@ fn pin_figures(name: &str, data_flags: u64) {
 fn mmu_update_figures() {
     let mut mem = build(PAGE_KERNEL);
     let mut v = Validator::new(NR, Policy::Enforce);
-    v.register_initial(&mem, L4).unwrap();
+    v.register_initial(&mut mem, L4).unwrap();
     let batch = 4096usize;
     let l1 = |i: usize| FIRST_L1 + (i / 512) as u64;
     // Remap: every entry to another data frame (new ref, old ref dropped).

@@ -25,6 +25,12 @@ pub trait GuestFrames {
     fn frame_ref(&self, _mfn: Mfn) -> Option<&[u64; ENTRIES]> {
         None
     }
+    /// Direct mutable access to a whole frame, if available (default: `None`,
+    /// the validator then uses `write_entry` for the entries it changes). Used
+    /// to write back Xen's adjusted entries after a table is validated.
+    fn frame_mut(&mut self, _mfn: Mfn) -> Option<&mut [u64; ENTRIES]> {
+        None
+    }
 }
 
 static ZERO_FRAME: [u64; ENTRIES] = [0; ENTRIES];
@@ -84,6 +90,11 @@ impl GuestFrames for VecFrames {
     #[inline]
     fn frame_ref(&self, mfn: Mfn) -> Option<&[u64; ENTRIES]> {
         Some(self.frame(mfn))
+    }
+
+    #[inline]
+    fn frame_mut(&mut self, mfn: Mfn) -> Option<&mut [u64; ENTRIES]> {
+        Some(VecFrames::frame_mut(self, mfn))
     }
 }
 

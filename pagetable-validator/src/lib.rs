@@ -11,18 +11,24 @@
 //! * Type rules, validation, linear pagetables, flag masks, fast path, error
 //!   codes and log lines follow Xen's `arch/x86/mm.c`; each module names the facts
 //!   it relies on. A failed operation changes no count (exact rollback).
-//! * Hypervisor L4 slots 256..=271: Xen ignores guest content there and overwrites
-//!   it with its own mappings. There is no hypervisor in them here and the
-//!   validator cannot write guest memory while validating, so a *present* entry
-//!   in those slots makes validation fail (-EINVAL); non-present content is
-//!   ignored like Xen does; `mmu_update` into them is -EINVAL like Xen.
+//! * Hypervisor L4 slots 256..=271: Xen ignores guest content there during
+//!   validation (any value, present or not, is accepted: real Xen pins such an
+//!   L4 with rc 0) and then overwrites the slots with its own mappings
+//!   (`init_xen_l4_slots`). There is no hypervisor to map here, so a validated
+//!   L4's slots are *cleared* instead: guest content there never reaches the
+//!   hardware unvalidated. A failed validation leaves them untouched, as in Xen.
+//!   `mmu_update` into them is -EINVAL like Xen ("L4 update in Xen-private area").
 //! * L1 flags: by default the mask of a PV domain without I/O capabilities
 //!   (PWT/PCD/PAT refused); [`Rules`] selects dom0's (cache attributes allowed)
-//!   and Xen's `pv-linear-pt` option. `_PAGE_GNTTAB` checks (debug builds) are
-//!   not modelled.
-//! * Xen rewrites accepted entries for 64-bit PV kernels running in ring 3
-//!   (`adjust_guest_l*e`: `_PAGE_USER`, `_PAGE_GUEST_KERNEL`); the guest runs in
-//!   ring 0 under the VMM, so entries are written exactly as requested.
+//!   and Xen's `pv-linear-pt` option. `_PAGE_GNTTAB` (bit 62, refused only by
+//!   Xen *debug* builds) is not refused: we follow release builds.
+//! * Xen rewrites accepted entries for 64-bit PV kernels, which it runs in ring
+//!   3 (`adjust_guest_l*e`, see [`adjust_guest_l1e`]): when a table is validated
+//!   (entries accepted before a failure stay rewritten, as in Xen) and on
+//!   `mmu_update` / `update_va_mapping`. We do the same, so the guest reads back
+//!   what it would on Xen; the VMM runs the guest in ring 0 where the extra
+//!   `_PAGE_USER` is harmless (no SMEP/SMAP) and `_PAGE_GLOBAL` has no effect
+//!   (CR4.PGE clear). Validation therefore needs `&mut` guest memory.
 //! * A frame whose type count drops to 0 loses its type (`None`); Xen keeps the
 //!   stale type bits, which nothing observable depends on.
 //! * Policy [`Policy::Audit`]: writable-mapping conflicts (a frame still mapped
@@ -65,6 +71,9 @@ pub use frames::{GuestFrames, VecFrames};
 #[cfg(feature = "std")]
 pub use model::{FrameInfo, Mfn, PageType, Policy, Region, XenError};
 #[cfg(feature = "std")]
-pub use rules::{Rules, L1_DISALLOW_DOMU, L1_DISALLOW_IO_PRIV, LN_DISALLOW};
+pub use rules::{
+    adjust_guest_l1e, adjust_guest_lne, Rules, _PAGE_GUEST_KERNEL, L1_DISALLOW_DOMU,
+    L1_DISALLOW_IO_PRIV, LN_DISALLOW,
+};
 #[cfg(feature = "std")]
 pub use validator::Validator;

@@ -25,9 +25,15 @@ use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType, XenError};
 use crate::pte::{pte_mfn, table_index, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE};
 use crate::refs::Origin;
-use crate::rules::{addr_ok, has_changed_beyond_fastpath, is_xen_l4_slot, LN_DISALLOW};
+use crate::rules::{
+    addr_ok, adjust_guest_l1e, adjust_guest_lne, global_kernel_page, has_changed_beyond_fastpath,
+    is_xen_l4_slot, LN_DISALLOW,
+};
 use crate::validator::Validator;
-use crate::xenlog::{self, hex5, msg, LINE_UNKNOWN};
+use crate::xenlog::{
+    self, c_alt_hex, hex5, msg, LINE_BAD_OWNER, LINE_L4_XEN_PRIVATE, LINE_MACHPHYS_UPDATE,
+    LINE_MOD_BAD_FLAGS, LINE_NEW_BASEPTR, LINE_NORMAL_UPDATE,
+};
 
 /// `mmu_update` command bits: Xen masks `sizeof(l1_pgentry_t) - 1`.
 const MMU_CMD_BITS: u64 = 7;
@@ -35,7 +41,11 @@ const MMU_CMD_BITS: u64 = 7;
 impl Validator {
     /// The domain builder's bootstrap tables: validate + pin the L4 and make it
     /// the current base.
-    pub fn register_initial<M: GuestFrames>(&mut self, mem: &M, l4: Mfn) -> Result<(), XenError> {
+    pub fn register_initial<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        l4: Mfn,
+    ) -> Result<(), XenError> {
         let res = self.check_mem(mem).and_then(|()| {
             self.do_pin(mem, 4, l4)?;
             self.do_new_baseptr(mem, l4)
@@ -45,7 +55,12 @@ impl Validator {
     }
 
     /// `MMUEXT_PIN_L{level}_TABLE`.
-    pub fn pin<M: GuestFrames>(&mut self, mem: &M, level: u32, mfn: Mfn) -> Result<(), XenError> {
+    pub fn pin<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        level: u32,
+        mfn: Mfn,
+    ) -> Result<(), XenError> {
         let res = self
             .check_mem(mem)
             .and_then(|()| self.do_pin(mem, level, mfn));
@@ -54,7 +69,12 @@ impl Validator {
         res
     }
 
-    fn do_pin<M: GuestFrames>(&mut self, mem: &M, level: u32, mfn: Mfn) -> Result<(), XenError> {
+    fn do_pin<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        level: u32,
+        mfn: Mfn,
+    ) -> Result<(), XenError> {
         let want = PageType::table(level)
             .ok_or_else(|| XenError::inval(format!("pin level {level} not in 1..=4")))?;
         if mfn >= self.nr {
@@ -77,17 +97,17 @@ impl Validator {
     }
 
     /// `MMUEXT_UNPIN_TABLE`.
-    pub fn unpin<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+    pub fn unpin<M: GuestFrames>(&mut self, mem: &mut M, mfn: Mfn) -> Result<(), XenError> {
         let res = self.check_mem(mem).and_then(|()| self.do_unpin(mem, mfn));
         let pfn = self.pfn_of(mfn);
         self.finish(Op::Unpin { mfn, pfn }, &res);
         res
     }
 
-    fn do_unpin<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+    fn do_unpin<M: GuestFrames>(&mut self, mem: &mut M, mfn: Mfn) -> Result<(), XenError> {
         if mfn >= self.nr {
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_BAD_OWNER,
                 format!("mfn {} bad, or bad owner d0", hex5(mfn)),
             ));
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
@@ -105,7 +125,7 @@ impl Validator {
 
     /// `MMUEXT_NEW_BASEPTR`: requires (and references) an L4; drops the
     /// reference on the old base.
-    pub fn new_baseptr<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+    pub fn new_baseptr<M: GuestFrames>(&mut self, mem: &mut M, mfn: Mfn) -> Result<(), XenError> {
         let old = self.base;
         let res = self
             .check_mem(mem)
@@ -114,7 +134,7 @@ impl Validator {
         res
     }
 
-    fn do_new_baseptr<M: GuestFrames>(&mut self, mem: &M, mfn: Mfn) -> Result<(), XenError> {
+    fn do_new_baseptr<M: GuestFrames>(&mut self, mem: &mut M, mfn: Mfn) -> Result<(), XenError> {
         if self.base == Some(mfn) {
             return Ok(());
         }
@@ -125,7 +145,7 @@ impl Validator {
         if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
             self.put_ref(mfn);
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_NEW_BASEPTR,
                 format!("Error while installing new baseptr {}", hex5(mfn)),
             ));
             return Err(e);
@@ -203,7 +223,7 @@ impl Validator {
     fn do_machphys(&mut self, mfn: Mfn, pfn: u64) -> Result<(), XenError> {
         if mfn >= self.nr {
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_MACHPHYS_UPDATE,
                 "Could not get page for mach->phys update".into(),
             ));
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
@@ -231,7 +251,7 @@ impl Validator {
         }
         if table >= self.nr {
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_NORMAL_UPDATE,
                 "Could not get page for normal update".into(),
             ));
             return Err(XenError::inval(format!("mfn {table:x} outside the domain")));
@@ -258,11 +278,18 @@ impl Validator {
         preserve_ad: bool,
     ) -> Result<(), XenError> {
         let old = mem.read_entry(l1, slot);
+        let mut new = new;
         if new & _PAGE_PRESENT != 0 {
             if new & self.rules.l1_disallow != 0 {
-                // Checked (and logged) before the fast path, as in Xen.
-                return Err(self.bad_flags(1, new, self.rules.l1_disallow));
+                // Checked (and logged) on the guest's value, before the fast path,
+                // as in Xen.
+                return Err(self.bad_flags(LINE_MOD_BAD_FLAGS[1], 1, new, self.rules.l1_disallow));
             }
+            if global_kernel_page(new) {
+                self.log.push(xenlog::global_kernel_page(new));
+            }
+            // The fast path compares, and the write stores, the adjusted value.
+            new = adjust_guest_l1e(new);
             if !has_changed_beyond_fastpath(old, new) {
                 write_entry(mem, l1, slot, old, new, preserve_ad);
                 return Ok(());
@@ -286,16 +313,26 @@ impl Validator {
     ) -> Result<(), XenError> {
         if level == 4 && is_xen_l4_slot(slot) {
             self.log.push(msg(
-                LINE_UNKNOWN,
-                format!("L4 update in Xen-private area, slot {slot:#x}"),
+                LINE_L4_XEN_PRIVATE,
+                format!(
+                    "L4 update in Xen-private area, slot {}",
+                    c_alt_hex(slot as u64)
+                ),
             ));
             return Err(XenError::inval(format!("L4 slot {slot} is Xen's")));
         }
         let old = mem.read_entry(p, slot);
+        let mut new = new;
         if new & _PAGE_PRESENT != 0 {
             if new & LN_DISALLOW != 0 {
-                return Err(self.bad_flags(level, new, LN_DISALLOW));
+                return Err(self.bad_flags(
+                    LINE_MOD_BAD_FLAGS[level as usize],
+                    level,
+                    new,
+                    LN_DISALLOW,
+                ));
             }
+            new = adjust_guest_lne(level, new);
             if !has_changed_beyond_fastpath(old, new) {
                 write_entry(mem, p, slot, old, new, preserve_ad);
                 return Ok(());

@@ -6,7 +6,8 @@
 //! * every table reachable from a root is typed at the level it is reached at,
 //!   validated, and no frame is reached at two levels;
 //! * every reachable entry obeys the rules (flags, frames inside the domain,
-//!   empty hypervisor L4 slots, linear entries read-only and to a same-level
+//!   cleared hypervisor L4 slots, entries in Xen's adjusted form
+//!   (`adjust_guest_lNe`), linear entries read-only and to a same-level
 //!   table, no table both holding linear entries and being a linear target);
 //! * type counts, general reference counts, writable references and linear
 //!   counts equal what the reachable entries + pins + base imply;
@@ -16,7 +17,7 @@
 use crate::frames::GuestFrames;
 use crate::model::{FrameInfo, PageType, Policy};
 use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
-use crate::rules::{is_xen_l4_slot, LN_DISALLOW};
+use crate::rules::{adjust_guest_l1e, adjust_guest_lne, is_xen_l4_slot, LN_DISALLOW};
 use crate::validator::Validator;
 
 pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String> {
@@ -98,13 +99,23 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
         mem.read_frame(p as u64, &mut buf);
         for (slot, &e) in buf.iter().enumerate() {
             if level == 4 && is_xen_l4_slot(slot) {
-                if e & _PAGE_PRESENT != 0 {
-                    errs.push(format!("L4 mfn {p:x}: Xen slot {slot} populated"));
+                if e != 0 {
+                    errs.push(format!("L4 mfn {p:x}: Xen slot {slot} not cleared"));
                 }
                 continue;
             }
             if e & _PAGE_PRESENT == 0 {
                 continue;
+            }
+            let adjusted = if level == 1 {
+                adjust_guest_l1e(e)
+            } else {
+                adjust_guest_lne(level, e)
+            };
+            if adjusted != e {
+                errs.push(format!(
+                    "L{level} mfn {p:x} slot {slot}: {e:016x} not in Xen's adjusted form"
+                ));
             }
             let t = pte_mfn(e) as usize;
             let mask = if level == 1 {

@@ -14,7 +14,7 @@
 //!   read-only, free for a self-reference, otherwise the target must be an
 //!   already-validated table of the same level, and a table may not both hold
 //!   linear entries and be the target of one (`linear_pt_count`, XSA-240).
-//! * Validation failure at slot i releases slots 0..i (`alloc_lN_table`), so a
+//! * Validation failure at slot i releases slots 0..i (`promote_lN_table`), so a
 //!   failed operation changes no count. We keep that exact: a frame's type is
 //!   reset to `None` when its count drops to 0 (Xen keeps the stale type bits;
 //!   nothing observable depends on them).
@@ -30,7 +30,9 @@ use crate::model::{Mfn, PageType, Policy, XenError, MAX_TYPE_COUNT};
 use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW};
 use crate::rules::{xen_flags, LN_DISALLOW};
 use crate::validator::Validator;
-use crate::xenlog::{self, hex5, msg, LINE_UNKNOWN};
+use crate::xenlog::{
+    self, hex5, msg, LINE_GET_L1_BAD_FLAGS, LINE_GET_LN_BAD_FLAGS, LINE_LINEAR, LINE_MMIO,
+};
 
 /// Who asks for a type reference (for provenance of refused writable mappings).
 #[derive(Clone, Copy, Debug)]
@@ -70,10 +72,12 @@ impl Validator {
     }
 
     /// Xen's `get_page_type`: one more reference of type `want` on frame `t`.
+    /// A first pagetable reference validates the frame, which writes Xen's
+    /// adjusted entries back (hence `&mut M`).
     #[inline(always)]
     pub(crate) fn get_page_type<M: GuestFrames>(
         &mut self,
-        mem: &M,
+        mem: &mut M,
         t: Mfn,
         want: PageType,
         origin: Origin,
@@ -81,29 +85,73 @@ impl Validator {
         if self.frames[t as usize].try_get_type_fast(want) {
             return Ok(());
         }
-        self.get_page_type_slow(mem, t, want, origin)
+        if want == PageType::Writable {
+            return self.get_writable_slow(mem, t, origin);
+        }
+        self.get_table_type_slow(mem, t, want)
+    }
+
+    /// `get_page_type(PGT_writable_page)`: never validates anything, so guest
+    /// memory is only read (for provenance).
+    #[inline(always)]
+    pub(crate) fn get_writable_type<M: GuestFrames>(
+        &mut self,
+        mem: &M,
+        t: Mfn,
+        origin: Origin,
+    ) -> Result<(), XenError> {
+        if self.frames[t as usize].try_get_type_fast(PageType::Writable) {
+            return Ok(());
+        }
+        self.get_writable_slow(mem, t, origin)
     }
 
     #[cold]
     #[inline(never)]
-    fn get_page_type_slow<M: GuestFrames>(
+    fn get_writable_slow<M: GuestFrames>(
         &mut self,
         mem: &M,
         t: Mfn,
-        want: PageType,
         origin: Origin,
     ) -> Result<(), XenError> {
+        let want = PageType::Writable;
         let f = self.frames[t as usize];
         if f.count() == 0 {
-            // Type change: the frame takes the new type and, for a pagetable,
-            // is validated now.
             let fm = &mut self.frames[t as usize];
             fm.set_ty(want);
             fm.set_count(1);
-            if want == PageType::Writable {
-                fm.set_validated(true);
-                return Ok(());
-            }
+            fm.set_validated(true);
+            return Ok(());
+        }
+        if f.ty() == want {
+            return Err(self.type_count_overflow(t));
+        }
+        // A writable mapping of a pagetable. Xen logs the mismatch, then
+        // get_page_from_l1e adds "Could not get page type".
+        self.log_bad_type(f, want, t);
+        self.record_writable_of_pagetable(mem, t, origin);
+        let c = &mut self.cold[t as usize];
+        if self.policy == Policy::Audit && c.tolerated < u16::MAX {
+            c.tolerated += 1;
+            return Ok(());
+        }
+        Err(XenError::inval("writable mapping of a pagetable"))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_table_type_slow<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        t: Mfn,
+        want: PageType,
+    ) -> Result<(), XenError> {
+        let f = self.frames[t as usize];
+        if f.count() == 0 {
+            // Type change: the frame takes the new type and is validated now.
+            let fm = &mut self.frames[t as usize];
+            fm.set_ty(want);
+            fm.set_count(1);
             fm.set_validated(false);
             return match self.validate_table(mem, t, want.level()) {
                 Ok(()) => {
@@ -122,11 +170,7 @@ impl Validator {
                 // wait for it, which single-threaded means never succeeding.
                 return Err(XenError::inval("frame is being validated"));
             }
-            self.log.push(msg(
-                LINE_UNKNOWN,
-                format!("Type count overflow on mfn {}", hex5(t)),
-            ));
-            return Err(XenError::inval("type count overflow"));
+            return Err(self.type_count_overflow(t));
         }
         // Type conflict. Don't log what could be a linear-pagetable attempt (Xen
         // stays silent for these three combinations too).
@@ -139,24 +183,7 @@ impl Validator {
         if recursive {
             return Err(XenError::inval("linear pagetable candidate"));
         }
-        // Xen logs every other mismatch, including a writable request on a
-        // pagetable (then get_page_from_l1e adds "Could not get page type").
-        self.log.push(xenlog::bad_type(
-            f.xen_type_info(),
-            want.xen_bits(),
-            t,
-            self.pfn_or_invalid(t),
-        ));
-        if want == PageType::Writable {
-            // A writable mapping of a pagetable.
-            self.record_writable_of_pagetable(mem, t, origin);
-            let c = &mut self.cold[t as usize];
-            if self.policy == Policy::Audit && c.tolerated < u16::MAX {
-                c.tolerated += 1;
-                return Ok(());
-            }
-            return Err(XenError::inval("writable mapping of a pagetable"));
-        }
+        self.log_bad_type(f, want, t);
         if f.ty() == PageType::Writable {
             // The stray-RW case: still mapped writable somewhere.
             self.record_stray_writable(mem, t, want);
@@ -170,10 +197,29 @@ impl Validator {
                 fm.set_count(0);
                 fm.set_ty(PageType::None);
                 fm.set_validated(false);
-                return self.get_page_type_slow(mem, t, want, origin);
+                return self.get_table_type_slow(mem, t, want);
             }
         }
         Err(XenError::inval("bad type"))
+    }
+
+    #[cold]
+    fn log_bad_type(&mut self, f: crate::model::Frame, want: PageType, t: Mfn) {
+        self.log.push(xenlog::bad_type(
+            f.xen_type_info(),
+            want.xen_bits(),
+            t,
+            self.pfn_or_invalid(t),
+        ));
+    }
+
+    #[cold]
+    fn type_count_overflow(&mut self, t: Mfn) -> XenError {
+        self.log.push(msg(
+            xenlog::LINE_TYPE_COUNT_OVERFLOW,
+            format!("Type count overflow on mfn {}", hex5(t)),
+        ));
+        XenError::inval("type count overflow")
     }
 
     /// The type count reached 0: the frame loses its type. Writable mappings
@@ -243,7 +289,7 @@ impl Validator {
         e: u64,
     ) -> Result<(), XenError> {
         if e & self.rules.l1_disallow != 0 {
-            return Err(self.bad_flags(1, e, self.rules.l1_disallow));
+            return Err(self.bad_flags(LINE_GET_L1_BAD_FLAGS, 1, e, self.rules.l1_disallow));
         }
         let t = pte_mfn(e);
         if t >= self.nr {
@@ -256,10 +302,7 @@ impl Validator {
                 slot: slot as u16,
                 pte: e,
             };
-            if self
-                .get_page_type(mem, t, PageType::Writable, origin)
-                .is_err()
-            {
+            if self.get_writable_type(mem, t, origin).is_err() {
                 self.put_ref(t);
                 return Err(self.could_not_get_writable(t, e));
             }
@@ -287,14 +330,19 @@ impl Validator {
     /// `level`) takes a type reference of level-1, or is a linear entry.
     pub(crate) fn get_page_from_lne<M: GuestFrames>(
         &mut self,
-        mem: &M,
+        mem: &mut M,
         level: u32,
         p: Mfn,
         slot: usize,
         e: u64,
     ) -> Result<(), XenError> {
         if e & LN_DISALLOW != 0 {
-            return Err(self.bad_flags(level, e, LN_DISALLOW));
+            return Err(self.bad_flags(
+                LINE_GET_LN_BAD_FLAGS[level as usize],
+                level,
+                e,
+                LN_DISALLOW,
+            ));
         }
         let t = pte_mfn(e);
         let lower = PageType::table(level - 1).expect("level 2..=4");
@@ -326,14 +374,14 @@ impl Validator {
     fn get_linear(&mut self, level: u32, p: Mfn, t: Mfn, e: u64) -> bool {
         if !self.rules.linear_pt {
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_LINEAR[level as usize],
                 "Attempt to create linear p.t. (feature disabled)".into(),
             ));
             return false;
         }
         if e & _PAGE_RW != 0 {
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_LINEAR[level as usize],
                 "Attempt to create linear p.t. with write perms".into(),
             ));
             return false;
@@ -394,18 +442,20 @@ impl Validator {
         self.put_ref(t);
     }
 
+    /// "Bad Lx flags": `line` is the checking function's (`get_page_from_lNe`
+    /// during validation, `mod_lN_entry` on an update).
     #[cold]
-    pub(crate) fn bad_flags(&mut self, level: u32, e: u64, mask: u64) -> XenError {
+    pub(crate) fn bad_flags(&mut self, line: u32, level: u32, e: u64, mask: u64) -> XenError {
         let bad = xen_flags(e & mask);
         self.log
-            .push(msg(LINE_UNKNOWN, format!("Bad L{level} flags {bad:x}")));
+            .push(msg(line, format!("Bad L{level} flags {bad:x}")));
         XenError::inval(format!("bad L{level} flags {bad:x}"))
     }
 
     #[cold]
     fn not_our_frame(&mut self, t: Mfn) -> XenError {
         self.log.push(msg(
-            LINE_UNKNOWN,
+            LINE_MMIO,
             format!("d0 non-privileged attempt to map MMIO space {}", hex5(t)),
         ));
         XenError::Perm

@@ -12,6 +12,16 @@
 //!   I/O capabilities (dom0) may use the cache attributes: mask 0 (`_PAGE_GNTTAB`
 //!   is 0 in release builds).
 //! * L4 slots 256..=271 belong to the hypervisor.
+//! * `adjust_guest_l{1,2,3,4}e` (`arch/x86/pv/mm.h`): a 64-bit PV kernel runs in
+//!   ring 3, so Xen rewrites every present entry it accepts (when a table is
+//!   validated and on `mmu_update` / `update_va_mapping`) before writing it:
+//!   L1 entries without `_PAGE_USER` become `_PAGE_USER | _PAGE_GUEST_KERNEL`
+//!   (bit 52), and an L1 entry that then still lacks `_PAGE_GUEST_KERNEL` (a user
+//!   mapping) gets `_PAGE_GLOBAL | _PAGE_USER`; L2/L3 entries get `_PAGE_USER`,
+//!   L4 entries `_PAGE_USER | _PAGE_ACCESSED`. Flag checks see the guest's value,
+//!   the fast-path comparison and the write the adjusted one. A guest value with
+//!   both `_PAGE_GUEST_KERNEL` and `_PAGE_GLOBAL` is logged ("Global bit is set in
+//!   kernel page") and kept.
 
 use crate::abi::{ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT};
 use crate::pte::*;
@@ -32,6 +42,41 @@ pub const FASTPATH_WHITELIST: u64 = _PAGE_NX
     | _PAGE_DIRTY
     | _PAGE_ACCESSED
     | _PAGE_USER;
+
+/// Xen's `_PAGE_GUEST_KERNEL` (flag bit 12 = PTE bit 52, one of the AVAIL_HIGH
+/// bits): marks an L1 entry Xen turned from a kernel mapping into a ring-3 one.
+pub const _PAGE_GUEST_KERNEL: u64 = 1 << 52;
+
+/// Xen's `adjust_guest_l1e` for a 64-bit PV domain.
+#[inline(always)]
+pub fn adjust_guest_l1e(e: u64) -> u64 {
+    // Branch-free so the validation write-back loop vectorises: `p` is all ones
+    // for a present entry.
+    let p = 0u64.wrapping_sub(e & _PAGE_PRESENT);
+    let no_user = 0u64.wrapping_sub(((e >> 2) & 1) ^ 1);
+    let e = e | (p & no_user & (_PAGE_GUEST_KERNEL | _PAGE_USER));
+    let no_gk = 0u64.wrapping_sub(((e >> 52) & 1) ^ 1);
+    e | (p & no_gk & (_PAGE_GLOBAL | _PAGE_USER))
+}
+
+/// Xen's `adjust_guest_l{2,3,4}e` for a 64-bit PV domain (`level` 2..=4).
+#[inline]
+pub fn adjust_guest_lne(level: u32, e: u64) -> u64 {
+    if e & _PAGE_PRESENT == 0 {
+        e
+    } else if level == 4 {
+        e | _PAGE_USER | _PAGE_ACCESSED
+    } else {
+        e | _PAGE_USER
+    }
+}
+
+/// Whether Xen warns "Global bit is set in kernel page" for this guest L1 value.
+#[inline]
+pub fn global_kernel_page(e: u64) -> bool {
+    e & (_PAGE_PRESENT | _PAGE_GUEST_KERNEL | _PAGE_GLOBAL)
+        == _PAGE_PRESENT | _PAGE_GUEST_KERNEL | _PAGE_GLOBAL
+}
 
 /// Start of the first guest-usable address above the hypervisor hole
 /// (`HYPERVISOR_VIRT_END`, the end of L4 slot 271).
@@ -113,5 +158,32 @@ mod tests {
         assert_eq!(xen_flags(_PAGE_NX | 0x63), 0x800063);
         assert!(addr_ok(0x7fff_ffff_f000) && addr_ok(0xffff_8880_0000_0000));
         assert!(!addr_ok(0xffff_8000_0000_0000) && !addr_ok(0x8000_0000_0000));
+    }
+
+    #[test]
+    fn adjust_matches_xen_source_and_real_xen_readback() {
+        // Observed on real Xen 4.17: written 0x800000001ebc1063, read back 0x801000001ebc1067.
+        assert_eq!(
+            adjust_guest_l1e(0x8000_0000_1ebc_1063),
+            0x8010_0000_1ebc_1067
+        );
+        assert_eq!(
+            adjust_guest_l1e(0x8000_0000_1ebc_1021),
+            0x8010_0000_1ebc_1025
+        );
+        // A user mapping (USER set, no GUEST_KERNEL) gets GLOBAL.
+        assert_eq!(adjust_guest_l1e(0x1027), 0x1127);
+        // Guest-supplied GUEST_KERNEL with USER: unchanged; without USER: USER added.
+        let gk = _PAGE_GUEST_KERNEL | 0x1025;
+        assert_eq!(adjust_guest_l1e(gk), gk);
+        assert_eq!(adjust_guest_l1e(gk & !_PAGE_USER), gk);
+        // Not present: untouched, at every level.
+        assert_eq!(adjust_guest_l1e(0x1002), 0x1002);
+        assert_eq!(adjust_guest_lne(4, 0x1002), 0x1002);
+        assert_eq!(adjust_guest_lne(2, 0x1003), 0x1007);
+        assert_eq!(adjust_guest_lne(3, 0x1003), 0x1007);
+        assert_eq!(adjust_guest_lne(4, 0x1003), 0x1027);
+        assert!(global_kernel_page(gk | _PAGE_GLOBAL));
+        assert!(!global_kernel_page(0x1127));
     }
 }

@@ -1,13 +1,17 @@
-//! Whole-table validation (`alloc_lN_table`) and devalidation
-//! (`free_lN_table`): every present entry takes (or releases) its reference; a
-//! failure at slot i releases slots 0..i, so nothing changes.
+//! Whole-table validation (Xen 4.17's `promote_lN_table`) and devalidation
+//! (`demote_lN_table`): every present entry takes (or releases) its reference;
+//! a failure at slot i releases slots 0..i, so no count changes. Validation
+//! also writes Xen's adjusted entries back (see `rules`).
 
+use crate::abi::{ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT};
 use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType, XenError};
 use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
-use crate::rules::is_xen_l4_slot;
+use crate::rules::{adjust_guest_l1e, adjust_guest_lne, global_kernel_page, is_xen_l4_slot};
 use crate::validator::Validator;
-use crate::xenlog::{hex5, msg, LINE_UNKNOWN};
+use crate::xenlog::{
+    self, c_alt_hex, hex5, msg, xen_count_info, LINE_ERROR_VALIDATING, LINE_PROMOTE_FAILURE,
+};
 
 #[inline]
 fn present(e: u64) -> bool {
@@ -15,43 +19,82 @@ fn present(e: u64) -> bool {
 }
 
 impl Validator {
-    /// Validates table `t` as `level`: every present entry takes its reference.
-    /// On failure, the references taken so far are released.
+    /// Validates table `t` as `level`: every present entry takes its reference
+    /// and is rewritten in Xen's adjusted form (`adjust_guest_lNe`). On failure
+    /// at slot i, the references taken so far are released but, as in Xen,
+    /// entries 0..i stay adjusted. A validated L4 gets its hypervisor slots
+    /// cleared (Xen's `init_xen_l4_slots`).
     pub(crate) fn validate_table<M: GuestFrames>(
         &mut self,
-        mem: &M,
+        mem: &mut M,
         t: Mfn,
         level: u32,
     ) -> Result<(), XenError> {
         let mut owned = [0u64; ENTRIES];
-        let buf = match mem.frame_ref(t) {
-            Some(b) => b,
-            None => {
-                mem.read_frame(t, &mut owned);
-                &owned
-            }
-        };
         let res = if level == 1 {
-            self.validate_l1(mem, t, buf)
+            // Nothing below an L1 is validated, so memory is only read while the
+            // entries are checked; no copy when the memory allows a direct view.
+            let (res, copied) = {
+                let mem_r: &M = mem;
+                match mem_r.frame_ref(t) {
+                    Some(buf) => (self.validate_l1(mem_r, t, buf), false),
+                    None => {
+                        mem_r.read_frame(t, &mut owned);
+                        (self.validate_l1(mem_r, t, &owned), true)
+                    }
+                }
+            };
+            let upto = res.as_ref().map_or_else(|(i, _)| *i, |()| ENTRIES);
+            let warn = write_back_l1(mem, t, copied.then_some(&owned), upto);
+            for e in warn {
+                self.log.push(xenlog::global_kernel_page(e));
+            }
+            res
         } else {
-            self.validate_ln(mem, t, level, buf)
+            // Validating an entry may validate (and so write) lower tables: work
+            // on a copy. This table itself cannot change meanwhile (it is typed).
+            mem.read_frame(t, &mut owned);
+            let res = self.validate_ln(mem, t, level, &owned);
+            let upto = res.as_ref().map_or_else(|(i, _)| *i, |()| ENTRIES);
+            for (i, &e) in owned[..upto].iter().enumerate() {
+                if level == 4 && is_xen_l4_slot(i) {
+                    continue;
+                }
+                let a = adjust_guest_lne(level, e);
+                if a != e {
+                    mem.write_entry(t, i, a);
+                }
+            }
+            if level == 4 && res.is_ok() {
+                // Xen ignores the guest's content here and installs its own
+                // mappings. We have no hypervisor to map: the slots are cleared so
+                // that unvalidated guest content never reaches the hardware.
+                let xen_slots = ROOT_PAGETABLE_FIRST_XEN_SLOT..=ROOT_PAGETABLE_LAST_XEN_SLOT;
+                for (i, &e) in owned.iter().enumerate() {
+                    if e != 0 && xen_slots.contains(&i) {
+                        mem.write_entry(t, i, 0);
+                    }
+                }
+            }
+            res
         };
         if let Err((slot, err)) = res {
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_PROMOTE_FAILURE[level as usize],
                 format!(
-                    "Failure {} in alloc_l{level}_table: slot {slot:#x}",
-                    err.errno()
+                    "Failure {} in promote_l{level}_table: slot {}",
+                    err.errno(),
+                    c_alt_hex(slot as u64)
                 ),
             ));
             self.log.push(msg(
-                LINE_UNKNOWN,
+                LINE_ERROR_VALIDATING,
                 format!(
                     "Error while validating mfn {} (pfn {}) for type {:016x}: caf={:08x} taf={:016x}",
                     hex5(t),
                     hex5(self.pfn_or_invalid(t)),
                     PageType::table(level).map_or(0, PageType::xen_bits),
-                    self.frames[t as usize].refs,
+                    xen_count_info(self.frames[t as usize].refs),
                     self.frames[t as usize].xen_type_info()
                 ),
             ));
@@ -110,30 +153,17 @@ impl Validator {
 
     fn validate_ln<M: GuestFrames>(
         &mut self,
-        mem: &M,
+        mem: &mut M,
         t: Mfn,
         level: u32,
         buf: &[u64; ENTRIES],
     ) -> Result<(), (usize, XenError)> {
         for (i, &e) in buf.iter().enumerate() {
-            if !present(e) {
+            // Xen skips the hypervisor's L4 slots whatever they hold.
+            if !present(e) || (level == 4 && is_xen_l4_slot(i)) {
                 continue;
             }
-            let res = if level == 4 && is_xen_l4_slot(i) {
-                // Xen overwrites these slots with its own mappings. We have no
-                // hypervisor there and cannot let guest content reach the
-                // hardware unvalidated, so a populated slot is refused.
-                self.log.push(msg(
-                    LINE_UNKNOWN,
-                    format!(
-                        "L4 slot {i:#x} in the Xen-private area is populated ({e:016x}); refusing"
-                    ),
-                ));
-                Err(XenError::inval("populated Xen-private L4 slot"))
-            } else {
-                self.get_page_from_lne(mem, level, t, i, e)
-            };
-            if let Err(err) = res {
+            if let Err(err) = self.get_page_from_lne(mem, level, t, i, e) {
                 for (j, &old) in buf[..i].iter().enumerate().rev() {
                     if !(level == 4 && is_xen_l4_slot(j)) {
                         self.put_page_from_lne(mem, level, t, old);
@@ -167,4 +197,51 @@ impl Validator {
             }
         }
     }
+}
+
+/// Writes entries 0..upto of L1 `t` back in Xen's adjusted form. `copy` is the
+/// frame's content if the caller already read it (memory without direct access).
+/// Returns the guest values Xen warns about ("Global bit is set in kernel page"),
+/// checked before adjusting as in Xen.
+fn write_back_l1<M: GuestFrames>(
+    mem: &mut M,
+    t: Mfn,
+    copy: Option<&[u64; ENTRIES]>,
+    upto: usize,
+) -> Vec<u64> {
+    let mut warn = Vec::new();
+    if let Some(old) = copy {
+        for (i, &e) in old[..upto].iter().enumerate() {
+            if global_kernel_page(e) {
+                warn.push(e);
+            }
+            let a = adjust_guest_l1e(e);
+            if a != e {
+                mem.write_entry(t, i, a);
+            }
+        }
+    } else if let Some(f) = mem.frame_mut(t) {
+        // Two branch-free passes (both vectorise); the warning scan is rare.
+        let any = f[..upto]
+            .iter()
+            .fold(0, |acc, &e| acc | (e & (e >> 8) & (e >> 52) & 1));
+        if any != 0 {
+            warn.extend(f[..upto].iter().copied().filter(|&e| global_kernel_page(e)));
+        }
+        for e in &mut f[..upto] {
+            *e = adjust_guest_l1e(*e);
+        }
+    } else {
+        for i in 0..upto {
+            let e = mem.read_entry(t, i);
+            if global_kernel_page(e) {
+                warn.push(e);
+            }
+            let a = adjust_guest_l1e(e);
+            if a != e {
+                mem.write_entry(t, i, a);
+            }
+        }
+    }
+    warn
 }

@@ -7,7 +7,8 @@ use common::{check, info, pte_ptr, Space};
 use pagetable_validator::abi::MmuUpdate;
 use pagetable_validator::pte::*;
 use pagetable_validator::{
-    GuestFrames, Mfn, PageType, Policy, Rules, Validator, VecFrames, L1_DISALLOW_IO_PRIV,
+    GuestFrames, Mfn, PageType, Policy, Rules, Validator, VecFrames, _PAGE_GUEST_KERNEL,
+    L1_DISALLOW_IO_PRIV,
 };
 
 const NR: u64 = 256;
@@ -39,7 +40,7 @@ fn kernel_space() -> (Space, Validator, Mfn) {
         s.map(l4, KVA + i * PAGE_SIZE, 200 + i, PAGE_KERNEL_RO);
     }
     let mut v = v();
-    v.register_initial(&s.mem, l4).unwrap();
+    v.register_initial(&mut s.mem, l4).unwrap();
     check(&v, &s.mem);
     v.drain_events();
     (s, v, l4)
@@ -61,7 +62,7 @@ fn l1_cache_attribute_flags_refused_for_domu_allowed_with_io_caps() {
         let mut mem = VecFrames::new(NR);
         mem.write_entry(10, 3, mk_pte(20, P | RW | flag));
         let mut v = v();
-        assert_eq!(errno(v.pin(&mem, 1, 10)), -22);
+        assert_eq!(errno(v.pin(&mut mem, 1, 10)), -22);
         assert!(log(&mut v).contains(&format!("Bad L1 flags {name}")));
         check(&v, &mem);
         let mut dom0 = Validator::with_rules(
@@ -72,7 +73,7 @@ fn l1_cache_attribute_flags_refused_for_domu_allowed_with_io_caps() {
                 ..Rules::default()
             },
         );
-        assert_eq!(errno(dom0.pin(&mem, 1, 10)), 0);
+        assert_eq!(errno(dom0.pin(&mut mem, 1, 10)), 0);
         check(&dom0, &mem);
     }
     // GLOBAL, NX, AVAIL, USER are fine in L1 entries.
@@ -86,7 +87,7 @@ fn l1_cache_attribute_flags_refused_for_domu_allowed_with_io_caps() {
         ),
     );
     let mut v = v();
-    assert_eq!(errno(v.pin(&mem, 1, 10)), 0);
+    assert_eq!(errno(v.pin(&mut mem, 1, 10)), 0);
     // ... and an update adding a disallowed flag is refused before the fast path.
     let mut mem2 = mem.clone();
     assert_eq!(
@@ -112,20 +113,20 @@ fn superpages_and_bad_upper_level_flags_refused() {
         let mut mem = VecFrames::new(NR);
         mem.write_entry(table, 0, mk_pte(40, P | RW | _PAGE_PSE));
         let mut v = v();
-        assert_eq!(errno(v.pin(&mem, level, table)), -22);
+        assert_eq!(errno(v.pin(&mut mem, level, table)), -22);
         assert!(log(&mut v).contains(&format!("Bad L{level} flags 80")));
         check(&v, &mem);
     }
     for flag in [_PAGE_GLOBAL, _PAGE_PCD, _PAGE_PWT] {
         let mut mem = VecFrames::new(NR);
         mem.write_entry(30, 0, mk_pte(40, PAGE_TABLE | flag));
-        assert_eq!(errno(v().pin(&mem, 2, 30)), -22);
+        assert_eq!(errno(v().pin(&mut mem, 2, 30)), -22);
     }
     // USER, A/D, AVAIL, NX are allowed in L2 entries.
     let mut mem = VecFrames::new(NR);
     mem.write_entry(30, 0, mk_pte(40, PAGE_TABLE | _PAGE_NX | _PAGE_AVAIL));
     let mut v = v();
-    assert_eq!(errno(v.pin(&mem, 2, 30)), 0);
+    assert_eq!(errno(v.pin(&mut mem, 2, 30)), 0);
     assert_eq!(v.page_type(40), PageType::L1);
     // Superpage through mmu_update into a validated L2.
     assert_eq!(
@@ -136,23 +137,35 @@ fn superpages_and_bad_upper_level_flags_refused() {
 }
 
 #[test]
-fn hypervisor_l4_slots_must_stay_empty() {
+fn hypervisor_l4_slots_are_ignored_then_cleared() {
     let mut mem = VecFrames::new(NR);
+    // Real Xen 4.17 pins an L4 with a present (even RW) entry in slots 256..=271
+    // (rc 0, the xen-rules scenario): it ignores them and installs its own
+    // mappings. We clear them; the frame they named gets no reference.
     mem.write_entry(50, 256, mk_pte(51, PAGE_TABLE));
-    let mut v = v();
-    assert_eq!(errno(v.pin(&mem, 4, 50)), -22);
-    assert_eq!(info(&v, 51).refs, 0);
-    // Non-present content is harmless (Xen ignores these slots' content).
-    mem.write_entry(50, 256, 0x2);
     mem.write_entry(50, 271, 0xdead_0000);
-    assert_eq!(errno(v.pin(&mem, 4, 50)), 0);
+    mem.write_entry(50, 0, mk_pte(52, PAGE_TABLE));
+    let mut v = v();
+    assert_eq!(errno(v.pin(&mut mem, 4, 50)), 0);
+    assert_eq!(info(&v, 51).refs, 0);
+    assert_eq!(v.page_type(51), PageType::None);
+    assert_eq!((mem.read_entry(50, 256), mem.read_entry(50, 271)), (0, 0));
+    assert_eq!(v.page_type(52), PageType::L3);
     // mmu_update into them is refused even for an empty value; slot 272 is the guest's.
     log(&mut v);
     assert_eq!(mmu(&mut v, &mut mem, 50, 0x104, 0), -22);
-    assert!(log(&mut v).contains("L4 update in Xen-private area, slot 0x104"));
+    assert!(log(&mut v).contains("mm.c:2389:d0v0 L4 update in Xen-private area, slot 0x104"));
     assert_eq!(mmu(&mut v, &mut mem, 50, 271, mk_pte(51, PAGE_TABLE)), -22);
     assert_eq!(mmu(&mut v, &mut mem, 50, 272, mk_pte(51, PAGE_TABLE)), 0);
     assert_eq!(v.page_type(51), PageType::L3);
+    check(&v, &mem);
+    // A failed validation leaves the slots alone (Xen fills them only on success).
+    let mut mem = VecFrames::new(NR);
+    mem.write_entry(60, 256, mk_pte(51, PAGE_TABLE));
+    mem.write_entry(60, 300, mk_pte(NR + 1, PAGE_TABLE));
+    let mut v = self::v();
+    assert_eq!(errno(v.pin(&mut mem, 4, 60)), -22);
+    assert_eq!(mem.read_entry(60, 256), mk_pte(51, PAGE_TABLE));
     check(&v, &mem);
 }
 
@@ -162,13 +175,13 @@ fn frames_outside_the_domain_are_refused() {
     mem.write_entry(10, 0, mk_pte(NR + 5, P));
     let mut v = v();
     // L1: unprivileged attempt to map MMIO space.
-    assert_eq!(errno(v.pin(&mem, 1, 10)), -1);
+    assert_eq!(errno(v.pin(&mut mem, 1, 10)), -1);
     assert!(log(&mut v).contains("non-privileged attempt to map MMIO space"));
     mem.write_entry(30, 0, mk_pte(NR + 5, PAGE_TABLE));
-    assert_eq!(errno(v.pin(&mem, 2, 30)), -22);
-    assert_eq!(errno(v.pin(&mem, 1, NR)), -22);
-    assert_eq!(errno(v.unpin(&mem, NR + 100)), -22);
-    assert_eq!(errno(v.new_baseptr(&mem, u64::MAX)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 2, 30)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 1, NR)), -22);
+    assert_eq!(errno(v.unpin(&mut mem, NR + 100)), -22);
+    assert_eq!(errno(v.new_baseptr(&mut mem, u64::MAX)), -22);
     assert_eq!(mmu(&mut v, &mut mem, NR, 0, 0), -22);
     assert_eq!(
         errno(v.mmu_update(&mut mem, MmuUpdate { ptr: !7, val: 0 })),
@@ -183,16 +196,16 @@ fn linear_pagetables_read_only_and_not_chained() {
     let mut mem = VecFrames::new(NR);
     mem.write_entry(50, 510, mk_pte(50, P | _PAGE_ACCESSED));
     let mut v = v();
-    assert_eq!(errno(v.pin(&mem, 4, 50)), 0);
+    assert_eq!(errno(v.pin(&mut mem, 4, 50)), 0);
     assert_eq!((info(&v, 50).refs, info(&v, 50).type_count), (1, 1));
     check(&v, &mem);
     // Writable self map: refused.
     mem.write_entry(52, 510, mk_pte(52, P | RW));
-    assert_eq!(errno(v.pin(&mem, 4, 52)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 4, 52)), -22);
     assert!(log(&mut v).contains("Attempt to create linear p.t. with write perms"));
     // Another L4 mapping the pinned L4 50 read-only: a linear entry.
     mem.write_entry(53, 0, mk_pte(50, P));
-    assert_eq!(errno(v.pin(&mem, 4, 53)), 0);
+    assert_eq!(errno(v.pin(&mut mem, 4, 53)), 0);
     assert_eq!(
         (
             info(&v, 50).type_count,
@@ -203,14 +216,14 @@ fn linear_pagetables_read_only_and_not_chained() {
     );
     // 53 holds linear entries, so it cannot itself be a linear target.
     mem.write_entry(54, 0, mk_pte(53, P));
-    assert_eq!(errno(v.pin(&mem, 4, 54)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 4, 54)), -22);
     // 50 is a linear target, so it cannot get linear entries.
     assert_eq!(mmu(&mut v, &mut mem, 50, 1, mk_pte(53, P)), -22);
     check(&v, &mem);
     // The linear reference keeps 50 validated after its unpin; unpinning 53 frees both.
-    v.unpin(&mem, 50).unwrap();
+    v.unpin(&mut mem, 50).unwrap();
     assert_eq!(v.page_type(50), PageType::L4);
-    v.unpin(&mem, 53).unwrap();
+    v.unpin(&mut mem, 53).unwrap();
     assert_eq!(v.page_type(50), PageType::None);
     assert_eq!(info(&v, 50).linear, 0);
     check(&v, &mem);
@@ -223,7 +236,7 @@ fn linear_pagetables_read_only_and_not_chained() {
             ..Rules::default()
         },
     );
-    assert_eq!(errno(off.pin(&mem, 4, 50)), -22);
+    assert_eq!(errno(off.pin(&mut mem, 4, 50)), -22);
     assert!(log(&mut off).contains("feature disabled"));
 }
 
@@ -233,12 +246,12 @@ fn l2_linear_entry_to_a_validated_l2() {
     mem.write_entry(30, 0, mk_pte(40, PAGE_TABLE));
     mem.write_entry(31, 5, mk_pte(30, P | _PAGE_USER));
     let mut v = v();
-    v.pin(&mem, 2, 30).unwrap();
-    assert_eq!(errno(v.pin(&mem, 2, 31)), 0);
+    v.pin(&mut mem, 2, 30).unwrap();
+    assert_eq!(errno(v.pin(&mut mem, 2, 31)), 0);
     assert_eq!(info(&v, 30).type_count, 2);
     // The same entry writable: refused.
     mem.write_entry(32, 5, mk_pte(30, PAGE_TABLE));
-    assert_eq!(errno(v.pin(&mem, 2, 32)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 2, 32)), -22);
     check(&v, &mem);
 }
 
@@ -246,21 +259,21 @@ fn l2_linear_entry_to_a_validated_l2() {
 fn pin_unpin_error_codes() {
     let mut mem = VecFrames::new(NR);
     let mut v = v();
-    assert_eq!(errno(v.pin(&mem, 1, 10)), 0);
+    assert_eq!(errno(v.pin(&mut mem, 1, 10)), 0);
     // PIN_L2 over a pinned L1: "Bad type" -22.
     log(&mut v);
-    assert_eq!(errno(v.pin(&mem, 2, 10)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 2, 10)), -22);
     let l = log(&mut v);
     assert!(
         l.contains("Bad type (saw 2c00000000000001 != exp 4000000000000000) for mfn 0000a"),
         "{l}"
     );
     assert!(l.contains("Error -22 while pinning mfn 0000a"));
-    assert_eq!(errno(v.unpin(&mem, 11)), -22);
+    assert_eq!(errno(v.unpin(&mut mem, 11)), -22);
     assert!(log(&mut v).contains("mfn 0000b not pinned"));
-    assert_eq!(errno(v.pin(&mem, 0, 11)), -22);
-    assert_eq!(errno(v.pin(&mem, 5, 11)), -22);
-    v.unpin(&mem, 10).unwrap();
+    assert_eq!(errno(v.pin(&mut mem, 0, 11)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 5, 11)), -22);
+    v.unpin(&mut mem, 10).unwrap();
     assert_eq!(v.page_type(10), PageType::None);
     assert_eq!(info(&v, 10).refs, 0);
     mem.write_entry(12, 0, 0);
@@ -274,13 +287,13 @@ fn type_changes_only_at_count_zero() {
     let l2 = s.table_of(l4, KVA, 2);
     assert_eq!(v.page_type(l1), PageType::L1);
     // Used as an L1 by the L2: cannot be pinned as an L2.
-    assert_eq!(errno(v.pin(&s.mem, 2, l1)), -22);
+    assert_eq!(errno(v.pin(&mut s.mem, 2, l1)), -22);
     // Once the L2 entry is gone, the type count is 0 and the frame can change type.
     assert_eq!(mmu(&mut v, &mut s.mem, l2, table_index(KVA, 2), 0), 0);
     assert_eq!(v.page_type(l1), PageType::None);
     assert_eq!(info(&v, 200).refs, 0);
     // Its entries now make the (zeroed) data frames L1 tables, as in Xen.
-    assert_eq!(errno(v.pin(&s.mem, 2, l1)), 0);
+    assert_eq!(errno(v.pin(&mut s.mem, 2, l1)), 0);
     assert_eq!(v.page_type(l1), PageType::L2);
     assert_eq!(v.page_type(200), PageType::L1);
     check(&v, &s.mem);
@@ -288,17 +301,17 @@ fn type_changes_only_at_count_zero() {
 
 #[test]
 fn unpinning_releases_the_tree_recursively() {
-    let (s, mut v, l4) = kernel_space();
+    let (mut s, mut v, l4) = kernel_space();
     let tables = [
         s.table_of(l4, KVA, 3),
         s.table_of(l4, KVA, 2),
         s.table_of(l4, KVA, 1),
     ];
     let other = 150;
-    v.pin(&s.mem, 4, other).unwrap();
-    v.new_baseptr(&s.mem, other).unwrap();
+    v.pin(&mut s.mem, 4, other).unwrap();
+    v.new_baseptr(&mut s.mem, other).unwrap();
     assert_eq!(v.page_type(l4), PageType::L4); // still pinned
-    v.unpin(&s.mem, l4).unwrap();
+    v.unpin(&mut s.mem, l4).unwrap();
     for t in [l4].iter().chain(&tables) {
         assert_eq!(info(&v, *t).ty, PageType::None, "mfn {t}");
         assert_eq!(info(&v, *t).refs, 0);
@@ -320,10 +333,20 @@ fn failed_validation_changes_nothing() {
     }
     mem.write_entry(44, 2, mk_pte(121, P | _PAGE_PCD));
     let mut v = v();
-    v.pin(&mem, 1, 41).unwrap(); // one child pre-existing with its own count
-    let before = (v.frames_snapshot(), mem.clone());
-    assert_eq!(errno(v.pin(&mem, 2, 30)), -22);
-    assert_eq!((v.frames_snapshot(), mem.clone()), before);
+    v.pin(&mut mem, 1, 41).unwrap(); // one child pre-existing with its own count
+    let (frames, mut expect) = (v.frames_snapshot(), mem.clone());
+    assert_eq!(errno(v.pin(&mut mem, 2, 30)), -22);
+    assert_eq!(v.frames_snapshot(), frames);
+    // Memory: like Xen, entries accepted before the failure keep the flags Xen
+    // added (USER | GUEST_KERNEL on these kernel mappings): L1s 40, 42, 43 were
+    // validated whole, 44 up to its bad slot 2; 41 was adjusted by its pin.
+    for l1 in [40, 42, 43, 44] {
+        for slot in 0..2 {
+            let e = expect.read_entry(l1, slot);
+            expect.write_entry(l1, slot, e | _PAGE_USER | _PAGE_GUEST_KERNEL);
+        }
+    }
+    assert!(mem == expect);
     check(&v, &mem);
 }
 
@@ -379,9 +402,14 @@ fn mmu_update_commands_fast_path_and_preserve_ad() {
         errno(v.mmu_update(&mut s.mem, MmuUpdate { ptr, val: new })),
         0
     );
-    assert_eq!(s.mem.read_entry(l1, 0), new | _PAGE_ACCESSED | _PAGE_DIRTY);
+    // Stored as Xen adjusts a kernel L1 entry: + USER | GUEST_KERNEL.
+    let stored = new | _PAGE_USER | _PAGE_GUEST_KERNEL;
+    assert_eq!(
+        s.mem.read_entry(l1, 0),
+        stored | _PAGE_ACCESSED | _PAGE_DIRTY
+    );
     assert_eq!(mmu(&mut v, &mut s.mem, l1, 0, new), 0);
-    assert_eq!(s.mem.read_entry(l1, 0), new);
+    assert_eq!(s.mem.read_entry(l1, 0), stored);
     assert_eq!(info(&v, 200).refs, 1);
     // MMU_PT_UPDATE_NO_TRANSLATE (3) acts as a normal update for PV.
     assert_eq!(
@@ -418,7 +446,7 @@ fn mmu_update_commands_fast_path_and_preserve_ad() {
         0
     );
     v.drain_events();
-    assert_eq!(errno(v.pin(&s.mem, 1, 200)), 0);
+    assert_eq!(errno(v.pin(&mut s.mem, 1, 200)), 0);
     let ev = v.drain_events();
     assert_eq!(ev[0].summary(), "pin_l1 mfn 000c8 (pfn 00777) = 0");
     // A frame that is not a pagetable is written plainly.
@@ -482,11 +510,11 @@ fn update_va_mapping_resolves_through_the_current_base() {
 
 #[test]
 fn new_baseptr_requires_an_l4_and_drops_the_old_base() {
-    let (s, mut v, l4) = kernel_space();
+    let (mut s, mut v, l4) = kernel_space();
     let l1 = s.table_of(l4, KVA, 1);
-    assert_eq!(errno(v.new_baseptr(&s.mem, l1)), -22);
+    assert_eq!(errno(v.new_baseptr(&mut s.mem, l1)), -22);
     assert!(log(&mut v).contains("Error while installing new baseptr"));
-    assert_eq!(errno(v.new_baseptr(&s.mem, l4)), 0); // same base: no-op
+    assert_eq!(errno(v.new_baseptr(&mut s.mem, l4)), 0); // same base: no-op
     assert_eq!(info(&v, l4).type_count, 2);
     // An unpinned L4 as base, then switching away devalidates it.
     let mut s2 = Space::new(NR, 100);
@@ -501,9 +529,9 @@ fn new_baseptr_requires_an_l4_and_drops_the_old_base() {
             }
         }
     }
-    assert_eq!(errno(v.new_baseptr(&mem, b)), 0);
+    assert_eq!(errno(v.new_baseptr(&mut mem, b)), 0);
     assert_eq!(v.page_type(240), PageType::Writable);
-    assert_eq!(errno(v.new_baseptr(&mem, l4)), 0);
+    assert_eq!(errno(v.new_baseptr(&mut mem, l4)), 0);
     assert_eq!(v.page_type(b), PageType::None);
     assert_eq!(v.page_type(240), PageType::None);
     check(&v, &mem);
@@ -513,9 +541,9 @@ fn new_baseptr_requires_an_l4_and_drops_the_old_base() {
 fn l1_mapping_a_pagetable_writable_fails_with_ebusy() {
     let mut mem = VecFrames::new(NR);
     let mut v = v();
-    v.pin(&mem, 2, 30).unwrap();
+    v.pin(&mut mem, 2, 30).unwrap();
     mem.write_entry(10, 0, mk_pte(30, PAGE_KERNEL));
-    assert_eq!(errno(v.pin(&mem, 1, 10)), -16);
+    assert_eq!(errno(v.pin(&mut mem, 1, 10)), -16);
     let l = log(&mut v);
     assert!(
         l.contains("Could not get page type PGT_writable_page"),
@@ -524,14 +552,14 @@ fn l1_mapping_a_pagetable_writable_fails_with_ebusy() {
     assert!(l.contains("Error -16 while pinning mfn 0000a"), "{l}");
     // Read-only it is fine.
     mem.write_entry(10, 0, mk_pte(30, PAGE_KERNEL_RO));
-    assert_eq!(errno(v.pin(&mem, 1, 10)), 0);
+    assert_eq!(errno(v.pin(&mut mem, 1, 10)), 0);
     assert_eq!(info(&v, 30).refs, 2);
     check(&v, &mem);
 }
 
 #[test]
 fn smaller_guest_memory_is_an_error_not_a_panic() {
-    let mem = VecFrames::new(NR - 1);
+    let mut mem = VecFrames::new(NR - 1);
     let mut v = v();
-    assert_eq!(errno(v.pin(&mem, 1, 3)), -22);
+    assert_eq!(errno(v.pin(&mut mem, 1, 3)), -22);
 }

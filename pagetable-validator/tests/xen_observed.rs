@@ -32,12 +32,12 @@ fn seven_results_and_log_lines_of_real_xen() {
     let mut m2p = vec![u64::MAX; (D + 16) as usize];
     m2p[D as usize] = D_PFN;
     v.set_m2p(m2p);
-    v.register_initial(&s.mem, l4).unwrap();
+    v.register_initial(&mut s.mem, l4).unwrap();
     check(&v, &s.mem);
     v.drain_events();
 
     // 1. PIN_L1 a zeroed page that is still mapped RW: -22.
-    let rc = v.pin(&s.mem, 1, D).map_err(|e| e.errno());
+    let rc = v.pin(&mut s.mem, 1, D).map_err(|e| e.errno());
     assert_eq!(rc, Err(-22));
     assert_eq!(
         lines(&mut v),
@@ -51,14 +51,14 @@ fn seven_results_and_log_lines_of_real_xen() {
     // 2. Make the mapping RO with update_va_mapping, then PIN_L1: 0, 0.
     let ro = mk_pte(D, FLAGS_RW & !_PAGE_RW);
     assert_eq!(v.update_va_mapping(&mut s.mem, VA, ro, 0), Ok(()));
-    assert_eq!(v.pin(&s.mem, 1, D), Ok(()));
+    assert_eq!(v.pin(&mut s.mem, 1, D), Ok(()));
     assert!(v.is_pinned(D));
     assert_eq!(v.page_type(D), PageType::L1);
     check(&v, &s.mem);
     lines(&mut v);
 
     // 3. PIN_L1 the same frame again: -22.
-    assert_eq!(v.pin(&s.mem, 1, D).map_err(|e| e.errno()), Err(-22));
+    assert_eq!(v.pin(&mut s.mem, 1, D).map_err(|e| e.errno()), Err(-22));
     assert_eq!(lines(&mut v), ["mm.c:3588:d0v0 mfn 1ee03 already pinned"]);
     assert_eq!(info(&v, D).type_count, 1);
     check(&v, &s.mem);
@@ -84,7 +84,7 @@ fn seven_results_and_log_lines_of_real_xen() {
     check(&v, &s.mem);
 
     // 5. UNPIN, then map RW: 0, 0.
-    assert_eq!(v.unpin(&s.mem, D), Ok(()));
+    assert_eq!(v.unpin(&mut s.mem, D), Ok(()));
     assert_eq!(v.update_va_mapping(&mut s.mem, VA, rw, 0), Ok(()));
     assert_eq!(v.page_type(D), PageType::Writable);
     assert_eq!(info(&v, D).type_count, 1);

@@ -162,7 +162,7 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     if hv.log.machine() {
         hv.snapshot(boot.l4_mfn, 4);
     }
-    let r = hv.validator.register_initial(&hv.ram, boot.l4_mfn);
+    let r = hv.validator.register_initial(&mut hv.ram, boot.l4_mfn);
     let events = hv.validator.drain_events();
     hv.log.validator_events(events, "domain_build", 0);
     r.map_err(SetupError::Initial)?;

@@ -194,7 +194,7 @@ impl Hypervisor {
                 if self.log.machine() {
                     self.snapshot(arg1, level);
                 }
-                let r = self.validator.pin(&self.ram, level, arg1);
+                let r = self.validator.pin(&mut self.ram, level, arg1);
                 let rc = self.xen_result(r, NAME, ctx.rip);
                 if rc == 0 {
                     self.stats.pins += 1;
@@ -202,7 +202,7 @@ impl Hypervisor {
                 rc
             }
             mmuext::UNPIN_TABLE => {
-                let r = self.validator.unpin(&self.ram, arg1);
+                let r = self.validator.unpin(&mut self.ram, arg1);
                 let rc = self.xen_result(r, NAME, ctx.rip);
                 if rc == 0 {
                     self.stats.unpins += 1;
@@ -214,7 +214,7 @@ impl Hypervisor {
                 if self.log.machine() {
                     self.snapshot(arg1, 4);
                 }
-                let r = self.validator.new_baseptr(&self.ram, arg1);
+                let r = self.validator.new_baseptr(&mut self.ram, arg1);
                 let rc = self.xen_result(r, NAME, ctx.rip);
                 if rc == 0 {
                     self.stats.baseptr_switches += 1;
