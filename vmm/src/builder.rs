@@ -134,11 +134,31 @@ fn count_blocks(lo: u64, hi: u64, s: u32) -> u64 {
     last - (lo >> s) + 1
 }
 
-/// The hypercall stub for number `nr`: `mov eax, nr; out PORT, eax; test r11, r11; jz 1f;
-/// mov cr3, rcx; 1: ret`. The VMM sets r11 = 1 and rcx = the CR3 to load when the guest's TLB
-/// must be flushed (an entry changed, a flush was asked for) or the base pointer changed.
-pub fn hypercall_stub(nr: u32) -> [u8; 16] {
+/// Offset in the hypercall page of the flush tail every stub jumps to: the spare second half
+/// of slot 0.
+const FLUSH_TAIL: usize = 16;
+
+/// The flush tail: `test r11, r11; jz 2f; js 1f; mov cr3, rcx; 2: ret; 1: invlpg [rcx]; ret`.
+/// After serving a hypercall the VMM sets r11 = 0 (nothing to flush), r11 > 0 with rcx = the
+/// CR3 to load (full flush, or a new base pointer), or r11 < 0 with rcx = a VA to `invlpg`
+/// (see tlb.rs). The guest cannot flush itself: both instructions are privileged.
+const FLUSH_TAIL_CODE: [u8; 15] = [
+    0x4d, 0x85, 0xdb, // test r11, r11
+    0x74, 0x05, // jz ret (+5)
+    0x78, 0x04, // js invlpg (+4)
+    0x0f, 0x22, 0xd9, // mov cr3, rcx
+    0xc3, // ret
+    0x0f, 0x01, 0x39, // invlpg [rcx]
+    0xc3, // ret
+];
+
+/// The stub of hypercall `nr` (at `nr * 32` in the page): `mov eax, nr; out PORT, eax;
+/// jmp FLUSH_TAIL`. Every path from an `out` goes through the tail, so no stub can skip a
+/// flush the VMM asked for.
+pub fn hypercall_stub(nr: u32) -> [u8; 12] {
     let n = nr.to_le_bytes();
+    let next = nr as i64 * abi::hypercall::STUB_SIZE as i64 + 12;
+    let rel = ((FLUSH_TAIL as i64 - next) as i32).to_le_bytes();
     [
         0xb8,
         n[0],
@@ -147,26 +167,24 @@ pub fn hypercall_stub(nr: u32) -> [u8; 16] {
         n[3], // mov eax, nr
         0xe7,
         HYPERCALL_PORT as u8, // out PORT, eax
-        0x4d,
-        0x85,
-        0xdb, // test r11, r11
-        0x74,
-        0x03, // jz +3
-        0x0f,
-        0x22,
-        0xd9, // mov cr3, rcx
-        0xc3, // ret
+        0xe9,
+        rel[0],
+        rel[1],
+        rel[2],
+        rel[3], // jmp rel32 FLUSH_TAIL
     ]
 }
 
-/// The hypercall page: 128 stubs of 32 bytes; the spare second half of the last slot holds
-/// the two descriptors of a flat GDT (its unused null descriptor overlaps the stub bytes).
+/// The hypercall page: 128 stubs of 32 bytes, the flush tail in the spare half of slot 0, and
+/// the two descriptors of a flat GDT in the spare half of the last slot (its unused null
+/// descriptor overlaps the stub's padding).
 fn hypercall_page() -> ([u8; 4096], u64) {
     let mut page = [0xccu8; 4096]; // int3 padding
     for nr in 0..abi::hypercall::NR_STUBS {
         let off = (nr * abi::hypercall::STUB_SIZE) as usize;
-        page[off..off + 16].copy_from_slice(&hypercall_stub(nr as u32));
+        page[off..off + 12].copy_from_slice(&hypercall_stub(nr as u32));
     }
+    page[FLUSH_TAIL..FLUSH_TAIL + FLUSH_TAIL_CODE.len()].copy_from_slice(&FLUSH_TAIL_CODE);
     let gdt_off = 127 * 32 + 8;
     let code64: u64 = 0x00af_9b00_0000_ffff;
     let data: u64 = 0x00cf_9300_0000_ffff;
@@ -427,7 +445,15 @@ mod tests {
     fn stub_bytes() {
         let s = hypercall_stub(26);
         assert_eq!(&s[..7], &[0xb8, 26, 0, 0, 0, 0xe7, HYPERCALL_PORT as u8]);
-        assert_eq!(s[15], 0xc3);
+        // jmp rel32 from the end of slot 26's stub lands on the flush tail.
+        assert_eq!(s[7], 0xe9);
+        let rel = i32::from_le_bytes(s[8..12].try_into().unwrap()) as i64;
+        assert_eq!(26 * 32 + 12 + rel, FLUSH_TAIL as i64);
+        let (page, gdt) = hypercall_page();
+        assert_eq!(&page[FLUSH_TAIL..FLUSH_TAIL + 15], &FLUSH_TAIL_CODE);
+        // The tail ends before slot 1; the GDT's descriptors do not overlap slot 127's stub.
+        assert!(FLUSH_TAIL + 15 <= 32);
+        assert!(gdt as usize + 8 >= 127 * 32 + 12);
     }
 }
 

@@ -13,6 +13,7 @@ mod provenance;
 mod replay;
 mod run;
 mod summary;
+mod tlb;
 mod vcpu;
 
 use clap::Parser;

@@ -17,8 +17,10 @@ pub struct Stats {
     pub baseptr_switches: u64,
     /// TLB flush / INVLPG requests (mmuext ops and UVMF flags).
     pub flush_requests: u64,
-    /// CR3 reloads performed by the stubs (the VMM's TLB coherence).
+    /// CR3 reloads performed by the stubs (the VMM's TLB coherence, see tlb.rs).
     pub cr3_reloads: u64,
+    /// Single-page flushes (`invlpg`) performed by the stubs.
+    pub invlpgs: u64,
     pub exits: u64,
     /// Instructions KVM's emulator could not run and the VMM executed (see emulate.rs).
     pub emulated: u64,
@@ -57,8 +59,8 @@ impl fmt::Display for Summary<'_> {
         writeln!(f)?;
         writeln!(
             f,
-            "mmu: pins={} unpins={} pte_updates={} baseptr_switches={} flush_requests={} cr3_reloads={}",
-            s.pins, s.unpins, s.pte_updates, s.baseptr_switches, s.flush_requests, s.cr3_reloads
+            "mmu: pins={} unpins={} pte_updates={} baseptr_switches={} flush_requests={} cr3_reloads={} invlpgs={}",
+            s.pins, s.unpins, s.pte_updates, s.baseptr_switches, s.flush_requests, s.cr3_reloads, s.invlpgs
         )?;
         writeln!(
             f,

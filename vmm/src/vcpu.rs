@@ -11,6 +11,7 @@ use crate::builder::HYPERCALL_PORT;
 use crate::emulate;
 use crate::hypercall::{Ctx, Hypervisor, LastCall};
 use crate::loader::elf::KernelImage;
+use crate::tlb::Flush;
 use kvm_ioctls::VcpuExit;
 use pagetable_validator::pte::PTE_ADDR_MASK;
 use pagetable_validator::PageType;
@@ -165,13 +166,20 @@ pub fn run(
                 let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
                 let rc = hv.hypercall(&mut ctx, nr as u64, args);
                 regs.rax = rc as u64;
-                // The stub reloads CR3 (flushing the TLB) when r11 != 0, from rcx.
-                if ctx.flush {
-                    regs.r11 = 1;
-                    regs.rcx = ctx.cr3;
-                    hv.stats.cr3_reloads += 1;
-                } else {
-                    regs.r11 = 0;
+                // The stub's tail: r11 > 0 reloads CR3 from rcx, r11 < 0 runs `invlpg [rcx]`.
+                match ctx.flush {
+                    Flush::None => regs.r11 = 0,
+                    Flush::Page(va) => {
+                        regs.r11 = u64::MAX;
+                        regs.rcx = va;
+                        hv.stats.invlpgs += 1;
+                    }
+                    Flush::Full => {
+                        regs.r11 = 1;
+                        regs.rcx = ctx.cr3;
+                        hv.stats.cr3_reloads += 1;
+                        hv.tlb.flushed_all();
+                    }
                 }
                 m.vcpu.set_regs(&regs).map_err(regs_err("set regs"))?;
                 // A killed VMM loses at most the records of the exit in progress.

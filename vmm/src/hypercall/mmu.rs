@@ -1,10 +1,11 @@
 //! `mmu_update`, `update_va_mapping` and `mmuext_op`, served through the validator.
 //!
 //! Batches are read one element at a time from guest memory, stop at the first failure, and
-//! report how many succeeded through `done` (when non-null), like Xen. Any change to an entry,
-//! any flush request and any base-pointer switch makes the stub reload CR3 on the way back.
+//! report how many succeeded through `done` (when non-null), like Xen. Every successful
+//! operation's event goes through `tlb.rs`, which decides what the stub flushes on the way back.
 
 use super::{err, Ctx, Hypervisor};
+use crate::tlb::Flush;
 use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate};
 use pagetable_validator::pte::{self, PAGE_SIZE};
 use pagetable_validator::{GuestFrames, XenError};
@@ -15,9 +16,13 @@ use std::collections::BTreeSet;
 const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 
 impl Hypervisor {
-    fn xen_result(&mut self, r: Result<(), XenError>, name: &'static str, rip: u64) -> i64 {
+    /// Logs the operation's events, notes the TLB flush it needs, returns Xen's rc.
+    fn xen_result(&mut self, ctx: &mut Ctx, r: Result<(), XenError>, name: &'static str) -> i64 {
         let events = self.validator.drain_events();
-        self.log.validator_events(events, name, rip);
+        for ev in &events {
+            ctx.flush(self.tlb.after(ev));
+        }
+        self.log.validator_events(events, name, ctx.rip);
         match r {
             Ok(()) => 0,
             Err(e) => e.errno(),
@@ -93,12 +98,11 @@ impl Hypervisor {
                 self.snapshot_for_update(req);
             }
             let r = self.validator.mmu_update(&mut self.ram, req);
-            rc = self.xen_result(r, NAME, ctx.rip);
+            rc = self.xen_result(ctx, r, NAME);
             if rc != 0 {
                 break;
             }
             self.stats.pte_updates += 1;
-            ctx.flush = true;
             done = done.wrapping_add(1);
         }
         self.write_done(ctx, pdone, done);
@@ -124,18 +128,20 @@ impl Hypervisor {
         let r = self
             .validator
             .update_va_mapping(&mut self.ram, va, val, flags);
-        let mut rc = self.xen_result(r, "update_va_mapping", ctx.rip);
+        let mut rc = self.xen_result(ctx, r, "update_va_mapping");
         if rc == 0 {
             self.stats.pte_updates += 1;
-            // The entry changed: flush (a full flush covers whatever the guest asked for).
-            ctx.flush = true;
         }
         // Like Xen: a failed update skips the flush; a flush through a vCPU mask gives the
         // result of reading the mask (0 or -EFAULT).
         let kind = flags & uvmf::FLUSHTYPE_MASK;
         if rc == 0 && (kind == uvmf::TLB_FLUSH || kind == uvmf::INVLPG) {
             self.stats.flush_requests += 1;
-            ctx.flush = true;
+            ctx.flush(if kind == uvmf::INVLPG {
+                Flush::Page(va)
+            } else {
+                Flush::Full
+            });
             let bmap = flags & !uvmf::FLUSHTYPE_MASK;
             if bmap != uvmf::LOCAL && bmap != uvmf::ALL {
                 rc = match self.ram.read_virt(ctx.cr3, bmap, &mut [0u8; 8]) {
@@ -195,7 +201,7 @@ impl Hypervisor {
                     self.snapshot(arg1, level);
                 }
                 let r = self.validator.pin(&mut self.ram, level, arg1);
-                let rc = self.xen_result(r, NAME, ctx.rip);
+                let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
                     self.stats.pins += 1;
                 }
@@ -203,10 +209,9 @@ impl Hypervisor {
             }
             mmuext::UNPIN_TABLE => {
                 let r = self.validator.unpin(&mut self.ram, arg1);
-                let rc = self.xen_result(r, NAME, ctx.rip);
+                let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
                     self.stats.unpins += 1;
-                    ctx.flush = true;
                 }
                 rc
             }
@@ -215,12 +220,12 @@ impl Hypervisor {
                     self.snapshot(arg1, 4);
                 }
                 let r = self.validator.new_baseptr(&mut self.ram, arg1);
-                let rc = self.xen_result(r, NAME, ctx.rip);
+                let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
                     self.stats.baseptr_switches += 1;
                     // Later pointers (even later entries of this batch) use the new tables.
                     ctx.cr3 = arg1 * PAGE_SIZE;
-                    ctx.flush = true;
+                    ctx.flush(Flush::Full);
                 }
                 rc
             }
@@ -246,7 +251,17 @@ impl Hypervisor {
                     return rc;
                 }
                 self.stats.flush_requests += 1;
-                ctx.flush = true;
+                // A single-page flush of a kernel or user VA; a full flush otherwise.
+                let single = matches!(
+                    cmd,
+                    mmuext::INVLPG_LOCAL | mmuext::INVLPG_MULTI | mmuext::INVLPG_ALL
+                );
+                ctx.flush(match single {
+                    // Xen ignores an address outside the guest's range (`__addr_ok`).
+                    true if super::handle_okay(arg1) => Flush::Page(arg1),
+                    true => Flush::None,
+                    false => Flush::Full,
+                });
                 self.log
                     .record(&json!({ "event": "flush", "cmd": cmd, "arg1": arg1, "rip": ctx.rip }));
                 0

@@ -15,6 +15,7 @@ mod version;
 use crate::logging::EventLog;
 use crate::memory::GuestRam;
 use crate::summary::Stats;
+use crate::tlb::{Flush, Tlb};
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::Validator;
 use serde_json::json;
@@ -41,19 +42,24 @@ pub struct Ctx {
     /// CR3 (guest-physical address of the L4) used to translate guest pointers.
     pub cr3: u64,
     pub rip: u64,
-    /// The stub must reload CR3 (entries changed, a flush was asked, or the base changed).
-    pub flush: bool,
+    /// What the stub must flush on the way back (see `tlb.rs`).
+    pub flush: Flush,
     /// SCHEDOP_shutdown reason, once the guest asked.
     pub shutdown: Option<u32>,
     in_multicall: bool,
 }
 
 impl Ctx {
+    /// Adds a flush requirement.
+    pub fn flush(&mut self, f: Flush) {
+        self.flush = self.flush.add(f);
+    }
+
     pub fn new(cr3: u64, rip: u64) -> Self {
         Ctx {
             cr3,
             rip,
-            flush: false,
+            flush: Flush::None,
             shutdown: None,
             in_multicall: false,
         }
@@ -89,6 +95,8 @@ impl std::fmt::Display for LastCall {
 pub struct Hypervisor {
     pub ram: GuestRam,
     pub validator: Validator,
+    /// TLB coherence state across exits.
+    pub tlb: Tlb,
     pub log: EventLog,
     pub stats: Stats,
     console: Box<dyn Write>,
@@ -109,6 +117,7 @@ impl Hypervisor {
         Hypervisor {
             ram,
             validator,
+            tlb: Tlb::default(),
             log,
             stats: Stats::default(),
             console,
