@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::model::{Mfn, PageType};
 use crate::xenlog::hex5;
 
-/// One Xen debug-log line (`mm.c:LINE:d0v0 TEXT`). `line` 0 = unknown for 4.17.
+/// One Xen debug-log line (`arch/x86/mm.c:LINE:d0v0 TEXT`). `line` 0 = unknown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct XenMsg {
     pub file: String,

@@ -1,5 +1,6 @@
 //! Xen's debug-log messages (`gdprintk` in `arch/x86/mm.c`), reproduced so our
-//! log can be read side by side with a real Xen debug build.
+//! log can be read side by side with a real Xen debug build, which prints
+//! `arch/x86/mm.c:LINE:d0v0 TEXT` (the source path relative to `xen/`).
 //!
 //! Line numbers are those of Xen 4.17.5's `arch/x86/mm.c` (Debian's
 //! 4.17.5+72 source, the debug build of DESIGN §8); the five lines observed on
@@ -59,7 +60,7 @@ pub(crate) fn hex5(v: u64) -> String {
 
 pub(crate) fn msg(line: u32, text: String) -> XenMsg {
     XenMsg {
-        file: "mm.c".into(),
+        file: "arch/x86/mm.c".into(),
         line,
         text,
     }
@@ -125,7 +126,7 @@ pub(crate) fn error_getting_mfn(mfn: Mfn, pfn: u64, pte: u64) -> XenMsg {
 /// frame number with `%lx`.
 pub(crate) fn global_kernel_page(e: u64) -> XenMsg {
     msg_in(
-        "mm.h",
+        "arch/x86/pv/mm.h",
         LINE_GLOBAL_KERNEL_PAGE,
         format!(
             "Global bit is set in kernel page {:x}",

@@ -110,7 +110,7 @@ fn stray_vmalloc_mapping_reported_with_exact_va_and_region() {
         )),
         "{text}"
     );
-    assert!(text.starts_with("mm.c:2940:d0v0 Bad type (saw e400000000000001 != exp 2000000000000000) for mfn 0012c (pfn 00203)"));
+    assert!(text.starts_with("arch/x86/mm.c:2940:d0v0 Bad type (saw e400000000000001 != exp 2000000000000000) for mfn 0012c (pfn 00203)"));
     // JSON Lines form.
     let j = serde_json::to_value(&ev).unwrap();
     assert_eq!(j["event"], "pin");

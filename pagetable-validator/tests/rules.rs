@@ -154,7 +154,9 @@ fn hypervisor_l4_slots_are_ignored_then_cleared() {
     // mmu_update into them is refused even for an empty value; slot 272 is the guest's.
     log(&mut v);
     assert_eq!(mmu(&mut v, &mut mem, 50, 0x104, 0), -22);
-    assert!(log(&mut v).contains("mm.c:2389:d0v0 L4 update in Xen-private area, slot 0x104"));
+    assert!(
+        log(&mut v).contains("arch/x86/mm.c:2389:d0v0 L4 update in Xen-private area, slot 0x104")
+    );
     assert_eq!(mmu(&mut v, &mut mem, 50, 271, mk_pte(51, PAGE_TABLE)), -22);
     assert_eq!(mmu(&mut v, &mut mem, 50, 272, mk_pte(51, PAGE_TABLE)), 0);
     assert_eq!(v.page_type(51), PageType::L3);

@@ -42,8 +42,8 @@ fn seven_results_and_log_lines_of_real_xen() {
     assert_eq!(
         lines(&mut v),
         [
-            "mm.c:2940:d0v0 Bad type (saw e400000000000001 != exp 2000000000000000) for mfn 1ee03 (pfn 00203)",
-            "mm.c:3576:d0v0 Error -22 while pinning mfn 1ee03",
+            "arch/x86/mm.c:2940:d0v0 Bad type (saw e400000000000001 != exp 2000000000000000) for mfn 1ee03 (pfn 00203)",
+            "arch/x86/mm.c:3576:d0v0 Error -22 while pinning mfn 1ee03",
         ]
     );
     check(&v, &s.mem);
@@ -59,7 +59,10 @@ fn seven_results_and_log_lines_of_real_xen() {
 
     // 3. PIN_L1 the same frame again: -22.
     assert_eq!(v.pin(&mut s.mem, 1, D).map_err(|e| e.errno()), Err(-22));
-    assert_eq!(lines(&mut v), ["mm.c:3588:d0v0 mfn 1ee03 already pinned"]);
+    assert_eq!(
+        lines(&mut v),
+        ["arch/x86/mm.c:3588:d0v0 mfn 1ee03 already pinned"]
+    );
     assert_eq!(info(&v, D).type_count, 1);
     check(&v, &s.mem);
 
@@ -76,9 +79,9 @@ fn seven_results_and_log_lines_of_real_xen() {
         [
             // Not in DESIGN's excerpt of the log, but printed by _get_page_type
             // for every type mismatch except the three linear-pagetable ones.
-            "mm.c:2940:d0v0 Bad type (saw 2c00000000000001 != exp e000000000000000) for mfn 1ee03 (pfn 00203)",
-            "mm.c:1014:d0v0 Could not get page type PGT_writable_page",
-            "mm.c:1040:d0v0 Error getting mfn 1ee03 (pfn 00203) from L1 entry 000000001ee03127 for l1e_owner d0, pg_owner d0",
+            "arch/x86/mm.c:2940:d0v0 Bad type (saw 2c00000000000001 != exp e000000000000000) for mfn 1ee03 (pfn 00203)",
+            "arch/x86/mm.c:1014:d0v0 Could not get page type PGT_writable_page",
+            "arch/x86/mm.c:1040:d0v0 Error getting mfn 1ee03 (pfn 00203) from L1 entry 000000001ee03127 for l1e_owner d0, pg_owner d0",
         ]
     );
     check(&v, &s.mem);
@@ -90,4 +93,120 @@ fn seven_results_and_log_lines_of_real_xen() {
     assert_eq!(info(&v, D).type_count, 1);
     check(&v, &s.mem);
     let _ = PAGE_KERNEL_RO;
+}
+
+/// The debug log real Xen 4.17.5 (debug build) printed for the `xen-rules` guest scenario,
+/// with the frames it used (mfn -> pfn: 1c03f -> 3fc0 L4, 1c03d -> 3fc2 and 1c03c -> 3fc3
+/// L2s, 1c03a a data page). These strings are Xen's output, not derived from our code.
+#[test]
+fn xen_rules_log_lines_of_the_debug_build() {
+    use pagetable_validator::abi::MmuUpdate;
+    use pagetable_validator::pte::{_PAGE_GLOBAL, _PAGE_NX, _PAGE_PSE};
+    use pagetable_validator::{GuestFrames, Rules, VecFrames, L1_DISALLOW_IO_PRIV};
+    const L4: u64 = 0x1c03f;
+    const L3: u64 = 0x1c03e;
+    const L2: u64 = 0x1c03d;
+    const L2B: u64 = 0x1c03c;
+    const L1: u64 = 0x1c03b;
+    const DATA: u64 = 0x1c03a;
+    const NR: u64 = 0x1c040;
+    let p = _PAGE_PRESENT;
+    let rw = _PAGE_PRESENT | _PAGE_RW;
+    let mut mem = VecFrames::new(NR);
+    let rules = Rules {
+        l1_disallow: L1_DISALLOW_IO_PRIV,
+        linear_pt: true,
+    };
+    let mut v = Validator::with_rules(NR, Policy::Enforce, rules);
+    let mut m2p = vec![u64::MAX; NR as usize];
+    for (m, pfn) in [(L4, 0x3fc0), (L3, 0x3fc1), (L2, 0x3fc2), (L2B, 0x3fc3)] {
+        m2p[m as usize] = pfn;
+    }
+    v.set_m2p(m2p);
+    let req = |t: u64, slot: u64, val: u64| MmuUpdate {
+        ptr: (t << 12) | (slot * 8),
+        val,
+    };
+
+    // An L1 entry with Xen's GUEST_KERNEL bit and GLOBAL set by the guest.
+    v.pin(&mut mem, 1, L1).unwrap();
+    lines(&mut v);
+    let gk = mk_pte(DATA, p | _PAGE_NX | _PAGE_GLOBAL | (1 << 52));
+    v.mmu_update(&mut mem, req(L1, 4, gk)).unwrap();
+    assert_eq!(
+        lines(&mut v),
+        ["arch/x86/pv/mm.h:98:d0v0 Global bit is set in kernel page 1c03a"]
+    );
+    assert_eq!(mem.read_entry(L1, 4), gk | _PAGE_USER);
+
+    // pin_l2 with a PSE entry in slot 0.
+    mem.write_entry(L2, 0, mk_pte(DATA, rw | _PAGE_PSE));
+    assert_eq!(v.pin(&mut mem, 2, L2).map_err(|e| e.errno()), Err(-22));
+    assert_eq!(
+        lines(&mut v),
+        [
+            "arch/x86/mm.c:1134:d0v0 Bad L2 flags 80",
+            "arch/x86/mm.c:1474:d0v0 Failure -22 in promote_l2_table: slot 0",
+            "arch/x86/mm.c:2649:d0v0 Error while validating mfn 1c03d (pfn 03fc2) for type 4000000000000000: caf=8000000000000002 taf=4000000000000001",
+            "arch/x86/mm.c:3576:d0v0 Error -22 while pinning mfn 1c03d",
+        ]
+    );
+    mem.write_entry(L2, 0, mk_pte(L1, rw));
+    v.pin(&mut mem, 2, L2).unwrap();
+    assert_eq!(
+        v.mmu_update(&mut mem, req(L2, 1, mk_pte(DATA, rw | _PAGE_PSE)))
+            .map_err(|e| e.errno()),
+        Err(-22)
+    );
+    assert_eq!(lines(&mut v), ["arch/x86/mm.c:2276:d0v0 Bad L2 flags 80"]);
+    // A second L2 linking the pinned one read-write.
+    mem.write_entry(L2B, 0, mk_pte(L2, rw));
+    assert_eq!(v.pin(&mut mem, 2, L2B).map_err(|e| e.errno()), Err(-22));
+    assert_eq!(
+        lines(&mut v),
+        [
+            "arch/x86/mm.c:1124:d0v0 Attempt to create linear p.t. with write perms",
+            "arch/x86/mm.c:1474:d0v0 Failure -22 in promote_l2_table: slot 0",
+            "arch/x86/mm.c:2649:d0v0 Error while validating mfn 1c03c (pfn 03fc3) for type 4000000000000000: caf=8000000000000002 taf=4000000000000001",
+            "arch/x86/mm.c:3576:d0v0 Error -22 while pinning mfn 1c03c",
+        ]
+    );
+
+    // L4: hypervisor slot update, RW self-map, PSE flag in slot 0.
+    mem.write_entry(L3, 0, mk_pte(L2, rw));
+    mem.write_entry(L4, 0, mk_pte(L3, rw));
+    v.pin(&mut mem, 4, L4).unwrap();
+    assert_eq!(
+        v.mmu_update(&mut mem, req(L4, 256, 0))
+            .map_err(|e| e.errno()),
+        Err(-22)
+    );
+    assert_eq!(
+        lines(&mut v),
+        ["arch/x86/mm.c:2389:d0v0 L4 update in Xen-private area, slot 0x100"]
+    );
+    v.unpin(&mut mem, L4).unwrap();
+    mem.write_entry(L4, 1, mk_pte(L4, rw));
+    assert_eq!(v.pin(&mut mem, 4, L4).map_err(|e| e.errno()), Err(-22));
+    assert_eq!(
+        lines(&mut v),
+        [
+            "arch/x86/mm.c:1172:d0v0 Attempt to create linear p.t. with write perms",
+            "arch/x86/mm.c:1784:d0v0 Failure -22 in promote_l4_table: slot 0x1",
+            "arch/x86/mm.c:2649:d0v0 Error while validating mfn 1c03f (pfn 03fc0) for type 8000000000000000: caf=8000000000000002 taf=8000000000000001",
+            "arch/x86/mm.c:3576:d0v0 Error -22 while pinning mfn 1c03f",
+        ]
+    );
+    mem.write_entry(L4, 0, mk_pte(L3, rw | _PAGE_PSE));
+    mem.write_entry(L4, 1, 0);
+    assert_eq!(v.pin(&mut mem, 4, L4).map_err(|e| e.errno()), Err(-22));
+    assert_eq!(
+        lines(&mut v),
+        [
+            "arch/x86/mm.c:1181:d0v0 Bad L4 flags 80",
+            "arch/x86/mm.c:1784:d0v0 Failure -22 in promote_l4_table: slot 0",
+            "arch/x86/mm.c:2649:d0v0 Error while validating mfn 1c03f (pfn 03fc0) for type 8000000000000000: caf=8000000000000002 taf=8000000000000001",
+            "arch/x86/mm.c:3576:d0v0 Error -22 while pinning mfn 1c03f",
+        ]
+    );
 }

@@ -16,6 +16,7 @@ mod highpte;
 mod kmap;
 mod selftest;
 mod transcript;
+mod xen_rules;
 mod xfs_btree_walk;
 mod xfs_vmap;
 
@@ -38,6 +39,7 @@ const SCENARIOS: &[(&str, ScenarioFn)] = &[
     ("compound-vmap", compound_vmap::run),
     ("directmap-alias", directmap_alias::run),
     ("xfs-btree-walk", xfs_btree_walk::run),
+    ("xen-rules", xen_rules::run),
     ("panic", panic),
 ];
 
