@@ -13,6 +13,7 @@ mod compound_vmap;
 mod demo;
 mod directmap_alias;
 mod highpte;
+mod hostile;
 mod kmap;
 mod selftest;
 mod transcript;
@@ -36,6 +37,7 @@ const SCENARIOS: &[(&str, ScenarioFn)] = &[
     ("highpte", highpte::run),
     ("xfs-vmap", xfs_vmap::run),
     ("demo", demo::run),
+    ("hostile", hostile::run),
     ("compound-vmap", compound_vmap::run),
     ("directmap-alias", directmap_alias::run),
     ("xfs-btree-walk", xfs_btree_walk::run),

@@ -7,8 +7,10 @@ use pagetable_validator::abi::{errno, hypercall as hc, version as v};
 const XENVER_GUEST_HANDLE: u64 = 8;
 const XENVER_COMMANDLINE: u64 = 9;
 const XENVER_BUILD_ID: u64 = 10;
-/// Linux/Xen `ENODATA`.
-const ENODATA: i64 = 61;
+/// Linux/Xen `ENOBUFS`.
+const ENOBUFS: i64 = 105;
+/// Our build id: 20 bytes like a GNU SHA-1 build id (the contents mean nothing).
+const BUILD_ID: &[u8; 20] = b"xenkvm-mmu-build-id!";
 
 /// 4.17, as `(major << 16) | minor`.
 pub const XEN_VERSION: i64 = (4 << 16) | 17;
@@ -44,26 +46,32 @@ impl Hypervisor {
                     Ok(i) => i,
                     Err(f) => return self.efault(ctx, "xen_version", "feature_info", f),
                 };
-                let map = if idx == 0 {
-                    1u32 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD
-                } else {
-                    0
-                };
+                // Xen 4.17 knows only submap 0 (checked against it by the hostile scenario).
+                if idx != 0 {
+                    return super::err(errno::EINVAL);
+                }
+                let map = 1u32 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
                 match self.ram.write_virt(ctx.cr3, arg + 4, &map.to_le_bytes()) {
                     Ok(()) => return 0,
                     Err(f) => return self.efault(ctx, "xen_version", "feature_info", f),
                 }
             }
             XENVER_BUILD_ID => {
-                // We have no build id: Xen's answer then is -ENODATA, after its argument checks.
-                if arg != 0 {
-                    match self.ram.read_u32_virt(ctx.cr3, arg) {
-                        Err(f) => return self.efault(ctx, "xen_version", "build_id", f),
-                        Ok(0) => return super::err(errno::EINVAL),
-                        Ok(_) => {}
-                    }
+                // Like Xen (whose Debian build has a 20-byte GNU build id): a null argument
+                // asks for the size; else `len` must be non-zero and large enough.
+                if arg == 0 {
+                    return BUILD_ID.len() as i64;
                 }
-                return super::err(ENODATA);
+                match self.ram.read_u32_virt(ctx.cr3, arg) {
+                    Err(f) => return self.efault(ctx, "xen_version", "build_id", f),
+                    Ok(0) => return super::err(errno::EINVAL),
+                    Ok(len) if (len as usize) < BUILD_ID.len() => return super::err(ENOBUFS),
+                    Ok(_) => {}
+                }
+                return match self.ram.write_virt(ctx.cr3, arg + 4, BUILD_ID) {
+                    Ok(()) => BUILD_ID.len() as i64,
+                    Err(f) => self.efault(ctx, "xen_version", "build_id", f),
+                };
             }
             _ => return self.unsupported(ctx, hc::XEN_VERSION, Some(cmd)),
         };
