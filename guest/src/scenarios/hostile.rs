@@ -267,7 +267,7 @@ fn one_call(t: &mut Transcript, a: &Arena, r: &mut Rng) {
             let va = Arena::va(r);
             let val = a.pte(r);
             let flags = a.uvmf(r);
-            let what = if va >= layout::VMALLOC_BASE && va <= layout::VMALLOC_END {
+            let what = if (layout::VMALLOC_BASE..=layout::VMALLOC_END).contains(&va) {
                 "vmalloc"
             } else {
                 "unmapped/bad"
