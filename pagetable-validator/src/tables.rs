@@ -6,8 +6,10 @@
 use crate::abi::{ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT};
 use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType, XenError};
-use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
-use crate::rules::{adjust_guest_l1e, adjust_guest_lne, global_kernel_page, is_xen_l4_slot};
+use crate::pte::{pte_mfn, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ENTRIES};
+use crate::rules::{
+    adjust_guest_l1e, adjust_guest_lne, global_kernel_page, is_xen_l4_slot, _PAGE_GUEST_KERNEL,
+};
 use crate::validator::Validator;
 use crate::xenlog::{
     self, c_alt_hex, hex5, msg, xen_count_info, LINE_ERROR_VALIDATING, LINE_PROMOTE_FAILURE,
@@ -44,10 +46,16 @@ impl Validator {
                     }
                 }
             };
-            let upto = res.as_ref().map_or_else(|(i, _)| *i, |()| ENTRIES);
-            let warn = write_back_l1(mem, t, copied.then_some(&owned), upto);
-            for e in warn {
-                self.log.push(xenlog::global_kernel_page(e));
+            // After a failure the write-back checks every entry itself.
+            let (upto, work, res) = match res {
+                Ok(acc) => (ENTRIES, acc.write_back_needed(), Ok(())),
+                Err((i, err)) => (i, true, Err((i, err))),
+            };
+            if work {
+                let warn = write_back_l1(mem, t, copied.then_some(&owned), upto);
+                for e in warn {
+                    self.log.push(xenlog::global_kernel_page(e));
+                }
             }
             res
         } else {
@@ -103,15 +111,22 @@ impl Validator {
         Ok(())
     }
 
-    /// The hot loop: one L1 table.
+    /// The hot loop: one L1 table. On success returns the AND and OR of the
+    /// present entries (two ALU operations per entry), from which
+    /// [`L1Acc::write_back_needed`] decides conservatively whether Xen's
+    /// rewrite or warning applies to any entry.
     #[inline(never)]
     fn validate_l1<M: GuestFrames>(
         &mut self,
         mem: &M,
         t: Mfn,
         buf: &[u64; ENTRIES],
-    ) -> Result<(), (usize, XenError)> {
+    ) -> Result<L1Acc, (usize, XenError)> {
         let disallow = self.rules.l1_disallow;
+        let mut acc = L1Acc {
+            and: u64::MAX,
+            or: 0,
+        };
         let mut i = 0;
         while i < ENTRIES {
             // Fast scan over a local slice (no reloads through `self`): the same
@@ -134,6 +149,8 @@ impl Validator {
                         break;
                     }
                     f.refs += 1;
+                    acc.and &= e;
+                    acc.or |= e;
                 }
                 i += 1;
             }
@@ -146,9 +163,13 @@ impl Validator {
                 }
                 return Err((i, err));
             }
+            if present(buf[i]) {
+                acc.and &= buf[i];
+                acc.or |= buf[i];
+            }
             i += 1;
         }
-        Ok(())
+        Ok(acc)
     }
 
     fn validate_ln<M: GuestFrames>(
@@ -221,13 +242,8 @@ fn write_back_l1<M: GuestFrames>(
             }
         }
     } else if let Some(f) = mem.frame_mut(t) {
-        // Two branch-free passes (both vectorise); the warning scan is rare.
-        let any = f[..upto]
-            .iter()
-            .fold(0, |acc, &e| acc | (e & (e >> 8) & (e >> 52) & 1));
-        if any != 0 {
-            warn.extend(f[..upto].iter().copied().filter(|&e| global_kernel_page(e)));
-        }
+        // The caller knows (from the validation loop) that something is to do.
+        warn.extend(f[..upto].iter().copied().filter(|&e| global_kernel_page(e)));
         for e in &mut f[..upto] {
             *e = adjust_guest_l1e(*e);
         }
@@ -244,4 +260,69 @@ fn write_back_l1<M: GuestFrames>(
         }
     }
     warn
+}
+
+/// AND and OR over the present entries of an L1.
+#[derive(Clone, Copy, Debug)]
+struct L1Acc {
+    and: u64,
+    or: u64,
+}
+
+impl L1Acc {
+    /// False only if no present entry needs `adjust_guest_l1e` (all have USER,
+    /// and all GUEST_KERNEL or all GLOBAL) and none can draw Xen's warning (not
+    /// both GUEST_KERNEL and GLOBAL seen). A table validated before is in that
+    /// state, so re-pinning it writes nothing and keeps its cache lines clean.
+    fn write_back_needed(self) -> bool {
+        let settled =
+            self.and & _PAGE_USER != 0 && self.and & (_PAGE_GUEST_KERNEL | _PAGE_GLOBAL) != 0;
+        let maybe_warn = self.or & _PAGE_GUEST_KERNEL != 0 && self.or & _PAGE_GLOBAL != 0;
+        !settled || maybe_warn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_back_skipped_only_when_nothing_changes() {
+        let bits = [_PAGE_USER, _PAGE_GLOBAL, _PAGE_GUEST_KERNEL];
+        let entry = |combo: u32| {
+            bits.iter()
+                .enumerate()
+                .filter(|(i, _)| combo & (1 << i) != 0)
+                .fold(0x1234_5000 | _PAGE_PRESENT | _PAGE_RW, |acc, (_, b)| {
+                    acc | b
+                })
+        };
+        // Every pair of present entries (a one-entry table is the pair (x, x)).
+        for a in 0..8 {
+            for b in 0..8 {
+                let (x, y) = (entry(a), entry(b));
+                let acc = L1Acc {
+                    and: x & y,
+                    or: x | y,
+                };
+                let work = [x, y]
+                    .iter()
+                    .any(|&e| adjust_guest_l1e(e) != e || global_kernel_page(e));
+                if work {
+                    assert!(acc.write_back_needed(), "{x:#x} {y:#x}");
+                }
+            }
+        }
+        // The common settled cases are skipped.
+        let k = entry(0b101); // USER | GUEST_KERNEL
+        let u = entry(0b011); // USER | GLOBAL
+        for e in [k, u] {
+            assert!(!L1Acc { and: e, or: e }.write_back_needed());
+        }
+        assert!(!L1Acc {
+            and: u64::MAX,
+            or: 0
+        }
+        .write_back_needed());
+    }
 }
