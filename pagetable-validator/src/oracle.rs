@@ -178,6 +178,13 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
     if errs.is_empty() {
         Ok(())
     } else {
+        // A broken rule usually breaks it for many entries: keep the report short.
+        const SHOWN: usize = 20;
+        let more = errs.len().saturating_sub(SHOWN);
+        errs.truncate(SHOWN);
+        if more > 0 {
+            errs.push(format!("... and {more} more"));
+        }
         Err(errs.join("\n"))
     }
 }

@@ -36,7 +36,7 @@ const GOOD_FLAGS: [u64; 6] = [
     PAGE_KERNEL_RO,
     P | _PAGE_USER | _PAGE_GLOBAL,
 ];
-const ODD_FLAGS: [u64; 8] = [
+const ODD_FLAGS: [u64; 9] = [
     0,
     RW,
     P | _PAGE_PSE,
@@ -45,6 +45,8 @@ const ODD_FLAGS: [u64; 8] = [
     P | _PAGE_AVAIL | _PAGE_NX,
     P | RW | _PAGE_DIRTY | (1 << 62),
     P | _PAGE_PWT,
+    // Xen's own GUEST_KERNEL bit set by the guest, with GLOBAL (Xen warns, keeps it).
+    P | _PAGE_GUEST_KERNEL | _PAGE_GLOBAL,
 ];
 
 fn flags() -> impl Strategy<Value = u64> {

@@ -565,3 +565,47 @@ fn smaller_guest_memory_is_an_error_not_a_panic() {
     let mut v = v();
     assert_eq!(errno(v.pin(&mut mem, 1, 3)), -22);
 }
+
+#[test]
+fn validation_rewrites_entries_like_xen_and_warns_about_global_kernel_pages() {
+    // Xen's adjust_guest_l1e (arch/x86/pv/mm.h, 4.17) on a pinned L1: kernel entry
+    // + USER|GUEST_KERNEL, user entry + GLOBAL, guest-set GUEST_KERNEL|GLOBAL kept
+    // (+ USER) with a warning; a not-present entry untouched.
+    let mut mem = VecFrames::new(NR);
+    let gk = _PAGE_GUEST_KERNEL;
+    mem.write_entry(10, 0, mk_pte(100, P | _PAGE_NX));
+    mem.write_entry(10, 1, mk_pte(101, P | _PAGE_USER));
+    mem.write_entry(10, 2, mk_pte(102, P | gk | _PAGE_GLOBAL));
+    mem.write_entry(10, 3, mk_pte(103, RW));
+    let mut v = v();
+    assert_eq!(errno(v.pin(&mut mem, 1, 10)), 0);
+    assert_eq!(
+        mem.read_entry(10, 0),
+        mk_pte(100, P | _PAGE_NX | _PAGE_USER | gk)
+    );
+    assert_eq!(
+        mem.read_entry(10, 1),
+        mk_pte(101, P | _PAGE_USER | _PAGE_GLOBAL)
+    );
+    assert_eq!(
+        mem.read_entry(10, 2),
+        mk_pte(102, P | gk | _PAGE_GLOBAL | _PAGE_USER)
+    );
+    assert_eq!(mem.read_entry(10, 3), mk_pte(103, RW));
+    assert!(log(&mut v).contains("arch/x86/pv/mm.h:98:d0v0 Global bit is set in kernel page 66"));
+    // Re-pinning finds everything rewritten already; the warning stays (the value
+    // still has both bits, as Xen would see it again).
+    v.unpin(&mut mem, 10).unwrap();
+    assert_eq!(errno(v.pin(&mut mem, 1, 10)), 0);
+    assert!(log(&mut v).contains("Global bit is set in kernel page 66"));
+    check(&v, &mem);
+    // A failed L1 validation leaves the entries before the bad slot rewritten.
+    mem.write_entry(11, 0, mk_pte(104, P));
+    mem.write_entry(11, 1, mk_pte(NR + 3, P));
+    mem.write_entry(11, 2, mk_pte(105, P));
+    assert_eq!(errno(v.pin(&mut mem, 1, 11)), -1);
+    assert_eq!(mem.read_entry(11, 0), mk_pte(104, P | _PAGE_USER | gk));
+    assert_eq!(mem.read_entry(11, 2), mk_pte(105, P));
+    assert_eq!(info(&v, 104).refs, 0);
+    check(&v, &mem);
+}
