@@ -32,35 +32,24 @@ impl Validator {
         t: Mfn,
         level: u32,
     ) -> Result<(), XenError> {
-        let mut owned = [0u64; ENTRIES];
         let res = if level == 1 {
             // Nothing below an L1 is validated, so memory is only read while the
-            // entries are checked; no copy when the memory allows a direct view.
-            let (res, copied) = {
+            // entries are checked; no copy (nor a 4 KiB buffer to clear) when the
+            // memory allows a direct view.
+            let direct = {
                 let mem_r: &M = mem;
-                match mem_r.frame_ref(t) {
-                    Some(buf) => (self.validate_l1(mem_r, t, buf), false),
-                    None => {
-                        mem_r.read_frame(t, &mut owned);
-                        (self.validate_l1(mem_r, t, &owned), true)
-                    }
-                }
+                mem_r
+                    .frame_ref(t)
+                    .map(|buf| self.validate_l1(mem_r, t, buf))
             };
-            // After a failure the write-back checks every entry itself.
-            let (upto, work, res) = match res {
-                Ok(acc) => (ENTRIES, acc.write_back_needed(), Ok(())),
-                Err((i, err)) => (i, true, Err((i, err))),
-            };
-            if work {
-                let warn = write_back_l1(mem, t, copied.then_some(&owned), upto);
-                for e in warn {
-                    self.log.push(xenlog::global_kernel_page(e));
-                }
+            match direct {
+                Some(res) => self.finish_l1(mem, t, res, None),
+                None => self.validate_l1_copied(mem, t),
             }
-            res
         } else {
             // Validating an entry may validate (and so write) lower tables: work
             // on a copy. This table itself cannot change meanwhile (it is typed).
+            let mut owned = [0u64; ENTRIES];
             mem.read_frame(t, &mut owned);
             let res = self.validate_ln(mem, t, level, &owned);
             let upto = res.as_ref().map_or_else(|(i, _)| *i, |()| ENTRIES);
@@ -109,6 +98,41 @@ impl Validator {
             return Err(err);
         }
         Ok(())
+    }
+
+    /// L1 validation for memory without direct frame access: on a copy.
+    #[inline(never)]
+    fn validate_l1_copied<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        t: Mfn,
+    ) -> Result<(), (usize, XenError)> {
+        let mut owned = [0u64; ENTRIES];
+        mem.read_frame(t, &mut owned);
+        let res = self.validate_l1(mem, t, &owned);
+        self.finish_l1(mem, t, res, Some(&owned))
+    }
+
+    /// After validating L1 `t`: Xen's rewrite of the accepted entries and its
+    /// warnings. `copy` is the frame's content if it was read into a copy.
+    fn finish_l1<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        t: Mfn,
+        res: Result<L1Acc, (usize, XenError)>,
+        copy: Option<&[u64; ENTRIES]>,
+    ) -> Result<(), (usize, XenError)> {
+        // After a failure the write-back checks every entry itself.
+        let (upto, work, res) = match res {
+            Ok(acc) => (ENTRIES, acc.write_back_needed(), Ok(())),
+            Err((i, err)) => (i, true, Err((i, err))),
+        };
+        if work {
+            for e in write_back_l1(mem, t, copy, upto) {
+                self.log.push(xenlog::global_kernel_page(e));
+            }
+        }
+        res
     }
 
     /// The hot loop: one L1 table. On success returns the AND and OR of the
