@@ -29,6 +29,12 @@
 //!   what it would on Xen; the VMM runs the guest in ring 0 where the extra
 //!   `_PAGE_USER` is harmless (no SMEP/SMAP) and `_PAGE_GLOBAL` has no effect
 //!   (CR4.PGE clear). Validation therefore needs `&mut` guest memory.
+//!   Xen's "Global bit is set in kernel page" warning is logged too; during a
+//!   table's validation it comes after that table's other messages (Xen prints
+//!   it entry by entry), which only matters when both occur in one table.
+//! * Log lines carry Xen 4.17.5's file and line (`arch/x86/mm.c:2940:d0v0 …`,
+//!   as its debug build prints them); checked against that build in
+//!   `tests/xen_observed.rs`.
 //! * A frame whose type count drops to 0 loses its type (`None`); Xen keeps the
 //!   stale type bits, which nothing observable depends on.
 //! * Policy [`Policy::Audit`]: writable-mapping conflicts (a frame still mapped
