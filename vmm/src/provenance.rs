@@ -40,7 +40,8 @@ pub fn describe_va(v: &VaRef) -> String {
 
 fn frame(v: &Violation) -> String {
     match v.pfn {
-        Some(p) => format!("pfn {p:05x} (mfn {:05x})", v.frame),
+        // mfn first, as Xen's own lines name frames.
+        Some(p) => format!("mfn {:05x} (pfn {p:05x})", v.frame),
         None => format!("mfn {:05x} (no pfn)", v.frame),
     }
 }
@@ -104,7 +105,7 @@ fn headline(v: &Violation, rc: i64) -> String {
         ),
     };
     if v.tolerated {
-        format!("vmm: AUDIT (allowed, Xen would refuse): {what}")
+        format!("audit: tolerated (Xen would refuse): {what}")
     } else {
         format!("vmm: REFUSED ({rc}): {what}")
     }
