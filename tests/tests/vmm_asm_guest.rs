@@ -35,6 +35,14 @@ fn a_lines(out: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The VMM's explanation of the refused pin (where the RW mapping lives).
+fn provenance_line(run: &VmmRun) -> &str {
+    run.stderr
+        .lines()
+        .find(|l| l.starts_with("provenance: "))
+        .unwrap_or_else(|| panic!("no provenance line\n{}", run.dump()))
+}
+
 #[test]
 fn asm_guest_boots_and_its_hypercalls_get_xens_answers() {
     if !kvm_or_skip("asm_guest_boots_and_its_hypercalls_get_xens_answers") {
@@ -61,11 +69,7 @@ fn asm_guest_boots_and_its_hypercalls_get_xens_answers() {
         "{}",
         run.dump()
     );
-    let prov = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("provenance: "))
-        .unwrap_or_else(|| panic!("no provenance line\n{}", run.dump()));
+    let prov = provenance_line(&run);
     assert!(
         prov.contains("still mapped RW by L1 mfn") && prov.contains("[kernel image]"),
         "{prov}"
@@ -98,11 +102,7 @@ fn asm_guest_with_shuffled_p2m_sees_the_same_answers() {
         run.dump()
     );
     // The frames really moved: the refused frame is not at its identity mfn.
-    let prov = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("provenance: "))
-        .unwrap();
+    let prov = provenance_line(&run);
     let (mfn, pfn) = prov
         .split_once("mfn ")
         .and_then(|(_, r)| r.split_once(" (pfn "))

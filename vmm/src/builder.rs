@@ -280,36 +280,23 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
     let mut va = v_start;
     let mut cur: [Option<u64>; 3] = [None; 3]; // current L3, L2, L1 mfn
     while va < layout.v_end {
-        let (i4, i3, i2, i1) = (
+        let idx = [
             pte::table_index(va, 4),
             pte::table_index(va, 3),
             pte::table_index(va, 2),
             pte::table_index(va, 1),
-        );
-        if cur[0].is_none() || (i3 == 0 && i2 == 0 && i1 == 0) {
+        ];
+        // A new L3/L2/L1 starts where `va` crosses into a fresh one: all lower indices 0.
+        for lvl in 0..3 {
+            if cur[lvl].is_some() && idx[lvl + 1..].iter().any(|&i| i != 0) {
+                continue;
+            }
             let m = pt_mfn(next_pt);
             next_pt += 1;
-            ram.write_u64_phys(l4 * PAGE_SIZE + i4 as u64 * 8, mk_pte(m, LN_PROT));
-            cur = [Some(m), None, None];
-        }
-        if cur[1].is_none() || (i2 == 0 && i1 == 0) {
-            let m = pt_mfn(next_pt);
-            next_pt += 1;
-            ram.write_u64_phys(
-                cur[0].unwrap() * PAGE_SIZE + i3 as u64 * 8,
-                mk_pte(m, LN_PROT),
-            );
-            cur[1] = Some(m);
-            cur[2] = None;
-        }
-        if cur[2].is_none() || i1 == 0 {
-            let m = pt_mfn(next_pt);
-            next_pt += 1;
-            ram.write_u64_phys(
-                cur[1].unwrap() * PAGE_SIZE + i2 as u64 * 8,
-                mk_pte(m, LN_PROT),
-            );
-            cur[2] = Some(m);
+            let parent = if lvl == 0 { l4 } else { cur[lvl - 1].unwrap() };
+            ram.write_u64_phys(parent * PAGE_SIZE + idx[lvl] as u64 * 8, mk_pte(m, LN_PROT));
+            cur[lvl] = Some(m);
+            cur[lvl + 1..].fill(None);
         }
         let pfn = (va - v_start) >> 12;
         let flags = if is_pt_pfn(pfn) {
@@ -318,7 +305,7 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
             L1_PROT
         };
         ram.write_u64_phys(
-            cur[2].unwrap() * PAGE_SIZE + i1 as u64 * 8,
+            cur[2].unwrap() * PAGE_SIZE + idx[3] as u64 * 8,
             mk_pte(p2m[pfn as usize], flags),
         );
         va += PAGE_SIZE;

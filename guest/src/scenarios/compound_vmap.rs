@@ -14,7 +14,7 @@
 //! its references — on already-free pages in the tail-ref case (counted as bad pages).
 
 use super::xfs_vmap::{
-    build_process, check, pick_variant, pin_and_teardown, print_counts, print_verdict,
+    build_process, check, pick_variant, pin_and_teardown, pin_outcome, print_counts, print_verdict,
 };
 use super::Transcript;
 use crate::mm::vmalloc;
@@ -72,15 +72,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     t!(t, check(gone), "block free at the end");
     t.finish();
     print_counts(k);
-    let result = if pin == 0 {
-        "all-pins-ok"
-    } else {
-        "pin-refused"
-    };
-    let expected = if compound {
-        "all-pins-ok"
-    } else {
-        "pin-refused"
-    };
+    let result = pin_outcome(pin == 0);
+    let expected = pin_outcome(compound);
     print_verdict("compound-vmap", variant, result, expected);
 }

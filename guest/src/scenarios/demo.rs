@@ -28,17 +28,10 @@ pub fn run(k: &mut Kernel, _variant: Option<&str>) {
     println!("demo: (still lazy) unmap, so no page can become a page table while mapped RW.");
     let fixed = run_part(k, "vmap-pages");
     let ok = !lazy && fixed;
-    let word = |pins_ok: bool| {
-        if pins_ok {
-            "all-pins-ok"
-        } else {
-            "pin-refused"
-        }
-    };
     println!(
         "DEMO lazy={} vmap-pages={} {}",
-        word(lazy),
-        word(fixed),
+        xfs_vmap::pin_outcome(lazy),
+        xfs_vmap::pin_outcome(fixed),
         if ok {
             "PASS (bug caught, fix passes)"
         } else {

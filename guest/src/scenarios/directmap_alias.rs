@@ -9,7 +9,9 @@
 //! | `forget-ro` | an L1 and a whole process L4, pinned raw (no `set_memory_ro`) | both refused (-22) |
 //! | `make-ro` | the same, through `xen_pin` / `xen_pgd_pin` | both ok; making the alias RW while pinned is refused (-16); the pinned mm grows (new tables RO before they are hooked in) |
 
-use super::xfs_vmap::{build_process, check, pick_variant, print_counts, print_verdict};
+use super::xfs_vmap::{
+    build_process, check, pick_variant, pin_outcome, print_counts, print_verdict,
+};
 use super::Transcript;
 use crate::mm::pgalloc::{self, pgd_free, pte_alloc_one, pte_free, xen_pin, xen_unpin};
 use crate::mm::pgtable::{pin_table, unpin_table};
@@ -92,15 +94,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     t!(t, check(k.pages.bad_pages() == 0), "no bad pages");
     t.finish();
     print_counts(k);
-    let result = if refused == 0 {
-        "all-pins-ok"
-    } else {
-        "pin-refused"
-    };
-    let expected = if make_ro {
-        "all-pins-ok"
-    } else {
-        "pin-refused"
-    };
+    let result = pin_outcome(refused == 0);
+    let expected = pin_outcome(make_ro);
     print_verdict("directmap-alias", variant, result, expected);
 }

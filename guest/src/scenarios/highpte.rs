@@ -22,7 +22,7 @@ use pagetable_validator::pte::{
 };
 
 use super::kmap::{check, print_counts, rc_of};
-use super::xfs_vmap::{pick_variant, print_verdict};
+use super::xfs_vmap::{pick_variant, pin_outcome, print_verdict};
 use super::Transcript;
 use crate::mm::highmem::{
     clear_highpage, kmap, kmap_atomic, kmap_atomic_prot, kunmap, kunmap_atomic,
@@ -83,11 +83,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
         k.pages.free_highmem_page(p);
         k.pages.free_highmem_page(d);
         print_counts(k, &before);
-        let result = if decisive == 0 {
-            "all-pins-ok"
-        } else {
-            "pin-refused"
-        };
+        let result = pin_outcome(decisive == 0);
         print_verdict("highpte", variant, result, "all-pins-ok");
         return;
     }
@@ -112,7 +108,8 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
             // SAFETY: P is a scenario page table mapping only scenario page D.
             let rc = unsafe { set_entry(pm, 1, d_ro, mmu::NORMAL_PT_UPDATE) };
             t!(t, rc, "mmu_update P[1] = D RO");
-            // SAFETY: as above.
+            // SAFETY: the atomic slot still maps all of P (read-only) until kunmap_atomic;
+            // entry 1 of 512 is inside it.
             let e1 = unsafe { e.add(1).read_volatile() };
             t!(
                 t,

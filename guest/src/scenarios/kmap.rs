@@ -18,7 +18,7 @@
 //!   `flush_all_zero_pkmaps()` once for all 511 stale slots and the pin succeeds. Needs
 //!   [`WRAP_PAGES`] highmem pages: boot with `highmem=512` or more.
 
-use super::xfs_vmap::{pick_variant, print_verdict};
+use super::xfs_vmap::{pick_variant, pin_outcome, print_verdict};
 use super::Transcript;
 use crate::mm::highmem::{
     clear_highpage, kmap, kmap_atomic, kmap_flush_unused, kunmap, kunmap_atomic, KmapError,
@@ -141,16 +141,8 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     k.pages.free_highmem_page(p);
 
     print_counts(k, &before);
-    let result = if first == 0 {
-        "all-pins-ok"
-    } else {
-        "pin-refused"
-    };
-    let expected = if variant == "lazy" {
-        "pin-refused"
-    } else {
-        "all-pins-ok"
-    };
+    let result = pin_outcome(first == 0);
+    let expected = pin_outcome(variant != "lazy");
     print_verdict("kmap", variant, result, expected);
 }
 

@@ -56,6 +56,15 @@ pub fn print_verdict(scenario: &str, variant: &str, result: &str, expected: &str
     println!("VERDICT {scenario} variant={variant} result={result} expected={expected} {ok}");
 }
 
+/// The verdict word for a run in which every pin succeeded (or one was refused).
+pub fn pin_outcome(all_pins_ok: bool) -> &'static str {
+    if all_pins_ok {
+        "all-pins-ok"
+    } else {
+        "pin-refused"
+    }
+}
+
 /// The variant named on the command line, or a crash listing the known ones.
 pub fn pick_variant(scenario: &str, variant: Option<&str>, known: &[&'static str]) -> &'static str {
     let v = variant.unwrap_or(known[0]);
@@ -221,15 +230,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     );
     t.finish();
     print_counts(k);
-    let result = if pin == 0 {
-        "all-pins-ok"
-    } else {
-        "pin-refused"
-    };
-    let expected = if variant == "lazy" {
-        "pin-refused"
-    } else {
-        "all-pins-ok"
-    };
+    let result = pin_outcome(pin == 0);
+    let expected = pin_outcome(variant != "lazy");
     print_verdict("xfs-vmap", variant, result, expected);
 }
