@@ -198,12 +198,13 @@ impl Arena {
 }
 
 fn read_done(a: &Arena) -> u32 {
-    // SAFETY: misc is our scratch page.
+    // SAFETY: misc is the direct-map address of a lowmem page this scenario allocated and
+    // never frees or remaps (page-aligned, so aligned for u32); Xen writes it only during calls.
     unsafe { (a.misc as *const u32).read_volatile() }
 }
 
 fn clear_done(a: &Arena) {
-    // SAFETY: misc is our scratch page.
+    // SAFETY: as in read_done: our own direct-mapped, page-aligned scratch page.
     unsafe { (a.misc as *mut u32).write_volatile(0xdead) };
 }
 
@@ -363,7 +364,8 @@ fn multicall(t: &mut Transcript, a: &Arena, r: &mut Rng) {
             _ => [r.next(), r.next(), 0, 0, 0, 0],
         };
         let e = a.calls + i * 64;
-        // SAFETY: our multicall scratch page, i < 4 entries of 64 bytes.
+        // SAFETY: our multicall scratch page (direct-mapped, never freed), i < 4 entries of
+        // 64 bytes.
         unsafe {
             (e as *mut u64).write_volatile(op);
             ((e + 8) as *mut i64).write_volatile(0x5a5a);
@@ -381,7 +383,8 @@ fn multicall(t: &mut Transcript, a: &Arena, r: &mut Rng) {
     let rc = unsafe { hypercall::hypercall5(hc::MULTICALL, ptr, count, 0, 0, 0) };
     let mut results = [0i64; 4];
     for (i, res) in results.iter_mut().enumerate().take(n as usize) {
-        // SAFETY: our multicall scratch page.
+        // SAFETY: a.calls is our direct-mapped scratch page; entry i < 4 of 64 bytes, result
+        // at offset 8, lies inside it.
         *res = unsafe { ((a.calls + i as u64 * 64 + 8) as *const i64).read_volatile() };
     }
     t!(
