@@ -144,7 +144,6 @@ pub fn mc_mmuext_op(ops: &[MmuextOp]) -> MulticallEntry {
 }
 
 /// A multicall entry for `mmu_update(reqs, DOMID_SELF)`; `reqs` must outlive the multicall.
-#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
 pub fn mc_mmu_update(reqs: &[MmuUpdate]) -> MulticallEntry {
     MulticallEntry {
         op: nr::MMU_UPDATE,

@@ -24,14 +24,11 @@ extern "C" {
 
 /// Where the domain builder put things, in pfns (all inside the bootstrap region).
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
 pub struct BootLayout {
     /// The kernel image, `_text.._end`.
     pub kernel: PfnRange,
     /// The bootstrap page-table frames (`pt_base`, `nr_pt_frames`).
     pub pt: PfnRange,
-    /// First pfn after the builder's boot stack (the page after the page tables).
-    pub stack_end: Pfn,
     /// The bootstrap region: pfns mapped 1:1 at `KERNEL_BASE + pfn * 4096`.
     pub bootstrap: PfnRange,
     /// All of the domain's pfns.
@@ -39,7 +36,6 @@ pub struct BootLayout {
 }
 
 /// The kernel's state: everything a scenario needs, passed by `&mut` (no global state).
-#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
 pub struct Kernel {
     pub start_info: &'static StartInfo,
     pub layout: BootLayout,
@@ -50,8 +46,6 @@ pub struct Kernel {
     pub fixmap: Fixmap,
     /// Persistent kmap window and kmap_atomic slots (`kmap`, `kmap_atomic`).
     pub highmem: Highmem,
-    /// The frame of the current (bootstrap) L4.
-    pub l4: Mfn,
     /// The direct map of ZONE_NORMAL (`page_address`, `set_memory_ro/rw`).
     pub directmap: DirectMap,
     /// Pin path: alias hooks, `vm_unmap_aliases`-before-pin switch, pin counts.
@@ -211,7 +205,6 @@ fn setup_arch(si: &'static StartInfo, highmem_pages: u64) -> Kernel {
     let layout = BootLayout {
         kernel,
         pt,
-        stack_end,
         bootstrap: PfnRange {
             start: Pfn(0),
             end: bootstrap_end,
@@ -281,7 +274,6 @@ fn setup_arch(si: &'static StartInfo, highmem_pages: u64) -> Kernel {
         pages,
         fixmap,
         highmem,
-        l4,
         directmap,
         pgalloc,
         vmalloc,

@@ -26,13 +26,10 @@ use crate::hypercall;
 /// PTEs per `mmu_update` call while building.
 const BATCH: usize = 512;
 
-/// The direct map: which pfns it covers and where its tables are.
+/// The direct map: which pfns it covers.
 pub struct DirectMap {
     /// Pfns `0..end` are mapped (ZONE_HIGHMEM starts at `end`).
     end: Pfn,
-    /// The tables (memblock pages, contiguous: L3, L2s, L1s).
-    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
-    tables: PfnRange,
     /// `mmu_update` calls made while building (for the boot line).
     pub build_hypercalls: u64,
 }
@@ -142,7 +139,6 @@ impl DirectMap {
         }
         let mut dm = DirectMap {
             end,
-            tables,
             build_hypercalls: 1,
         };
         dm.fill(bt, l1s)?;
@@ -190,18 +186,6 @@ impl DirectMap {
             }
         }
         Ok(())
-    }
-
-    /// First pfn not covered (the start of ZONE_HIGHMEM).
-    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
-    pub fn end(&self) -> Pfn {
-        self.end
-    }
-
-    /// The direct map's own table frames.
-    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
-    pub fn tables(&self) -> PfnRange {
-        self.tables
     }
 
     /// `page_address(pfn)`: the direct-map VA of a lowmem pfn, `None` for highmem.

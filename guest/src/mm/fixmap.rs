@@ -22,12 +22,13 @@ use crate::hypercall;
 pub const FIX_CLEAR_PAGE: usize = 0;
 /// General scratch slots for scenarios.
 pub const FIX_SCRATCH_BEGIN: usize = 1;
-#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
+#[allow(
+    dead_code,
+    reason = "documents where the scratch range ends (before FIX_KMAP_BEGIN)"
+)]
 pub const FIX_SCRATCH_END: usize = 15;
 /// Reserved for per-CPU `kmap_atomic` slots.
-#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
 pub const FIX_KMAP_BEGIN: usize = 16;
-#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
 pub const FIX_KMAP_END: usize = 31;
 /// Number of slots (one L1).
 pub const NR_FIX: usize = pte::ENTRIES;
@@ -39,7 +40,6 @@ pub const fn fix_to_virt(idx: usize) -> u64 {
 }
 
 /// The fixmap's page tables (all hooked into the live L4, none pinned on their own).
-#[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
 pub struct Fixmap {
     l3: Pfn,
     l2: Pfn,
@@ -125,7 +125,6 @@ impl Fixmap {
     }
 
     /// The L3, L2 and L1 frames of the fixmap (for diagnostics and for hooking the pkmap L1).
-    #[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
     pub fn tables(&self) -> (Pfn, Pfn, Pfn) {
         (self.l3, self.l2, self.l1)
     }

@@ -94,12 +94,6 @@ impl Memblock {
         Some(unsafe { core::slice::from_raw_parts_mut(boot_va(pfn) as *mut T, n) })
     }
 
-    /// Pages handed out so far.
-    #[allow(dead_code, reason = "kernel API for the scenarios of later issues")]
-    pub fn allocated(&self) -> u64 {
-        self.allocated
-    }
-
     /// Pages still free.
     pub fn free(&self) -> u64 {
         self.ranges[..self.nr].iter().map(|r| r.len()).sum()

@@ -176,12 +176,6 @@ impl PageAlloc {
         }
     }
 
-    /// ZONE_NORMAL's pfns (direct-mapped).
-    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
-    pub fn normal_range(&self) -> PfnRange {
-        self.normal.range
-    }
-
     /// ZONE_HIGHMEM's pfns (never direct-mapped).
     pub fn highmem_range(&self) -> PfnRange {
         self.highmem.range
@@ -349,12 +343,6 @@ impl PageAlloc {
                 self.bad_pages += 1;
             }
         }
-    }
-
-    /// `free_page`: `free_pages(pfn, 0)`.
-    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
-    pub fn free_page(&mut self, pfn: Pfn) {
-        self.free_pages(pfn, 0)
     }
 
     /// `__free_pages(page, order)`: drops the caller's reference on the first page; when it was

@@ -231,11 +231,6 @@ impl MmStruct {
         self.pgd
     }
 
-    #[allow(dead_code, reason = "kernel API (E1 contract) for other scenarios")]
-    pub fn pinned(&self) -> bool {
-        self.pinned
-    }
-
     /// Number of page-table pages (L4 included).
     pub fn nr_tables(&self) -> usize {
         self.nr + 1
