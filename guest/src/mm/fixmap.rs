@@ -4,10 +4,10 @@
 //! unmap. Slot changes go through `update_va_mapping` with `UVMF_INVLPG`.
 //!
 //! Building it is the first time the guest makes page tables of its own, the PV way: three
-//! zeroed memblock pages get their entries by plain writes (L3[0] -> L2, L2[1] -> L1), their
+//! zeroed memblock pages get their entries by plain writes (`L3[0] -> L2`, `L2[1] -> L1`), their
 //! read-write bootstrap aliases are made read-only, and one `mmu_update` of the live L4 hooks
 //! the chain in; Xen validates L3 -> L2 -> L1 on the spot. The L2 covers PKMAP_BASE (slot 0)
-//! too, so a pkmap L1 can later be hooked at L2[0] with one `mmu_update`.
+//! too, so a pkmap L1 can later be hooked at `L2[0]` with one `mmu_update`.
 
 use pagetable_validator::abi::{domid::DOMID_SELF, uvmf, MulticallEntry};
 use pagetable_validator::pte::{self, layout, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_SIZE};

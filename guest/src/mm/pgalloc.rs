@@ -41,7 +41,8 @@ pub enum AliasOp {
 /// An alias hook: returns 0 or the rc of the hypercall that failed.
 pub type AliasHook = fn(&mut Kernel, Pfn, AliasOp) -> i64;
 
-/// The extension point for aliases that are not the direct map (E2: kmap / kmap_atomic).
+/// The extension point for aliases that are not the direct map (kmap / kmap_atomic:
+/// [`kmap_alias_hook`](super::highmem::kmap_alias_hook), registered in `setup`).
 /// Register with `k.pgalloc.hooks.register(f)`; hooks run in registration order.
 #[derive(Clone, Copy, Default)]
 pub struct AliasHooks {

@@ -2,7 +2,7 @@
 //! through `kmap_atomic` (Linux: `pte_offset_map`).
 //!
 //! L1 page P and data page D are highmem pages. P is zeroed and filled through a read-write
-//! `kmap_atomic` while it is still an ordinary page (P[0] = D RW), unmapped, and pinned as an
+//! `kmap_atomic` while it is still an ordinary page (`P[0]` = D RW), unmapped, and pinned as an
 //! L1. Then the kernel wants to look at P again:
 //!
 //! * `rw-kmap-atomic` (the bug): plain `kmap_atomic`, a read-write mapping of a pinned page

@@ -25,8 +25,9 @@ use crate::{println, t};
 
 /// Default size. The seed workload is ~1700 blocks (`blocks=1700`); the default is scaled
 /// down because on a KVM host that is itself emulated every TLB flush of our VMM (a CR3
-/// reload) costs tens of milliseconds, and the eager variant flushes once per visit: 256
-/// visits keep it around 10 s there. The counts scale linearly with `blocks` and `passes`.
+/// reload) costs tens of milliseconds, and the eager variant flushes once per visit: a whole
+/// eager boot takes ~3 s there with 256 blocks, ~16 s at the seed size (which the scenario
+/// matrix runs). The counts scale linearly with `blocks` and `passes`.
 pub const DEFAULT_BLOCKS: usize = 256;
 /// Pages per block (8 KiB directory blocks).
 pub const BLOCK_PAGES: usize = 2;
