@@ -58,6 +58,9 @@ struct Arena {
     reqs: u64,
     calls: u64,
     misc: u64,
+    /// One 1 KiB `xen_version` output buffer per multicall entry (at most 4 entries; the
+    /// largest output, `xen_capabilities_info_t`, is 1 KiB).
+    version_bufs: u64,
 }
 
 impl Arena {
@@ -235,6 +238,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
         reqs: page(),
         calls: page(),
         misc: page(),
+        version_bufs: page(),
     };
     println!("hostile: seed={seed} calls={calls}, {POOL} pool frames");
 
@@ -356,8 +360,9 @@ fn multicall(t: &mut Transcript, a: &Arena, r: &mut Rng) {
             hc::XEN_VERSION => {
                 // Its own 1 KiB buffer, with a fixed first word (`len` / `submap_idx`): what
                 // an earlier entry wrote differs between hypervisors (e.g. Xen's cmdline).
-                let buf = a.calls + 1024 * (i + 1);
-                // SAFETY: our multicall scratch page; entries use only its first 256 bytes.
+                let buf = a.version_bufs + 1024 * i;
+                // SAFETY: `version_bufs` is our direct-mapped scratch page (never freed) and
+                // i < 4, so the 1 KiB buffer [buf, buf + 1024) lies inside it.
                 unsafe { (buf as *mut u32).write_volatile(0xdead) };
                 [r.below(12), buf, 0, 0, 0, 0]
             }
