@@ -14,6 +14,11 @@
  *      multicall, console_io, xen_version, unknown) with random and half-plausible
  *      arguments; batches point at a scratch page of random requests. Prints "H <nr> rc=<rc>" per
  *      call, so real Xen and the VMM can be compared call by call.
+ *   b  long batches (longer than the VMM's preemption budget, so they run as Xen-style
+ *      continuations): mmu_update of 700 MMU_MACHPHYS_UPDATE requests, the same with the
+ *      PREEMPTED bit set by the guest, one with a bad 601st request, mmuext_op of 600 TLB
+ *      flushes, and a multicall whose first entry is the 700-request mmu_update. Prints
+ *      "Bnn ... rc=" lines: rc and `done` are what Xen gives wherever it preempts.
  * Numbers are printed as 16 hex digits. Build: cc -c guest.S; ld -T link.ld (see README.md).
  */
     .intel_syntax noprefix
@@ -93,6 +98,8 @@ _start:
     je do_cr3
     cmp al, 'h'
     je do_hostile
+    cmp al, 'b'
+    je do_batch
     jmp main_run
 
     .text
@@ -288,6 +295,129 @@ do_cr3:
     lea rdi, [rip + msg_hello]
     call puts
     jmp do_cr3
+
+/* Mode b: long batches. r12 = mfn of test_page, r13 = its pfn. */
+    .set BATCH_N, 700
+    .set EXT_N, 600
+do_batch:
+    lea rdi, [rip + test_page]
+    call mfn_of
+    mov r12, rax
+    lea rax, [rip + test_page]
+    mov rcx, VIRT_BASE
+    sub rax, rcx
+    shr rax, 12
+    mov r13, rax
+    call fill_machphys
+
+    mov dword ptr [rip + done_var], 0
+    lea rdi, [rip + batch_reqs]
+    mov esi, BATCH_N
+    lea rdx, [rip + done_var]
+    mov r10d, DOMID_SELF
+    HYPERCALL HC_MMU_UPDATE
+    lea rdi, [rip + msg_b01]
+    mov rsi, rax
+    call report
+    lea rdi, [rip + msg_b01d]
+    mov esi, [rip + done_var]
+    call report
+
+    /* The guest sets MMU_UPDATE_PREEMPTED itself: Xen reads `done` back and adds to it. */
+    mov dword ptr [rip + done_var], 0x55
+    lea rdi, [rip + batch_reqs]
+    mov esi, 0x80000000 + 300
+    lea rdx, [rip + done_var]
+    mov r10d, DOMID_SELF
+    HYPERCALL HC_MMU_UPDATE
+    lea rdi, [rip + msg_b02]
+    mov rsi, rax
+    call report
+    lea rdi, [rip + msg_b02d]
+    mov esi, [rip + done_var]
+    call report
+
+    /* Request 600 names an mfn outside the domain: -EINVAL, done = 600. */
+    mov rax, 0xfffffff001
+    mov [rip + batch_reqs + 600 * 16], rax
+    mov dword ptr [rip + done_var], 0
+    lea rdi, [rip + batch_reqs]
+    mov esi, BATCH_N
+    lea rdx, [rip + done_var]
+    mov r10d, DOMID_SELF
+    HYPERCALL HC_MMU_UPDATE
+    lea rdi, [rip + msg_b03]
+    mov rsi, rax
+    call report
+    lea rdi, [rip + msg_b03d]
+    mov esi, [rip + done_var]
+    call report
+    call fill_machphys
+
+    lea rdi, [rip + batch_ops]
+    mov ecx, EXT_N
+1:  mov dword ptr [rdi], 6             /* MMUEXT_TLB_FLUSH_LOCAL */
+    add rdi, 24
+    dec ecx
+    jnz 1b
+    mov dword ptr [rip + done_var], 0
+    lea rdi, [rip + batch_ops]
+    mov esi, EXT_N
+    lea rdx, [rip + done_var]
+    mov r10d, DOMID_SELF
+    HYPERCALL HC_MMUEXT_OP
+    lea rdi, [rip + msg_b04]
+    mov rsi, rax
+    call report
+    lea rdi, [rip + msg_b04d]
+    mov esi, [rip + done_var]
+    call report
+
+    /* multicall [mmu_update(batch_reqs, 700, &done_var, DOMID_SELF), xen_version(0)] */
+    mov dword ptr [rip + done_var], 0
+    lea rax, [rip + batch_reqs]
+    mov [rip + mc_batch + 16], rax
+    lea rax, [rip + done_var]
+    mov [rip + mc_batch + 32], rax
+    lea rdi, [rip + mc_batch]
+    mov esi, 2
+    HYPERCALL HC_MULTICALL
+    lea rdi, [rip + msg_b05]
+    mov rsi, rax
+    call report
+    lea rdi, [rip + msg_b05a]
+    mov rsi, [rip + mc_batch + 8]
+    call report
+    lea rdi, [rip + msg_b05d]
+    mov esi, [rip + done_var]
+    call report
+    lea rdi, [rip + msg_b05b]
+    mov rsi, [rip + mc_batch + 64 + 8]
+    call report
+    /* Not compared with Xen (where Xen preempts is its own affair): the entry's count
+     * argument, rewritten by a continuation of the sub-call. */
+    lea rdi, [rip + msg_b05c]
+    mov rsi, [rip + mc_batch + 24]
+    call report
+
+    lea rdi, [rip + msg_bye]
+    call puts
+    mov dword ptr [rip + reason], 0
+    jmp shutdown
+
+/* Fills batch_reqs with BATCH_N MMU_MACHPHYS_UPDATE requests m2p[r12] = r13. */
+fill_machphys:
+    lea rdi, [rip + batch_reqs]
+    mov rax, r12
+    shl rax, 12
+    or rax, 1                          /* MMU_MACHPHYS_UPDATE */
+    mov ecx, BATCH_N
+1:  mov [rdi], rax
+    mov [rdi + 8], r13
+    add rdi, 16
+    dec ecx
+    jnz 1b
+    ret
 
 /* xorshift64 on r15 -> rax */
 rand:
@@ -572,6 +702,19 @@ msg_a11:    .asciz "A11 multicall [xen_version, multicall, sched_op yield]"
 msg_a11a:   .asciz "A11 entry 0"
 msg_a11b:   .asciz "A11 entry 1"
 msg_a11c:   .asciz "A11 entry 2"
+msg_b01:    .asciz "B01 mmu_update 700 machphys"
+msg_b01d:   .asciz "B01 done"
+msg_b02:    .asciz "B02 mmu_update 300|PREEMPTED, done 0x55"
+msg_b02d:   .asciz "B02 done"
+msg_b03:    .asciz "B03 mmu_update 700, request 600 bad"
+msg_b03d:   .asciz "B03 done"
+msg_b04:    .asciz "B04 mmuext_op 600 tlb_flush_local"
+msg_b04d:   .asciz "B04 done"
+msg_b05:    .asciz "B05 multicall [mmu_update 700, xen_version]"
+msg_b05a:   .asciz "B05 entry 0"
+msg_b05d:   .asciz "B05 done"
+msg_b05b:   .asciz "B05 entry 1"
+msg_b05c:   .asciz "b05 entry 0 count arg"
 s01:        .asciz "S01"
 s02:        .asciz "S02"
 s03:        .asciz "S03"
@@ -649,6 +792,10 @@ mc_entries:
 page2:
     .quad 0x5eed5eed5eed5eed
     .fill 4088, 1, 0
+    .balign 64
+mc_batch:
+    .quad HC_MMU_UPDATE, 0, 0, 700, 0, DOMID_SELF, 0, 0
+    .quad HC_XEN_VERSION, 0, 0, 0, 0, 0, 0, 0
 
     .bss
     .balign 8
@@ -662,3 +809,10 @@ test_page:
 stack:
     .fill 8192, 1, 0
 stack_top:
+    /* Mode b's batches, after everything else so the other modes' addresses stay put. */
+    .balign 4096
+batch_reqs:
+    .fill 700 * 16, 1, 0
+    .balign 8
+batch_ops:
+    .fill 600 * 24, 1, 0

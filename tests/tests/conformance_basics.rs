@@ -71,6 +71,32 @@ fn asm_guest_console_identical_on_real_xen_and_vmm() {
 }
 
 #[test]
+fn long_batches_get_the_same_results_on_real_xen_and_vmm() {
+    if !qemu_or_skip("long_batches_get_the_same_results_on_real_xen_and_vmm")
+        || !kvm_or_skip("long_batches_get_the_same_results_on_real_xen_and_vmm")
+    {
+        return;
+    }
+    // Mode `b`: batches longer than the VMM's preemption budget. Where each side preempts
+    // differs; rc and `done` ("B" lines) must not.
+    let elf = asm_guest();
+    let xen = run_on_xen(elf, "b");
+    assert_eq!(xen.status, XenStatus::Halted, "{}", xen.dump());
+    let run = vmm(&["run", "-q", elf.to_str().unwrap(), "--cmdline", "b"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    let b = |lines: Vec<&str>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| l.starts_with('B'))
+            .map(str::to_string)
+            .collect()
+    };
+    let on_xen = b(xen.guest_lines.iter().map(String::as_str).collect());
+    assert_eq!(on_xen.len(), 12, "{}", xen.dump());
+    assert_eq!(on_xen, b(run.stdout.lines().collect()), "{}", run.dump());
+}
+
+#[test]
 fn hostile_hypercalls_get_the_same_answers_on_real_xen_and_vmm() {
     if !qemu_or_skip("hostile_hypercalls_get_the_same_answers_on_real_xen_and_vmm")
         || !kvm_or_skip("hostile_hypercalls_get_the_same_answers_on_real_xen_and_vmm")

@@ -115,6 +115,68 @@ fn asm_guest_with_shuffled_p2m_sees_the_same_answers() {
     );
 }
 
+/// Mode `b` (long batches): rc and `done` as Xen 4.17 gives them, wherever it preempts —
+/// `done` counts across continuations, starts from the guest's value when the guest sets
+/// MMU_UPDATE_PREEMPTED itself, and stops at a failing request (conformance_basics.rs checks
+/// the same lines live on real Xen).
+pub const BATCH_EXPECTED: &[&str] = &[
+    "B01 mmu_update 700 machphys rc=0000000000000000",
+    "B01 done rc=00000000000002bc",
+    "B02 mmu_update 300|PREEMPTED, done 0x55 rc=0000000000000000",
+    "B02 done rc=0000000000000181",
+    "B03 mmu_update 700, request 600 bad rc=ffffffffffffffea",
+    "B03 done rc=0000000000000258",
+    "B04 mmuext_op 600 tlb_flush_local rc=0000000000000000",
+    "B04 done rc=0000000000000258",
+    "B05 multicall [mmu_update 700, xen_version] rc=0000000000000000",
+    "B05 entry 0 rc=0000000000000000",
+    "B05 done rc=00000000000002bc",
+    "B05 entry 1 rc=0000000000040011",
+];
+
+#[test]
+fn long_batches_run_as_continuations_with_xens_results() {
+    if !kvm_or_skip("long_batches_run_as_continuations_with_xens_results") {
+        return;
+    }
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let run = vmm(&["run", &elf, "--cmdline", "b"]);
+    assert_eq!(run.status, Some(EXIT_POWEROFF), "{}", run.dump());
+    let b: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('B')).collect();
+    assert_eq!(b, BATCH_EXPECTED, "{}", run.dump());
+    // The batches really were preempted: the multicall entry holds its sub-call's continuation
+    // (count | MMU_UPDATE_PREEMPTED), and the summary counts continuations (at least one per
+    // long call) while every call is counted once.
+    let count_arg = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("b05 entry 0 count arg rc="))
+        .unwrap_or_else(|| panic!("no count line\n{}", run.dump()));
+    let count_arg = u64::from_str_radix(count_arg, 16).expect("hex");
+    assert_ne!(count_arg & (1 << 31), 0, "{}", run.dump());
+    assert!((count_arg & 0x7fff_ffff) < 700, "{}", run.dump());
+    let summary = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hypercalls: "))
+        .unwrap_or_else(|| panic!("no summary\n{}", run.dump()));
+    let conts: u64 = summary
+        .split("; ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no continuation count in {summary:?}"));
+    assert!(conts >= 5, "{summary}");
+    for n in [
+        "mmu_update=4",
+        "mmuext_op=1",
+        "multicall=1",
+        "xen_version=1",
+    ] {
+        assert!(summary.contains(n), "{n} in {summary:?}");
+    }
+}
+
 #[test]
 fn asm_guest_failure_modes_stop_with_a_report_and_status() {
     if !kvm_or_skip("asm_guest_failure_modes_stop_with_a_report_and_status") {

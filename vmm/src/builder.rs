@@ -152,6 +152,24 @@ const FLUSH_TAIL_CODE: [u8; 15] = [
     0xc3, // ret
 ];
 
+/// Offset in the hypercall page of the continuation tail: the spare half of slot 1 (its stub
+/// ends at 44; 46 + 17 = 63 stays inside the slot).
+pub const CONTINUATION_TAIL: u64 = 46;
+
+/// The continuation tail: the flush tail, but it ends in `jmp rax` instead of `ret`. When the VMM
+/// preempts a long batch (a Xen hypercall continuation, see hypercall/mod.rs) it sets rax = the
+/// stub to re-enter and r11/rcx as for the flush tail, so a flush the served part needs (a new
+/// CR3 from `NEW_BASEPTR`, a stale TLB) happens before the guest re-enters the hypercall.
+const CONTINUATION_TAIL_CODE: [u8; 17] = [
+    0x4d, 0x85, 0xdb, // test r11, r11
+    0x74, 0x0a, // jz reenter (+10)
+    0x78, 0x05, // js invlpg (+5)
+    0x0f, 0x22, 0xd9, // mov cr3, rcx
+    0xff, 0xe0, // jmp rax
+    0x0f, 0x01, 0x39, // invlpg [rcx]
+    0xff, 0xe0, // reenter: jmp rax
+];
+
 /// The stub of hypercall `nr` (at `nr * 32` in the page): `mov eax, nr; out PORT, eax;
 /// jmp FLUSH_TAIL`. Every path from an `out` goes through the tail, so no stub can skip a
 /// flush the VMM asked for.
@@ -185,6 +203,8 @@ fn hypercall_page() -> ([u8; 4096], u64) {
         page[off..off + 12].copy_from_slice(&hypercall_stub(nr as u32));
     }
     page[FLUSH_TAIL..FLUSH_TAIL + FLUSH_TAIL_CODE.len()].copy_from_slice(&FLUSH_TAIL_CODE);
+    let ct = CONTINUATION_TAIL as usize;
+    page[ct..ct + CONTINUATION_TAIL_CODE.len()].copy_from_slice(&CONTINUATION_TAIL_CODE);
     let gdt_off = 127 * 32 + 8;
     let code64: u64 = 0x00af_9b00_0000_ffff;
     let data: u64 = 0x00cf_9300_0000_ffff;
@@ -441,6 +461,26 @@ mod tests {
         // The tail ends before slot 1; the GDT's descriptors do not overlap slot 127's stub.
         const { assert!(FLUSH_TAIL + 15 <= 32) };
         assert!(gdt as usize + 8 >= 127 * 32 + 12);
+    }
+
+    #[test]
+    fn continuation_tail_sits_in_slot_1_and_its_jumps_land_right() {
+        let (page, _) = hypercall_page();
+        let ct = CONTINUATION_TAIL as usize;
+        let code = &page[ct..ct + CONTINUATION_TAIL_CODE.len()];
+        assert_eq!(code, &CONTINUATION_TAIL_CODE);
+        // After slot 1's stub (32..44), before slot 2.
+        assert!(ct >= 32 + 12 && ct + code.len() <= 64);
+        assert_eq!(&page[32..44], &hypercall_stub(1));
+        // jz (rel8 at 4, next insn at 5) lands on the final `jmp rax`; js on `invlpg [rcx]`.
+        let jz = 5 + code[4] as usize;
+        let js = 7 + code[6] as usize;
+        assert_eq!((code[3], &code[jz..jz + 2]), (0x74, &[0xff, 0xe0][..]));
+        assert_eq!(
+            (code[5], &code[js..js + 3]),
+            (0x78, &[0x0f, 0x01, 0x39][..])
+        );
+        assert_eq!(jz + 2, code.len());
     }
 }
 

@@ -10,6 +10,8 @@ pub struct Stats {
     pub hypercalls: BTreeMap<&'static str, u64>,
     /// Entries inside multicalls.
     pub multicall_entries: u64,
+    /// Exits that ended in a continuation (a long batch preempted and re-entered, as on Xen).
+    pub continuations: u64,
     pub pins: u64,
     pub unpins: u64,
     /// mmu_update requests and update_va_mapping calls that changed an entry.
@@ -50,8 +52,8 @@ impl fmt::Display for Summary<'_> {
         writeln!(f, "=== vmm summary: {} ===", self.outcome)?;
         write!(
             f,
-            "hypercalls: {total} (incl. {} inside multicalls)",
-            s.multicall_entries
+            "hypercalls: {total} (incl. {} inside multicalls; {} continuations)",
+            s.multicall_entries, s.continuations
         )?;
         for (k, v) in &s.hypercalls {
             write!(f, "  {k}={v}")?;

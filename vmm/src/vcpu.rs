@@ -7,12 +7,13 @@
 //! could only escape with privileged instructions, and this check catches the ones that matter.
 
 use crate::arch::{Machine, CR0_WP};
-use crate::builder::HYPERCALL_PORT;
+use crate::builder::{CONTINUATION_TAIL, HYPERCALL_PORT};
 use crate::emulate;
 use crate::hypercall::{Ctx, Hypervisor, LastCall};
 use crate::loader::elf::KernelImage;
 use crate::tlb::Flush;
 use kvm_ioctls::VcpuExit;
+use pagetable_validator::abi;
 use pagetable_validator::pte::PTE_ADDR_MASK;
 use pagetable_validator::PageType;
 use std::fmt;
@@ -166,6 +167,20 @@ pub fn run(
                 let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
                 let rc = hv.hypercall(&mut ctx, nr as u64, args);
                 regs.rax = rc as u64;
+                // Xen's hypercall continuation: new arguments, and back into the stub (through
+                // the continuation tail when the part served needs a flush first). The ABI
+                // declares the argument registers clobbered; the VMM gets control back between
+                // the parts of a long batch.
+                if let Some(c) = ctx.continuation {
+                    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9] = c.args;
+                    let stub = hypercall_page + c.nr * abi::hypercall::STUB_SIZE;
+                    if ctx.flush == Flush::None {
+                        regs.rip = stub;
+                    } else {
+                        regs.rip = hypercall_page + CONTINUATION_TAIL;
+                        regs.rax = stub;
+                    }
+                }
                 // The stub's tail: r11 > 0 reloads CR3 from rcx, r11 < 0 runs `invlpg [rcx]`.
                 match ctx.flush {
                     Flush::None => regs.r11 = 0,

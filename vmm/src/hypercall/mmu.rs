@@ -12,7 +12,7 @@ use pagetable_validator::{GuestFrames, XenError};
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// `MMU_UPDATE_PREEMPTED`: a continuation marker in `count`; we never preempt.
+/// `MMU_UPDATE_PREEMPTED`: the continuation marker in `count` (the rest is the count left).
 const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 
 impl Hypervisor {
@@ -55,15 +55,10 @@ impl Hypervisor {
         Ok((count & !MMU_UPDATE_PREEMPTED, done))
     }
 
-    pub(super) fn mmu_update(
-        &mut self,
-        ctx: &mut Ctx,
-        reqs: u64,
-        count: u64,
-        pdone: u64,
-        dom: u64,
-    ) -> i64 {
+    /// `mmu_update(reqs, count, pdone, foreigndom)`.
+    pub(super) fn mmu_update(&mut self, ctx: &mut Ctx, a: [u64; 6]) -> i64 {
         const NAME: &str = "mmu_update";
+        let [reqs, count, pdone, dom, ..] = a;
         let (count, mut done) = match self.batch_preamble(ctx, reqs, count, pdone, dom) {
             Ok(x) => x,
             Err(rc) => return rc,
@@ -82,6 +77,11 @@ impl Hypervisor {
         }
         let mut rc = 0;
         for i in 0..count {
+            if ctx.preempt_check(i) {
+                rc = continue_batch(ctx, hc::MMU_UPDATE, a, reqs.wrapping_add(i * 16), count - i);
+                break;
+            }
+            ctx.worked();
             let mut b = [0u8; 16];
             if let Err(f) = self
                 .ram
@@ -153,15 +153,10 @@ impl Hypervisor {
         rc
     }
 
-    pub(super) fn mmuext_op(
-        &mut self,
-        ctx: &mut Ctx,
-        ops: u64,
-        count: u64,
-        pdone: u64,
-        dom: u64,
-    ) -> i64 {
+    /// `mmuext_op(ops, count, pdone, foreigndom)`.
+    pub(super) fn mmuext_op(&mut self, ctx: &mut Ctx, a: [u64; 6]) -> i64 {
         const NAME: &str = "mmuext_op";
+        let [ops, count, pdone, dom, ..] = a;
         let (count, mut done) = match self.batch_preamble(ctx, ops, count, pdone, dom) {
             Ok(x) => x,
             Err(rc) => return rc,
@@ -171,6 +166,11 @@ impl Hypervisor {
         }
         let mut rc = 0;
         for i in 0..count {
+            if ctx.preempt_check(i) {
+                rc = continue_batch(ctx, hc::MMUEXT_OP, a, ops.wrapping_add(i * 24), count - i);
+                break;
+            }
+            ctx.worked();
             let mut b = [0u8; 24];
             if let Err(f) = self
                 .ram
@@ -378,4 +378,20 @@ impl Hypervisor {
                 .record(&json!({ "event": "frames", "frames": frames }));
         }
     }
+}
+
+/// Xen's continuation of mmu_update/mmuext_op (format "hihi"): the array pointer advanced past
+/// the elements served, `(count - i) | MMU_UPDATE_PREEMPTED`, `pdone` unchanged, `foreigndom`
+/// as an unsigned int. `done` (counted per element) is written by the caller; the re-entry
+/// reads it back from `pdone` because of the PREEMPTED bit and goes on adding.
+fn continue_batch(ctx: &mut Ctx, nr: u64, a: [u64; 6], next: u64, left: u64) -> i64 {
+    ctx.create_continuation(
+        nr,
+        a,
+        &[
+            (0, next),
+            (1, (left | MMU_UPDATE_PREEMPTED) as u32 as u64),
+            (3, a[3] as u32 as u64),
+        ],
+    )
 }

@@ -5,6 +5,11 @@
 //! guest's current tables ([`GuestRam::read_virt`]), counts are walked element by element with a
 //! bounds check each (a wild count stops at the first unreadable element with -EFAULT), and
 //! numbers we do not serve return -ENOSYS (logged once per number).
+//!
+//! Batches (mmu_update, mmuext_op, multicall) are preempted as on Xen: once an exit has served
+//! [`PREEMPT_BUDGET`] elements, the call returns a [`Continuation`] and vcpu.rs re-enters the
+//! guest at the stub with the continuation's arguments, so one exit stays short whatever the
+//! count.
 
 mod console;
 mod mmu;
@@ -46,7 +51,25 @@ pub struct Ctx {
     pub flush: Flush,
     /// SCHEDOP_shutdown reason, once the guest asked.
     pub shutdown: Option<u32>,
+    /// Set when the top-level hypercall was preempted: re-enter it with these arguments.
+    pub continuation: Option<Continuation>,
+    /// Batch elements served in this exit (all batches, nested ones included).
+    work: u32,
     in_multicall: bool,
+}
+
+/// Batch elements served per exit before a batch is preempted. Xen preempts when a softirq or
+/// event is pending (`hypercall_preempt_check`); we preempt after a fixed amount of work so a
+/// huge batch cannot keep the VMM in one exit. Smaller than the guest's 512-entry direct-map
+/// batches, so real runs take the continuation path.
+pub const PREEMPT_BUDGET: u32 = 256;
+
+/// Xen's `hypercall_create_continuation`: the hypercall re-executes with these arguments
+/// (rdi, rsi, rdx, r10, r8, r9; the ones Xen's format string does not name are unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Continuation {
+    pub nr: u64,
+    pub args: [u64; 6],
 }
 
 impl Ctx {
@@ -61,8 +84,33 @@ impl Ctx {
             rip,
             flush: Flush::None,
             shutdown: None,
+            continuation: None,
+            work: 0,
             in_multicall: false,
         }
+    }
+
+    /// Xen's `i && hypercall_preempt_check()`: element `i` of a batch may be deferred to a
+    /// continuation once this exit's budget is spent, never the first (so every entry into a
+    /// batch makes progress).
+    fn preempt_check(&self, i: u64) -> bool {
+        i != 0 && self.work >= PREEMPT_BUDGET
+    }
+
+    /// Accounts for one batch element served.
+    fn worked(&mut self) {
+        self.work = self.work.saturating_add(1);
+    }
+
+    /// Xen's `hypercall_create_continuation(nr, ...)`: records the arguments to re-enter with
+    /// and returns what Xen returns (the hypercall number). `set` gives (index, value) pairs;
+    /// every other argument keeps its value from `args`.
+    fn create_continuation(&mut self, nr: u64, mut args: [u64; 6], set: &[(usize, u64)]) -> i64 {
+        for &(k, v) in set {
+            args[k] = v;
+        }
+        self.continuation = Some(Continuation { nr, args });
+        nr as i64
     }
 }
 
@@ -127,22 +175,29 @@ impl Hypervisor {
         }
     }
 
-    /// Serves one top-level hypercall; returns the value for rax.
+    /// Serves one top-level hypercall; returns the value for rax. When it was preempted,
+    /// `ctx.continuation` holds the arguments to re-enter it with (see vcpu.rs).
     pub fn hypercall(&mut self, ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> i64 {
         let rc = self.dispatch(ctx, nr, args);
+        // A continued call is counted once, when its last part finishes.
+        if ctx.continuation.is_some() {
+            self.stats.continuations += 1;
+        } else {
+            self.stats.count(hc::name(nr));
+        }
         let call = LastCall { nr, args, rc };
         log::trace!("{call}");
         self.last = Some(call);
         rc
     }
 
+    /// Serves one call (top-level or a multicall entry); the caller counts it once finished.
     fn dispatch(&mut self, ctx: &mut Ctx, nr: u64, a: [u64; 6]) -> i64 {
-        self.stats.count(hc::name(nr));
         match nr {
-            hc::MMU_UPDATE => self.mmu_update(ctx, a[0], a[1], a[2], a[3]),
+            hc::MMU_UPDATE => self.mmu_update(ctx, a),
             hc::UPDATE_VA_MAPPING => self.update_va_mapping(ctx, a[0], a[1], a[2]),
-            hc::MMUEXT_OP => self.mmuext_op(ctx, a[0], a[1], a[2], a[3]),
-            hc::MULTICALL => self.multicall(ctx, a[0], a[1]),
+            hc::MMUEXT_OP => self.mmuext_op(ctx, a),
+            hc::MULTICALL => self.multicall(ctx, a),
             hc::CONSOLE_IO => self.console_io(ctx, a[0], a[1], a[2]),
             hc::SCHED_OP => self.sched_op(ctx, a[0], a[1]),
             hc::SCHED_OP_COMPAT => self.sched_op_compat(ctx, a[0], a[1]),
