@@ -127,36 +127,24 @@ pub fn mc_update_va_mapping(va: u64, val: u64, flags: u64) -> MulticallEntry {
     }
 }
 
+/// A multicall entry for a batched call `op(array, count, NULL done, DOMID_SELF)`: the shape
+/// `mmu_update` and `mmuext_op` share.
+fn mc_batch(op: u64, array: u64, count: usize) -> MulticallEntry {
+    MulticallEntry {
+        op,
+        result: 0,
+        args: [array, count as u64, 0, domid::DOMID_SELF as u64, 0, 0],
+    }
+}
+
 /// A multicall entry for `mmuext_op(ops, DOMID_SELF)`; `ops` must outlive the multicall.
 pub fn mc_mmuext_op(ops: &[MmuextOp]) -> MulticallEntry {
-    MulticallEntry {
-        op: nr::MMUEXT_OP,
-        result: 0,
-        args: [
-            ops.as_ptr() as u64,
-            ops.len() as u64,
-            0,
-            domid::DOMID_SELF as u64,
-            0,
-            0,
-        ],
-    }
+    mc_batch(nr::MMUEXT_OP, ops.as_ptr() as u64, ops.len())
 }
 
 /// A multicall entry for `mmu_update(reqs, DOMID_SELF)`; `reqs` must outlive the multicall.
 pub fn mc_mmu_update(reqs: &[MmuUpdate]) -> MulticallEntry {
-    MulticallEntry {
-        op: nr::MMU_UPDATE,
-        result: 0,
-        args: [
-            reqs.as_ptr() as u64,
-            reqs.len() as u64,
-            0,
-            domid::DOMID_SELF as u64,
-            0,
-            0,
-        ],
-    }
+    mc_batch(nr::MMU_UPDATE, reqs.as_ptr() as u64, reqs.len())
 }
 
 /// `HYPERVISOR_console_io(CONSOLEIO_write, len, buf)`.
