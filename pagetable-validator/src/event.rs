@@ -49,6 +49,11 @@ pub enum Op {
         mfn: Mfn,
         old: Option<Mfn>,
     },
+    /// `MMUEXT_NEW_USER_BASEPTR` (mfn 0: no user tables).
+    NewUserBaseptr {
+        mfn: Mfn,
+        old: Option<Mfn>,
+    },
     /// One `mmu_update` request. `level` is the level of the table written
     /// (0 = a plain, non-pagetable frame; the write is unvalidated like Xen's).
     MmuUpdate {
@@ -157,6 +162,10 @@ impl Event {
             Op::NewBaseptr { mfn, old } => match old {
                 Some(o) => format!("new_baseptr mfn {} (was {})", hex5(*mfn), hex5(*o)),
                 None => format!("new_baseptr mfn {}", hex5(*mfn)),
+            },
+            Op::NewUserBaseptr { mfn, old } => match old {
+                Some(o) => format!("new_user_baseptr mfn {} (was {})", hex5(*mfn), hex5(*o)),
+                None => format!("new_user_baseptr mfn {}", hex5(*mfn)),
             },
             Op::MmuUpdate {
                 table,

@@ -82,4 +82,4 @@ pub use rules::{
     L1_DISALLOW_IO_PRIV, LN_DISALLOW,
 };
 #[cfg(feature = "std")]
-pub use validator::Validator;
+pub use validator::{Validator, XEN_L4_SLOTS};

@@ -32,7 +32,7 @@ use crate::rules::{
 use crate::validator::Validator;
 use crate::xenlog::{
     self, c_alt_hex, hex5, msg, LINE_BAD_OWNER, LINE_L4_XEN_PRIVATE, LINE_MACHPHYS_UPDATE,
-    LINE_MOD_BAD_FLAGS, LINE_NEW_BASEPTR, LINE_NORMAL_UPDATE,
+    LINE_MOD_BAD_FLAGS, LINE_NEW_BASEPTR, LINE_NEW_USER_BASEPTR, LINE_NORMAL_UPDATE,
 };
 
 /// `mmu_update` command bits: Xen masks `sizeof(l1_pgentry_t) - 1`.
@@ -155,6 +155,44 @@ impl Validator {
             self.put_ref(old);
         }
         Ok(())
+    }
+
+    /// `MMUEXT_NEW_USER_BASEPTR`: the L4 a 64-bit PV guest runs its user mode on
+    /// (Xen's `guest_table_user`); 0 means none. Takes the new L4's type reference
+    /// before dropping the old one's, as Xen does.
+    pub fn new_user_baseptr<M: GuestFrames>(
+        &mut self,
+        mem: &mut M,
+        mfn: Mfn,
+    ) -> Result<(), XenError> {
+        let old = self.user_base;
+        let res = self.check_mem(mem).and_then(|()| {
+            if old.unwrap_or(0) == mfn {
+                return Ok(());
+            }
+            if mfn != 0 {
+                if mfn >= self.nr {
+                    return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
+                }
+                self.get_ref(mfn)?;
+                if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
+                    self.put_ref(mfn);
+                    self.log.push(msg(
+                        LINE_NEW_USER_BASEPTR,
+                        format!("Error {} installing new mfn {}", e.errno(), hex5(mfn)),
+                    ));
+                    return Err(e);
+                }
+            }
+            self.user_base = (mfn != 0).then_some(mfn);
+            if let Some(o) = old {
+                self.put_page_type(mem, o, PageType::L4);
+                self.put_ref(o);
+            }
+            Ok(())
+        });
+        self.finish(Op::NewUserBaseptr { mfn, old }, &res);
+        res
     }
 
     /// One `mmu_update` request. Writes guest memory.

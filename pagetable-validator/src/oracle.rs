@@ -39,11 +39,12 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
             }
         }
     }
-    if let Some(b) = v.base {
+    for (b, what) in [(v.base, "base"), (v.user_base, "user base")] {
+        let Some(b) = b else { continue };
         if b as usize >= n {
-            errs.push(format!("base {b:x} outside the domain"));
+            errs.push(format!("{what} {b:x} outside the domain"));
         } else {
-            reach(&mut live, b as usize, 4, "base", &mut errs, &mut work);
+            reach(&mut live, b as usize, 4, what, &mut errs, &mut work);
         }
     }
 
@@ -90,9 +91,11 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
             tcount[m] += 1;
         }
     }
-    if let Some(b) = v.base.filter(|&b| (b as usize) < n) {
-        refs[b as usize] += 1;
-        tcount[b as usize] += 1;
+    for b in [v.base, v.user_base].into_iter().flatten() {
+        if (b as usize) < n {
+            refs[b as usize] += 1;
+            tcount[b as usize] += 1;
+        }
     }
     for &p in &tables {
         let level = live[p];

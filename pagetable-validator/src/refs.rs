@@ -293,6 +293,11 @@ impl Validator {
         }
         let t = pte_mfn(e);
         if t >= self.nr {
+            // Xen's own pages shared with the guest (`share_xen_page_with_guest`:
+            // shared_info) may be mapped, RW too; they never become pagetables.
+            if self.xen_shared.contains(&t) {
+                return Ok(());
+            }
             return Err(self.not_our_frame(t));
         }
         self.get_ref(t)?;

@@ -3,7 +3,7 @@
 //! a failure at slot i releases slots 0..i, so no count changes. Validation
 //! also writes Xen's adjusted entries back (see `rules`).
 
-use crate::abi::{ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT};
+use crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
 use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType, XenError};
 use crate::pte::{pte_mfn, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ENTRIES};
@@ -64,12 +64,13 @@ impl Validator {
             }
             if level == 4 && res.is_ok() {
                 // Xen ignores the guest's content here and installs its own
-                // mappings. We have no hypervisor to map: the slots are cleared so
-                // that unvalidated guest content never reaches the hardware.
-                let xen_slots = ROOT_PAGETABLE_FIRST_XEN_SLOT..=ROOT_PAGETABLE_LAST_XEN_SLOT;
-                for (i, &e) in owned.iter().enumerate() {
-                    if e != 0 && xen_slots.contains(&i) {
-                        mem.write_entry(t, i, 0);
+                // mappings (`init_xen_l4_slots`): the VMM's Xen area, or nothing
+                // (cleared) without one, so unvalidated guest content never
+                // reaches the hardware.
+                let first = ROOT_PAGETABLE_FIRST_XEN_SLOT;
+                for (k, &x) in self.xen_l4_slots.iter().enumerate() {
+                    if owned[first + k] != x {
+                        mem.write_entry(t, first + k, x);
                     }
                 }
             }

@@ -18,6 +18,8 @@ pub struct Validator {
     pub(crate) policy: Policy,
     pub(crate) rules: Rules,
     pub(crate) base: Option<Mfn>,
+    /// The user-mode base (`MMUEXT_NEW_USER_BASEPTR`), holding an L4 type reference.
+    pub(crate) user_base: Option<Mfn>,
     pub(crate) regions: Vec<Region>,
     pub(crate) m2p: Vec<u64>,
     pub(crate) events: Vec<Event>,
@@ -25,7 +27,16 @@ pub struct Validator {
     /// Xen log lines and violations of the operation in progress.
     pub(crate) log: Vec<XenMsg>,
     pub(crate) violations: Vec<Violation>,
+    /// What a validated L4 gets in the hypervisor slots 256..=271 (Xen's
+    /// `init_xen_l4_slots`); all zero (cleared) unless the VMM installs its Xen area.
+    pub(crate) xen_l4_slots: [u64; XEN_L4_SLOTS],
+    /// Hypervisor frames outside guest RAM that the guest may map (shared_info).
+    pub(crate) xen_shared: Vec<Mfn>,
 }
+
+/// Number of hypervisor L4 slots (256..=271).
+pub const XEN_L4_SLOTS: usize =
+    crate::abi::ROOT_PAGETABLE_LAST_XEN_SLOT - crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT + 1;
 
 impl Validator {
     pub fn new(nr_frames: u64, policy: Policy) -> Self {
@@ -42,13 +53,35 @@ impl Validator {
             policy,
             rules,
             base: None,
+            user_base: None,
             regions: Vec::new(),
             m2p: Vec::new(),
             events: Vec::new(),
             seq: 0,
             log: Vec::new(),
             violations: Vec::new(),
+            xen_l4_slots: [0; XEN_L4_SLOTS],
+            xen_shared: Vec::new(),
         }
+    }
+
+    /// The hypervisor's L4 entries: written into slots 256..=271 of every L4 this
+    /// validator validates, as Xen's `init_xen_l4_slots` does. They point outside
+    /// guest RAM and are never reference-counted (validation ignores those slots).
+    pub fn set_xen_l4_slots(&mut self, slots: [u64; XEN_L4_SLOTS]) {
+        self.xen_l4_slots = slots;
+    }
+
+    /// Frames of the hypervisor's (outside guest RAM) that L1 entries may map, read-only
+    /// or writable, without taking references: Xen's pages shared with the guest.
+    pub fn share_xen_frame(&mut self, mfn: Mfn) {
+        if !self.xen_shared.contains(&mfn) {
+            self.xen_shared.push(mfn);
+        }
+    }
+
+    pub fn xen_l4_slots(&self) -> &[u64; XEN_L4_SLOTS] {
+        &self.xen_l4_slots
     }
 
     pub fn policy(&self) -> Policy {
@@ -71,6 +104,10 @@ impl Validator {
     /// mfn → pfn, for logs only (`u64::MAX` = none).
     pub fn set_m2p(&mut self, m2p: Vec<u64>) {
         self.m2p = m2p;
+    }
+
+    pub fn user_base(&self) -> Option<Mfn> {
+        self.user_base
     }
 
     pub fn current_base(&self) -> Option<Mfn> {

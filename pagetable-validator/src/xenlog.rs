@@ -28,6 +28,8 @@ pub(crate) const LINE_PROMOTE_FAILURE: [u32; 5] = [0, 1366, 1474, 1593, 1784];
 pub(crate) const LINE_ERROR_VALIDATING: u32 = 2649;
 pub(crate) const LINE_TYPE_COUNT_OVERFLOW: u32 = 2899;
 pub(crate) const LINE_NEW_BASEPTR: u32 = 3346;
+/// `MMUEXT_NEW_USER_BASEPTR`: "Error %d installing new mfn %" PRI_mfn.
+pub(crate) const LINE_NEW_USER_BASEPTR: u32 = 3708;
 pub(crate) const LINE_BAD_OWNER: u32 = 3632;
 pub(crate) const LINE_NOT_PINNED: u32 = 3642;
 /// `mod_lN_entry`: "Bad Lx flags" (index = level).

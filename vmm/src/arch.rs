@@ -1,11 +1,17 @@
-//! KVM VM and vCPU set up directly in 64-bit long mode, the way Xen starts a PV vCPU:
-//! paging on with the builder's L4 in CR3, write-protect on (so RO mappings of pagetables bind
-//! the guest kernel, which runs in ring 0 here), SSE usable, no SMEP/SMAP (PV kernels may put
-//! `_PAGE_USER` on their own mappings), flat 64-bit segments.
+//! KVM VM and vCPU set up directly in 64-bit long mode, the way Xen starts a PV vCPU: the
+//! guest kernel at CPL 3, paging on with the builder's L4 in CR3, write-protect on, SSE
+//! usable, no SMEP/SMAP (Xen puts `_PAGE_USER` on the kernel's mappings, which run at CPL 3),
+//! the Xen area's GDT/IDT/TSS and SYSCALL entry.
 
-use crate::builder::{KERNEL_CS, KERNEL_DS};
 use crate::memory::GuestRam;
-use kvm_bindings::{kvm_fpu, kvm_segment, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
+use crate::pv::cpuid::CpuidTable;
+use crate::pv::flat_segment;
+use crate::pv::xen_area::{XenLayout, TSS_LIMIT};
+use kvm_bindings::{
+    kvm_fpu, kvm_msr_entry, kvm_segment, kvm_userspace_memory_region, Msrs,
+    KVM_MAX_CPUID_ENTRIES,
+};
+use pagetable_validator::abi::x86 as xen;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use thiserror::Error;
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
@@ -22,6 +28,9 @@ pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
 pub const EFER_LME: u64 = 1 << 8;
 pub const EFER_LMA: u64 = 1 << 10;
 pub const EFER_NXE: u64 = 1 << 11;
+/// Where KVM on Intel VMX keeps its real-mode TSS: three pages below 4 GiB, never guest RAM
+/// here (the guest's memory starts at 0 and the Xen area follows it, far below).
+const VMX_TSS_ADDR: usize = 0xfffb_d000;
 
 #[derive(Debug, Error)]
 pub enum ArchError {
@@ -36,8 +45,8 @@ pub enum ArchError {
     },
     #[error("guest memory: {0}")]
     GuestMemory(String),
-    #[error("the kernel has no HYPERCALL_PAGE note: this VMM serves hypercalls only through the hypercall page")]
-    NoHypercallPage,
+    #[error("KVM refused to set MSR {0:#x}")]
+    Msr(u32),
 }
 
 fn kvm_err(what: &'static str) -> impl FnOnce(vmm_sys_util::errno::Error) -> ArchError {
@@ -65,20 +74,36 @@ pub fn open_kvm() -> Result<Kvm, ArchError> {
 }
 
 /// Initial vCPU state from the domain builder.
-pub struct BootParams {
+pub struct BootParams<'a> {
     pub entry: u64,
     pub l4_mfn: u64,
-    /// Linear base and limit of the flat GDT (in the hypercall page).
-    pub gdt: Option<(u64, u16)>,
     pub start_info_va: u64,
     pub stack_top: u64,
+    pub xen: &'a XenLayout,
 }
 
-pub fn create(kvm: Kvm, ram: &GuestRam, boot: &BootParams) -> Result<Machine, ArchError> {
-    let (gdt_base, gdt_limit) = boot.gdt.ok_or(ArchError::NoHypercallPage)?;
+const MSR_STAR: u32 = 0xc000_0081;
+const MSR_LSTAR: u32 = 0xc000_0082;
+const MSR_CSTAR: u32 = 0xc000_0083;
+const MSR_SYSCALL_MASK: u32 = 0xc000_0084;
+const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+const MSR_IA32_SYSENTER_CS: u32 = 0x174;
+const MSR_IA32_SYSENTER_ESP: u32 = 0x175;
+const MSR_IA32_SYSENTER_EIP: u32 = 0x176;
+const EFER_SCE: u64 = 1 << 0;
+
+/// Creates the VM and its vCPU, started as Xen starts a 64-bit PV vCPU: at CPL 3 on
+/// FLAT_KERNEL_CS/SS, paging on with the builder's L4 (which carries the Xen area), the Xen
+/// area's GDT, IDT and TSS loaded, SYSCALL/SYSENTER entering the Xen area's stubs. Returns
+/// the machine and the CPUID table the vCPU was given.
+pub fn create(
+    kvm: Kvm,
+    ram: &GuestRam,
+    boot: &BootParams,
+) -> Result<(Machine, CpuidTable), ArchError> {
     let vm = kvm.create_vm().map_err(kvm_err("create VM"))?;
-    // Intel VMX needs a TSS area below 4 GiB; put it outside guest RAM's reach.
-    vm.set_tss_address(0xfffb_d000)
+    // Intel VMX needs a TSS area below 4 GiB, outside guest memory.
+    vm.set_tss_address(VMX_TSS_ADDR)
         .map_err(kvm_err("set TSS address"))?;
     for (slot, region) in ram.mmap().iter().enumerate() {
         let host = region
@@ -98,48 +123,57 @@ pub fn create(kvm: Kvm, ram: &GuestRam, boot: &BootParams) -> Result<Machine, Ar
         unsafe { vm.set_user_memory_region(mr) }.map_err(kvm_err("set user memory region"))?;
     }
     let vcpu = vm.create_vcpu(0).map_err(kvm_err("create vCPU"))?;
-    let cpuid = kvm
+    let mut cpuid = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("get supported CPUID"))?;
+    // A PV guest's native CPUID shows the hardware, not KVM's hypervisor leaves; the PV
+    // policy (with Xen's leaves) is behind the forced-emulation prefix (pv/cpuid.rs).
+    let kept: Vec<_> = cpuid
+        .as_slice()
+        .iter()
+        .copied()
+        .filter(|e| !(0x4000_0000..0x5000_0000).contains(&e.function))
+        .collect();
+    cpuid = kvm_bindings::CpuId::from_entries(&kept)
+        .map_err(|e| ArchError::GuestMemory(format!("CPUID table: {e:?}")))?;
     vcpu.set_cpuid2(&cpuid).map_err(kvm_err("set CPUID"))?;
+    let table = CpuidTable::from_kvm(&cpuid);
 
+    let x = boot.xen;
     let mut sregs = vcpu.get_sregs().map_err(kvm_err("get sregs"))?;
-    let code = kvm_segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector: KERNEL_CS,
-        type_: 0xb, // execute/read, accessed
+    sregs.cs = flat_segment(xen::FLAT_KERNEL_CS, true);
+    let data = kvm_segment {
+        type_: 3,
+        db: 1,
+        l: 0,
+        ..flat_segment(xen::FLAT_KERNEL_SS, false)
+    };
+    sregs.ss = data;
+    // FLAT_KERNEL_DS is the NUL selector in 64-bit mode.
+    let nul = kvm_segment {
+        selector: 0,
+        present: 0,
+        unusable: 1,
+        ..data
+    };
+    sregs.ds = nul;
+    sregs.es = nul;
+    sregs.fs = nul;
+    sregs.gs = nul;
+    sregs.tr = kvm_segment {
+        base: x.tss_va(),
+        limit: TSS_LIMIT,
+        selector: xen::TSS_SELECTOR,
+        type_: 0xb,
         present: 1,
         dpl: 0,
         db: 0,
-        s: 1,
-        l: 1,
-        g: 1,
-        avl: 0,
-        unusable: 0,
-        padding: 0,
-    };
-    let data = kvm_segment {
-        selector: KERNEL_DS,
-        type_: 0x3,
-        l: 0,
-        db: 1,
-        ..code
-    };
-    sregs.cs = code;
-    sregs.ds = data;
-    sregs.es = data;
-    sregs.fs = data;
-    sregs.gs = data;
-    sregs.ss = data;
-    sregs.tr = kvm_segment {
-        selector: 0x18,
-        type_: 0xb,
         s: 0,
         l: 0,
         g: 0,
-        limit: 0x67,
-        ..code
+        avl: 0,
+        unusable: 0,
+        padding: 0,
     };
     sregs.ldt = kvm_segment {
         selector: 0,
@@ -149,17 +183,44 @@ pub fn create(kvm: Kvm, ram: &GuestRam, boot: &BootParams) -> Result<Machine, Ar
         unusable: 1,
         ..data
     };
-    sregs.gdt.base = gdt_base;
-    sregs.gdt.limit = gdt_limit;
-    // No IDT: a PV kernel registers traps with Xen, never with the CPU. Any exception becomes
-    // a triple fault, which the run loop reports with RIP, CR2 and the symbol.
-    sregs.idt.base = 0;
-    sregs.idt.limit = 0;
+    sregs.gdt.base = x.gdt_va();
+    sregs.gdt.limit = xen::LAST_RESERVED_GDT_BYTE as u16;
+    sregs.idt.base = x.idt_va();
+    sregs.idt.limit = 256 * 16 - 1;
     sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
     sregs.cr3 = boot.l4_mfn << 12;
     sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-    sregs.efer = EFER_LME | EFER_LMA | EFER_NXE;
+    sregs.efer = EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE;
     vcpu.set_sregs(&sregs).map_err(kvm_err("set sregs"))?;
+
+    // SYSCALL enters Xen's ring-0 CS (SS = CS + 8); SYSRET's base is FLAT_RING3_CS32 (CS64 =
+    // base + 16, SS = base + 8), as Xen's XEN_MSR_STAR.
+    let star = (u64::from(xen::FLAT_RING3_CS32) << 48) | (u64::from(xen::HYPERVISOR_CS) << 32);
+    let msrs = [
+        (MSR_STAR, star),
+        (MSR_LSTAR, x.syscall_entry()),
+        (MSR_CSTAR, x.syscall32_entry()),
+        // TF, IF, DF, IOPL, NT, AC cleared on entry (the VMM reads r11 for the guest's).
+        (MSR_SYSCALL_MASK, 0x4_7700),
+        (MSR_KERNEL_GS_BASE, 0),
+        (MSR_IA32_SYSENTER_CS, u64::from(xen::HYPERVISOR_CS)),
+        (MSR_IA32_SYSENTER_ESP, x.stack_top()),
+        (MSR_IA32_SYSENTER_EIP, x.sysenter_entry()),
+    ];
+    let entries: Vec<kvm_msr_entry> = msrs
+        .iter()
+        .map(|&(index, data)| kvm_msr_entry {
+            index,
+            data,
+            ..Default::default()
+        })
+        .collect();
+    let msrs = Msrs::from_entries(&entries)
+        .map_err(|e| ArchError::GuestMemory(format!("MSR list: {e:?}")))?;
+    let n = vcpu.set_msrs(&msrs).map_err(kvm_err("set MSRs"))?;
+    if n != entries.len() {
+        return Err(ArchError::Msr(entries[n].index));
+    }
 
     let fpu = kvm_fpu {
         fcw: 0x37f,
@@ -170,7 +231,8 @@ pub fn create(kvm: Kvm, ram: &GuestRam, boot: &BootParams) -> Result<Machine, Ar
 
     let mut regs = vcpu.get_regs().map_err(kvm_err("get regs"))?;
     regs = kvm_bindings::kvm_regs {
-        rflags: 0x2,
+        // Xen starts PV vCPUs with interrupts (events) enabled.
+        rflags: 0x202,
         rip: boot.entry,
         rsi: boot.start_info_va,
         rsp: boot.stack_top,
@@ -178,9 +240,12 @@ pub fn create(kvm: Kvm, ram: &GuestRam, boot: &BootParams) -> Result<Machine, Ar
     };
     regs.rax = 0;
     vcpu.set_regs(&regs).map_err(kvm_err("set regs"))?;
-    Ok(Machine {
-        vcpu,
-        _vm: vm,
-        _kvm: kvm,
-    })
+    Ok((
+        Machine {
+            vcpu,
+            _vm: vm,
+            _kvm: kvm,
+        },
+        table,
+    ))
 }

@@ -9,6 +9,7 @@
 
 use crate::loader::elf::KernelImage;
 use crate::memory::GuestRam;
+use crate::pv::xen_area::{self, XenAreaError, XenLayout};
 use pagetable_validator::abi::{self, sif, start_info_offset as so};
 use pagetable_validator::pte::{self, layout, mk_pte, PAGE_SIZE};
 use pagetable_validator::Region;
@@ -16,9 +17,6 @@ use thiserror::Error;
 
 /// Port the hypercall stubs write the hypercall number to.
 pub const HYPERCALL_PORT: u16 = 0xec;
-/// GDT selectors of the flat GDT the builder places in the hypercall page.
-pub const KERNEL_CS: u16 = 0x08;
-pub const KERNEL_DS: u16 = 0x10;
 
 const L1_PROT: u64 = pte::_PAGE_PRESENT | pte::_PAGE_RW | pte::_PAGE_ACCESSED;
 const LN_PROT: u64 = pte::_PAGE_PRESENT | pte::_PAGE_RW | pte::_PAGE_ACCESSED | pte::_PAGE_DIRTY;
@@ -32,6 +30,8 @@ pub enum BuildError {
     AddressOverflow(u64),
     #[error("PT_LOAD segment at {0:#x} lies outside the kernel's initial mapping")]
     SegmentOutside(u64),
+    #[error(transparent)]
+    XenArea(#[from] XenAreaError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +62,8 @@ pub struct Domain {
     pub entry: u64,
     pub l4_mfn: u64,
     pub hypercall_page: Option<u64>,
-    /// Linear address and limit of the flat GDT (inside the hypercall page), if any.
-    pub gdt: Option<(u64, u16)>,
+    /// The Xen area (outside RAM): GDT, IDT, TSS, entry stubs, M2P, shared_info.
+    pub xen: XenLayout,
     pub cmdline_truncated: bool,
 }
 
@@ -134,49 +134,11 @@ fn count_blocks(lo: u64, hi: u64, s: u32) -> u64 {
     last - (lo >> s) + 1
 }
 
-/// Offset in the hypercall page of the flush tail every stub jumps to: the spare second half
-/// of slot 0.
-const FLUSH_TAIL: usize = 16;
-
-/// The flush tail: `test r11, r11; jz 2f; js 1f; mov cr3, rcx; 2: ret; 1: invlpg [rcx]; ret`.
-/// After serving a hypercall the VMM sets r11 = 0 (nothing to flush), r11 > 0 with rcx = the
-/// CR3 to load (full flush, or a new base pointer), or r11 < 0 with rcx = a VA to `invlpg`
-/// (see tlb.rs). The guest cannot flush itself: both instructions are privileged.
-const FLUSH_TAIL_CODE: [u8; 15] = [
-    0x4d, 0x85, 0xdb, // test r11, r11
-    0x74, 0x05, // jz ret (+5)
-    0x78, 0x04, // js invlpg (+4)
-    0x0f, 0x22, 0xd9, // mov cr3, rcx
-    0xc3, // ret
-    0x0f, 0x01, 0x39, // invlpg [rcx]
-    0xc3, // ret
-];
-
-/// Offset in the hypercall page of the continuation tail: the spare half of slot 1 (its stub
-/// ends at 44; 46 + 17 = 63 stays inside the slot).
-pub const CONTINUATION_TAIL: u64 = 46;
-
-/// The continuation tail: the flush tail, but it ends in `jmp rax` instead of `ret`. When the VMM
-/// preempts a long batch (a Xen hypercall continuation, see hypercall/mod.rs) it sets rax = the
-/// stub to re-enter and r11/rcx as for the flush tail, so a flush the served part needs (a new
-/// CR3 from `NEW_BASEPTR`, a stale TLB) happens before the guest re-enters the hypercall.
-const CONTINUATION_TAIL_CODE: [u8; 17] = [
-    0x4d, 0x85, 0xdb, // test r11, r11
-    0x74, 0x0a, // jz reenter (+10)
-    0x78, 0x05, // js invlpg (+5)
-    0x0f, 0x22, 0xd9, // mov cr3, rcx
-    0xff, 0xe0, // jmp rax
-    0x0f, 0x01, 0x39, // invlpg [rcx]
-    0xff, 0xe0, // reenter: jmp rax
-];
-
-/// The stub of hypercall `nr` (at `nr * 32` in the page): `mov eax, nr; out PORT, eax;
-/// jmp FLUSH_TAIL`. Every path from an `out` goes through the tail, so no stub can skip a
-/// flush the VMM asked for.
-pub fn hypercall_stub(nr: u32) -> [u8; 12] {
+/// The stub of hypercall `nr` (at `nr * 32` in the page): `mov eax, nr; out PORT, eax; ret`.
+/// The guest runs at CPL 3; the TSS I/O bitmap opens only this port, so the `out` is an exit
+/// to the VMM and nothing else (Xen's own page makes a `syscall`, which we accept as well).
+pub fn hypercall_stub(nr: u32) -> [u8; 8] {
     let n = nr.to_le_bytes();
-    let next = nr as i64 * abi::hypercall::STUB_SIZE as i64 + 12;
-    let rel = ((FLUSH_TAIL as i64 - next) as i32).to_le_bytes();
     [
         0xb8,
         n[0],
@@ -185,32 +147,54 @@ pub fn hypercall_stub(nr: u32) -> [u8; 12] {
         n[3], // mov eax, nr
         0xe7,
         HYPERCALL_PORT as u8, // out PORT, eax
-        0xe9,
-        rel[0],
-        rel[1],
-        rel[2],
-        rel[3], // jmp rel32 FLUSH_TAIL
+        0xc3,                 // ret
     ]
 }
 
-/// The hypercall page: 128 stubs of 32 bytes, the flush tail in the spare half of slot 0, and
-/// the two descriptors of a flat GDT in the spare half of the last slot (its unused null
-/// descriptor overlaps the stub's padding).
-fn hypercall_page() -> ([u8; 4096], u64) {
-    let mut page = [0xccu8; 4096]; // int3 padding
+/// `HYPERVISOR_iret` is jumped to, not called, and never returns: like Xen's stub it pushes
+/// rcx, r11 and rax so that the guest stack holds Xen's `iret_context` when the VMM reads it.
+pub fn iret_stub() -> [u8; 12] {
+    let n = (abi::hypercall::IRET as u32).to_le_bytes();
+    [
+        0x51, // push rcx
+        0x41,
+        0x53, // push r11
+        0x50, // push rax
+        0xb8,
+        n[0],
+        n[1],
+        n[2],
+        n[3], // mov eax, __HYPERVISOR_iret
+        0xe7,
+        HYPERCALL_PORT as u8, // out PORT, eax
+        0x0f,                 // (ud2, never reached)
+    ]
+}
+
+/// Offset of the `out` in the stub of hypercall `nr`.
+pub fn stub_out_offset(nr: u64) -> u64 {
+    if nr == abi::hypercall::IRET {
+        9
+    } else {
+        5
+    }
+}
+
+/// The hypercall page: 128 stubs of 32 bytes, int3 padding.
+fn hypercall_page() -> [u8; 4096] {
+    let mut page = [0xccu8; 4096];
     for nr in 0..abi::hypercall::NR_STUBS {
         let off = (nr * abi::hypercall::STUB_SIZE) as usize;
-        page[off..off + 12].copy_from_slice(&hypercall_stub(nr as u32));
+        if nr == abi::hypercall::IRET {
+            let s = iret_stub();
+            page[off..off + s.len()].copy_from_slice(&s);
+            page[off + s.len()] = 0x0b;
+        } else {
+            let s = hypercall_stub(nr as u32);
+            page[off..off + s.len()].copy_from_slice(&s);
+        }
     }
-    page[FLUSH_TAIL..FLUSH_TAIL + FLUSH_TAIL_CODE.len()].copy_from_slice(&FLUSH_TAIL_CODE);
-    let ct = CONTINUATION_TAIL as usize;
-    page[ct..ct + CONTINUATION_TAIL_CODE.len()].copy_from_slice(&CONTINUATION_TAIL_CODE);
-    let gdt_off = 127 * 32 + 8;
-    let code64: u64 = 0x00af_9b00_0000_ffff;
-    let data: u64 = 0x00cf_9300_0000_ffff;
-    page[gdt_off + 8..gdt_off + 16].copy_from_slice(&code64.to_le_bytes());
-    page[gdt_off + 16..gdt_off + 24].copy_from_slice(&data.to_le_bytes());
-    (page, gdt_off as u64)
+    page
 }
 
 pub struct BuildConfig<'a> {
@@ -245,8 +229,10 @@ impl Writer<'_> {
 }
 
 pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError> {
-    let ram =
-        crate::memory::GuestRam::new(cfg.mem_mib).map_err(|_| BuildError::TooLittleMemory {
+    let ram_frames = cfg.mem_mib.saturating_mul(MIB / PAGE_SIZE);
+    let xen = XenLayout::new(ram_frames).map_err(BuildError::XenArea)?;
+    let ram = crate::memory::GuestRam::new(cfg.mem_mib, Some((xen.base_frame, xen.nr_frames)))
+        .map_err(|_| BuildError::TooLittleMemory {
             need_mib: 0,
             have_mib: cfg.mem_mib,
         })?;
@@ -345,6 +331,11 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
         so::FLAGS,
         &(sif::PRIVILEGED | sif::INITDOMAIN).to_le_bytes(),
     );
+    put(
+        &mut si,
+        so::SHARED_INFO,
+        &(xen.shared_info_mfn() * PAGE_SIZE).to_le_bytes(),
+    );
     put(&mut si, so::PT_BASE, &layout.pt.0.to_le_bytes());
     put(
         &mut si,
@@ -357,13 +348,11 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
     put(&mut si, so::CMD_LINE, &cmd[..n]);
     w.write(layout.start_info, &si);
 
-    // Hypercall page and the GDT inside it.
-    let mut gdt = None;
+    // Hypercall page (kernels without the note make hypercalls with `syscall`).
     if let Some(hp) = x.hypercall_page {
-        let (page, gdt_off) = hypercall_page();
-        w.write(hp, &page);
-        gdt = Some((hp + gdt_off, 23));
+        w.write(hp, &hypercall_page());
     }
+    xen_area::build(&xen, &ram, &m2p).map_err(BuildError::XenArea)?;
 
     Ok(Domain {
         ram,
@@ -371,7 +360,7 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
         entry: x.entry,
         l4_mfn: l4,
         hypercall_page: x.hypercall_page,
-        gdt,
+        xen,
         cmdline_truncated: n < cmd.len(),
         layout,
     })
@@ -451,36 +440,14 @@ mod tests {
     #[test]
     fn stub_bytes() {
         let s = hypercall_stub(26);
-        assert_eq!(&s[..7], &[0xb8, 26, 0, 0, 0, 0xe7, HYPERCALL_PORT as u8]);
-        // jmp rel32 from the end of slot 26's stub lands on the flush tail.
-        assert_eq!(s[7], 0xe9);
-        let rel = i32::from_le_bytes(s[8..12].try_into().unwrap()) as i64;
-        assert_eq!(26 * 32 + 12 + rel, FLUSH_TAIL as i64);
-        let (page, gdt) = hypercall_page();
-        assert_eq!(&page[FLUSH_TAIL..FLUSH_TAIL + 15], &FLUSH_TAIL_CODE);
-        // The tail ends before slot 1; the GDT's descriptors do not overlap slot 127's stub.
-        const { assert!(FLUSH_TAIL + 15 <= 32) };
-        assert!(gdt as usize + 8 >= 127 * 32 + 12);
-    }
-
-    #[test]
-    fn continuation_tail_sits_in_slot_1_and_its_jumps_land_right() {
-        let (page, _) = hypercall_page();
-        let ct = CONTINUATION_TAIL as usize;
-        let code = &page[ct..ct + CONTINUATION_TAIL_CODE.len()];
-        assert_eq!(code, &CONTINUATION_TAIL_CODE);
-        // After slot 1's stub (32..44), before slot 2.
-        assert!(ct >= 32 + 12 && ct + code.len() <= 64);
-        assert_eq!(&page[32..44], &hypercall_stub(1));
-        // jz (rel8 at 4, next insn at 5) lands on the final `jmp rax`; js on `invlpg [rcx]`.
-        let jz = 5 + code[4] as usize;
-        let js = 7 + code[6] as usize;
-        assert_eq!((code[3], &code[jz..jz + 2]), (0x74, &[0xff, 0xe0][..]));
-        assert_eq!(
-            (code[5], &code[js..js + 3]),
-            (0x78, &[0x0f, 0x01, 0x39][..])
-        );
-        assert_eq!(jz + 2, code.len());
+        assert_eq!(&s, &[0xb8, 26, 0, 0, 0, 0xe7, HYPERCALL_PORT as u8, 0xc3]);
+        let page = hypercall_page();
+        assert_eq!(&page[26 * 32..26 * 32 + 8], &s);
+        // iret: push rcx; push r11; push rax; mov eax, 23; out; ud2.
+        let i = 23 * 32;
+        assert_eq!(&page[i..i + 4], &[0x51, 0x41, 0x53, 0x50]);
+        assert_eq!(&page[i + 4..i + 9], &[0xb8, 23, 0, 0, 0]);
+        assert_eq!(&page[i + 11..i + 13], &[0x0f, 0x0b]);
     }
 }
 

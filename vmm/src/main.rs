@@ -4,12 +4,13 @@
 mod arch;
 mod builder;
 mod cli;
-mod emulate;
+mod exit;
 mod hypercall;
 mod loader;
 mod logging;
 mod memory;
 mod provenance;
+mod pv;
 mod replay;
 mod run;
 mod summary;

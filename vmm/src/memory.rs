@@ -32,20 +32,56 @@ pub enum Fault {
 pub struct GuestRam {
     mem: GuestMemoryMmap,
     nr_frames: u64,
+    /// Guest-physical addresses of pagetable entries changed from userspace in a way a
+    /// shadowing host may still have cached (see [`needs_sync`]); the vCPU loop has ring-0
+    /// code re-store them before the guest runs again (pv/xen_area.rs).
+    touched: Vec<u64>,
+}
+
+/// Whether a store from userspace replacing pagetable entry `old` by `new` must be re-made by
+/// ring-0 guest code before the guest runs: on hosts that shadow guest page tables, KVM sees
+/// only stores made by the guest. A not-present entry is never cached, and an entry that only
+/// gains rights (or A/D/avail bits) on the same frame faults and is re-walked; anything that
+/// removes rights or changes the frame must be re-stored.
+pub fn needs_sync(old: u64, new: u64) -> bool {
+    const GAIN_ONLY: u64 = pte::_PAGE_RW
+        | pte::_PAGE_USER
+        | pte::_PAGE_ACCESSED
+        | pte::_PAGE_DIRTY
+        | pte::_PAGE_GLOBAL
+        | pte::_PAGE_AVAIL
+        | (0x7ff << 52);
+    pte::pte_present(old) && old != new && ((old & !new) != 0 || (new & !old) & !GAIN_ONLY != 0)
 }
 
 impl GuestRam {
-    pub fn new(mib: u64) -> Result<Self, MemoryError> {
+    /// `mib` MiB of RAM at guest-physical 0, and optionally `extra` = (first frame, frames) of
+    /// VMM-owned memory beyond it (the Xen area) that guest pointers can never reach.
+    pub fn new(mib: u64, extra: Option<(u64, u64)>) -> Result<Self, MemoryError> {
         let bytes = mib
             .checked_mul(1 << 20)
             .filter(|&b| b > 0 && b <= usize::MAX as u64)
             .ok_or_else(|| MemoryError::Alloc(mib, "size out of range".into()))?;
-        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), bytes as usize)])
+        let mut ranges = vec![(GuestAddress(0), bytes as usize)];
+        if let Some((first, n)) = extra {
+            ranges.push((GuestAddress(first * PAGE_SIZE), (n * PAGE_SIZE) as usize));
+        }
+        let mem = GuestMemoryMmap::from_ranges(&ranges)
             .map_err(|e| MemoryError::Alloc(mib, e.to_string()))?;
         Ok(GuestRam {
             mem,
             nr_frames: bytes / PAGE_SIZE,
+            touched: Vec::new(),
         })
+    }
+
+    /// Takes the list of entries to re-store from ring 0 (see [`needs_sync`]).
+    pub fn take_touched(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.touched)
+    }
+
+    pub fn has_touched(&self) -> bool {
+        !self.touched.is_empty()
     }
 
     pub fn mmap(&self) -> &GuestMemoryMmap {
@@ -63,6 +99,20 @@ impl GuestRam {
 
     pub fn write_phys(&self, gpa: u64, buf: &[u8]) -> bool {
         self.mem.write_slice(buf, GuestAddress(gpa)).is_ok()
+    }
+
+    pub fn read_phys_u8(&self, gpa: u64) -> Option<u8> {
+        self.mem.read_obj::<u8>(GuestAddress(gpa)).ok()
+    }
+
+    /// Writes a pagetable entry of the VMM's own (Xen-area) tables, recording it for the
+    /// ring-0 re-store like the validator's stores.
+    pub fn write_xen_pte(&mut self, gpa: u64, val: u64) {
+        let old = self.read_u64_phys(gpa).unwrap_or(0);
+        if needs_sync(old, val) {
+            self.touched.push(gpa);
+        }
+        self.write_u64_phys(gpa, val);
     }
 
     pub fn read_u64_phys(&self, gpa: u64) -> Option<u64> {
@@ -170,7 +220,14 @@ impl GuestFrames for GuestRam {
     }
 
     fn write_entry(&mut self, mfn: Mfn, slot: usize, val: u64) {
-        self.write_u64_phys(mfn * PAGE_SIZE + slot as u64 * 8, val);
+        // Never give the validator a `frame_mut` view: every store must pass here to be
+        // recorded for the ring-0 re-store.
+        let gpa = mfn * PAGE_SIZE + slot as u64 * 8;
+        let old = self.read_u64_phys(gpa).unwrap_or(0);
+        if needs_sync(old, val) {
+            self.touched.push(gpa);
+        }
+        self.write_u64_phys(gpa, val);
     }
 
     fn read_frame(&self, mfn: Mfn, out: &mut [u64; 512]) {
@@ -192,7 +249,7 @@ mod tests {
 
     /// Tables: L4 at frame 1, L3 at 2, L2 at 3, L1 at 4; va 0x7000 -> frame 9 (RW), 0x8000 -> 10 (RO).
     fn setup() -> GuestRam {
-        let ram = GuestRam::new(1).unwrap();
+        let ram = GuestRam::new(1, None).unwrap();
         let p = _PAGE_PRESENT | _PAGE_RW;
         ram.write_u64_phys(0x1000, mk_pte(2, p));
         ram.write_u64_phys(0x2000, mk_pte(3, p));

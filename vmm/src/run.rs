@@ -150,27 +150,42 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     validator.set_m2p(dom.m2p.clone());
     validator.set_regions(regions);
 
+    validator.set_xen_l4_slots(dom.xen.l4_slots());
+    validator.share_xen_frame(dom.xen.shared_info_mfn());
+
+    let l4_mfn = dom.l4_mfn;
+    let xen = dom.xen.clone();
     let boot = BootParams {
         entry: dom.entry,
-        l4_mfn: dom.l4_mfn,
-        gdt: dom.gdt,
+        l4_mfn,
         start_info_va: l.start_info,
         stack_top: l.stack.1,
+        xen: &xen,
     };
-    let hypercall_page = dom.hypercall_page.ok_or(arch::ArchError::NoHypercallPage)?;
-    let mut hv = Hypervisor::new(dom.ram, validator, log, Box::new(std::io::stdout()));
+    // The machine borrows the guest memory: it is created before `hv` takes the memory and
+    // dropped before it.
+    let (mut machine, cpuid) = arch::create(kvm, &dom.ram, &boot)?;
+    let mut hv = Hypervisor::new(
+        dom.ram,
+        validator,
+        xen,
+        cpuid,
+        log,
+        Box::new(std::io::stdout()),
+    );
+    hv.hypercall_page = dom.hypercall_page;
     if hv.log.machine() {
-        hv.snapshot(boot.l4_mfn, 4);
+        hv.snapshot(l4_mfn, 4);
     }
-    let r = hv.validator.register_initial(&mut hv.ram, boot.l4_mfn);
+    let r = hv.validator.register_initial(&mut hv.ram, l4_mfn);
     let events = hv.validator.drain_events();
     hv.log.validator_events(events, "domain_build", 0);
     r.map_err(SetupError::Initial)?;
+    // The builder's stores happen before the vCPU first runs: nothing is cached yet.
+    let _ = hv.ram.take_touched();
 
-    // The machine borrows the guest memory: it is created after, and dropped before, `hv`.
-    let mut machine = arch::create(kvm, &hv.ram, &boot)?;
     let boot_time = start.elapsed();
-    let outcome = vcpu::run(&mut machine, &mut hv, &img, hypercall_page);
+    let outcome = vcpu::run(&mut machine, &mut hv, &img);
     drop(machine);
     let outcome = outcome?;
 
@@ -200,6 +215,10 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
                 exit::STOPPED,
                 format!("guest stopped by the VMM: {}", rep.what),
             )
+        }
+        Outcome::Crashed(rep) => {
+            eprintln!("vmm: {rep}");
+            (exit::CRASH, format!("guest CRASHED ({})", rep.what))
         }
     };
     let wall = start.elapsed();

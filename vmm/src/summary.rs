@@ -28,6 +28,16 @@ pub struct Stats {
     pub emulated: u64,
     pub console_bytes: u64,
     pub efaults: u64,
+    /// Exceptions, software interrupts and callbacks bounced to the guest.
+    pub bounces: u64,
+    pub irets: u64,
+    /// SYSCALL/SYSENTER from guest user mode.
+    pub syscalls: u64,
+    /// Kernel <-> user mode switches (`toggle_guest_mode`).
+    pub mode_switches: u64,
+    /// Runs of the ring-0 sync trampoline, and the entries it re-stored.
+    pub syncs: u64,
+    pub synced_entries: u64,
 }
 
 impl Stats {
@@ -68,6 +78,11 @@ impl fmt::Display for Summary<'_> {
             f,
             "refusals={} violations={} efaults={} console_bytes={}",
             self.refusals, self.violations, s.efaults, s.console_bytes
+        )?;
+        writeln!(
+            f,
+            "pv: bounces={} irets={} syscalls={} mode_switches={} ring0_syncs={} synced_entries={}",
+            s.bounces, s.irets, s.syscalls, s.mode_switches, s.syncs, s.synced_entries
         )?;
         write!(
             f,

@@ -18,6 +18,9 @@ mod sched;
 mod version;
 
 use crate::logging::EventLog;
+use crate::pv::cpuid::CpuidTable;
+use crate::pv::xen_area::XenLayout;
+use crate::pv::{CpuImage, PvState, Vcpu};
 use crate::memory::GuestRam;
 use crate::summary::Stats;
 use crate::tlb::{Flush, Tlb};
@@ -27,13 +30,10 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::Write;
 
-/// End of Xen's reserved area (L4 slots 256..=271) on x86_64.
-const HYPERVISOR_VIRT_END: u64 = 0xffff_8800_0000_0000;
-
 /// Xen's `guest_handle_okay` for a 64-bit PV guest: only the start address is checked — it must
 /// not lie in the non-canonical hole or Xen's area (`__addr_ok`). Checked before anything else.
 pub fn handle_okay(addr: u64) -> bool {
-    !((1u64 << 47)..HYPERVISOR_VIRT_END).contains(&addr)
+    !((1u64 << 47)..pagetable_validator::abi::x86::HYPERVISOR_VIRT_END).contains(&addr)
 }
 
 /// Xen's negative error value for `e` (positive errno).
@@ -105,7 +105,7 @@ impl Ctx {
     /// Xen's `hypercall_create_continuation(nr, ...)`: records the arguments to re-enter with
     /// and returns what Xen returns (the hypercall number). `set` gives (index, value) pairs;
     /// every other argument keeps its value from `args`.
-    fn create_continuation(&mut self, nr: u64, mut args: [u64; 6], set: &[(usize, u64)]) -> i64 {
+    pub(crate) fn create_continuation(&mut self, nr: u64, mut args: [u64; 6], set: &[(usize, u64)]) -> i64 {
         for &(k, v) in set {
             args[k] = v;
         }
@@ -139,10 +139,20 @@ impl std::fmt::Display for LastCall {
     }
 }
 
-/// The hypervisor side of one domain: memory, validator, logs and counters.
+/// The hypervisor side of one domain: memory, validator, vCPU, logs and counters.
 pub struct Hypervisor {
     pub ram: GuestRam,
     pub validator: Validator,
+    /// The domain's one vCPU (PV state + register image); `Vcpu` is per-vCPU by design.
+    pub vcpu: Vcpu,
+    /// Where the Xen area is.
+    pub xen: XenLayout,
+    /// The CPUID the vCPU's hardware reports (the base of the PV policy).
+    pub cpuid: CpuidTable,
+    /// A flush the guest must see before it runs again (done by the ring-0 trampoline).
+    pub pending_flush: Flush,
+    /// VA of the kernel's hypercall page (HYPERCALL_PAGE note), if it has one.
+    pub hypercall_page: Option<u64>,
     /// TLB coherence state across exits.
     pub tlb: Tlb,
     pub log: EventLog,
@@ -159,12 +169,25 @@ impl Hypervisor {
     pub fn new(
         ram: GuestRam,
         validator: Validator,
+        xen: XenLayout,
+        cpuid: CpuidTable,
         log: EventLog,
         console: Box<dyn Write>,
     ) -> Self {
+        // vCPU 0's vcpu_info is the first entry of shared_info.
+        let vcpu_info = xen.shared_info_mfn() << 12;
         Hypervisor {
             ram,
             validator,
+            vcpu: Vcpu {
+                id: 0,
+                pv: PvState::new(vcpu_info),
+                cpu: CpuImage::default(),
+            },
+            xen,
+            cpuid,
+            pending_flush: Flush::None,
+            hypercall_page: None,
             tlb: Tlb::default(),
             log,
             stats: Stats::default(),
@@ -202,12 +225,26 @@ impl Hypervisor {
             hc::SCHED_OP => self.sched_op(ctx, a[0], a[1]),
             hc::SCHED_OP_COMPAT => self.sched_op_compat(ctx, a[0], a[1]),
             hc::XEN_VERSION => self.xen_version(ctx, a[0], a[1]),
+            hc::SET_TRAP_TABLE => self.set_trap_table(ctx, a),
+            hc::SET_GDT => self.set_gdt(ctx, a[0], a[1]),
+            hc::STACK_SWITCH => self.stack_switch(a[0], a[1]),
+            hc::SET_CALLBACKS => self.set_callbacks(a),
+            hc::FPU_TASKSWITCH => self.fpu_taskswitch(a[0]),
+            hc::SET_DEBUGREG => self.set_debugreg(a[0], a[1]),
+            hc::GET_DEBUGREG => self.get_debugreg(a[0]),
+            hc::UPDATE_DESCRIPTOR => self.update_descriptor(ctx, a[0], a[1]),
+            hc::VM_ASSIST => self.vm_assist(a[0], a[1]),
+            hc::SET_SEGMENT_BASE => self.set_segment_base(a[0], a[1]),
+            hc::CALLBACK_OP => self.callback_op(ctx, a[0], a[1]),
+            hc::PHYSDEV_OP if a[0] == crate::pv::cpu_ops::PHYSDEVOP_SET_IOPL => {
+                self.physdev_set_iopl(ctx, a[1])
+            }
             _ => self.unsupported(ctx, nr, None),
         }
     }
 
     /// -ENOSYS for a hypercall (or sub-command) we do not serve; reported once per number.
-    fn unsupported(&mut self, ctx: &Ctx, nr: u64, sub: Option<u64>) -> i64 {
+    pub(crate) fn unsupported(&mut self, ctx: &Ctx, nr: u64, sub: Option<u64>) -> i64 {
         let rc = err(errno::ENOSYS);
         let first = self.unsupported_seen.insert((nr, sub.unwrap_or(u64::MAX)));
         let what = match sub {
@@ -239,7 +276,7 @@ impl Hypervisor {
     }
 
     /// A guest pointer the VMM could not read or write: -EFAULT, logged.
-    fn efault(&mut self, ctx: &Ctx, name: &str, what: &str, f: crate::memory::Fault) -> i64 {
+    pub(crate) fn efault(&mut self, ctx: &Ctx, name: &str, what: &str, f: crate::memory::Fault) -> i64 {
         self.stats.efaults += 1;
         let rc = err(errno::EFAULT);
         log::info!("{name}: {what}: {f} -> -EFAULT");
