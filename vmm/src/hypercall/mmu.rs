@@ -282,7 +282,19 @@ impl Hypervisor {
                 0
             }
             mmuext::MARK_SUPER | mmuext::UNMARK_SUPER => err(errno::EOPNOTSUPP),
-            mmuext::NEW_USER_BASEPTR if arg1 == 0 => 0, // "no user tables", already the case
+            mmuext::NEW_USER_BASEPTR => {
+                if self.log.machine() && arg1 != 0 {
+                    self.snapshot(arg1, 4);
+                }
+                let r = self.validator.new_user_baseptr(&mut self.ram, arg1);
+                let rc = self.xen_result(ctx, r, NAME);
+                if rc == 0 && !self.vcpu.pv.kernel_mode {
+                    // Running on the user tables: they take effect at once.
+                    self.vcpu.cpu.sregs_mut().cr3 = arg1 * PAGE_SIZE;
+                    ctx.flush(Flush::Full);
+                }
+                rc
+            }
             mmuext::CLEAR_PAGE | mmuext::COPY_PAGE => self.clear_or_copy(ctx, cmd, arg1, arg2),
             _ if cmd > mmuext::FLUSH_CACHE_GLOBAL => {
                 // Xen: "Invalid extended pt command".
