@@ -21,7 +21,10 @@ pub enum Exit {
     /// The `out` of a ring-0 stub of the Xen area (`port` says which).
     Stub(u16),
     /// Other port I/O: the hypercall port opened in the I/O bitmap, used otherwise.
-    Io { port: u16, write: bool },
+    Io {
+        port: u16,
+        write: bool,
+    },
     Hlt,
     TripleFault,
     /// KVM could not run or emulate an instruction.
@@ -55,10 +58,9 @@ impl Hypervisor {
     pub fn handle_exit(&mut self, exit: Exit) -> Action {
         // A stub port written from anywhere but the stubs is the guest's own port I/O.
         let exit = match exit {
-            Exit::Stub(port) if !self.xen.is_stub_rip(self.vcpu.cpu.regs.rip) => Exit::Io {
-                port,
-                write: true,
-            },
+            Exit::Stub(port) if !self.xen.is_stub_rip(self.vcpu.cpu.regs.rip) => {
+                Exit::Io { port, write: true }
+            }
             e => e,
         };
         let r = match exit {
@@ -283,7 +285,12 @@ impl Hypervisor {
     fn invalid_op(&mut self) -> Result<Action, DomainCrash> {
         let rip = self.vcpu.cpu.regs.rip;
         let mut b = [0u8; 2];
-        if self.ram.read_virt(self.vcpu.cpu.sregs.cr3, rip, &mut b).is_ok() && b[0] == 0xcd {
+        if self
+            .ram
+            .read_virt(self.vcpu.cpu.sregs.cr3, rip, &mut b)
+            .is_ok()
+            && b[0] == 0xcd
+        {
             return self.soft_int(b[1]);
         }
         if self.emulate_invalid_op()? == Emulated::Yes {

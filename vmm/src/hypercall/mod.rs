@@ -18,10 +18,10 @@ mod sched;
 mod version;
 
 use crate::logging::EventLog;
+use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
 use crate::pv::xen_area::XenLayout;
 use crate::pv::{CpuImage, PvState, Vcpu};
-use crate::memory::GuestRam;
 use crate::summary::Stats;
 use crate::tlb::{Flush, Tlb};
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
@@ -105,7 +105,12 @@ impl Ctx {
     /// Xen's `hypercall_create_continuation(nr, ...)`: records the arguments to re-enter with
     /// and returns what Xen returns (the hypercall number). `set` gives (index, value) pairs;
     /// every other argument keeps its value from `args`.
-    pub(crate) fn create_continuation(&mut self, nr: u64, mut args: [u64; 6], set: &[(usize, u64)]) -> i64 {
+    pub(crate) fn create_continuation(
+        &mut self,
+        nr: u64,
+        mut args: [u64; 6],
+        set: &[(usize, u64)],
+    ) -> i64 {
         for &(k, v) in set {
             args[k] = v;
         }
@@ -276,7 +281,13 @@ impl Hypervisor {
     }
 
     /// A guest pointer the VMM could not read or write: -EFAULT, logged.
-    pub(crate) fn efault(&mut self, ctx: &Ctx, name: &str, what: &str, f: crate::memory::Fault) -> i64 {
+    pub(crate) fn efault(
+        &mut self,
+        ctx: &Ctx,
+        name: &str,
+        what: &str,
+        f: crate::memory::Fault,
+    ) -> i64 {
         self.stats.efaults += 1;
         let rc = err(errno::EFAULT);
         log::info!("{name}: {what}: {f} -> -EFAULT");

@@ -19,7 +19,9 @@ impl Hypervisor {
         let mut frames = vec![0u64; nr];
         for (i, f) in frames.iter_mut().enumerate() {
             let mut b = [0u8; 8];
-            if let Err(fault) = self.ram.read_virt(ctx.cr3, list.wrapping_add(i as u64 * 8), &mut b)
+            if let Err(fault) = self
+                .ram
+                .read_virt(ctx.cr3, list.wrapping_add(i as u64 * 8), &mut b)
             {
                 return self.efault(ctx, "set_gdt", "frame_list", fault);
             }
@@ -43,7 +45,11 @@ impl Hypervisor {
     /// `update_descriptor(maddr, desc)`: not served until the validator types descriptor
     /// pages.
     pub(crate) fn update_descriptor(&mut self, ctx: &mut Ctx, _maddr: u64, _desc: u64) -> i64 {
-        self.unsupported(ctx, pagetable_validator::abi::hypercall::UPDATE_DESCRIPTOR, None)
+        self.unsupported(
+            ctx,
+            pagetable_validator::abi::hypercall::UPDATE_DESCRIPTOR,
+            None,
+        )
     }
 
     /// The 8-byte descriptor `sel` names in the GDT the CPU uses (None for an LDT selector

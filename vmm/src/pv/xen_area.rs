@@ -506,7 +506,10 @@ mod tests {
         assert!(l.m2p_entries() >= l.end_frame());
         // The direct map reaches the end of the area.
         assert!(l.dm_l2s * 512 * 512 >= l.end_frame());
-        assert_eq!(l.pd_gpa(l.stack_top() - 8), Some((l.pd_page(PD_STACK + 1) << 12) + 4088));
+        assert_eq!(
+            l.pd_gpa(l.stack_top() - 8),
+            Some((l.pd_page(PD_STACK + 1) << 12) + 4088)
+        );
         assert_eq!(l.pd_gpa(XenLayout::pd_va(PD_PAGES)), None);
     }
 
@@ -582,9 +585,12 @@ mod walk_tests {
         let code = rd(target);
         assert_eq!(code & 0xffff, 0x8de6);
         // rsp0 in the TSS, the M2P, the direct map.
-        assert_eq!(rd(l.tss_va() + 4) , l.stack_top());
+        assert_eq!(rd(l.tss_va() + 4), l.stack_top());
         assert_eq!(rd(xen::MACH2PHYS_VIRT_START + 8 * 77), 77);
-        assert_eq!(walk(&ram, &slots, XenLayout::directmap_va(0x1234_5678)), Some(0x1234_5678));
+        assert_eq!(
+            walk(&ram, &slots, XenLayout::directmap_va(0x123_4568)),
+            Some(0x123_4568)
+        );
         // Unused guest GDT pages read as zero.
         assert_eq!(rd(l.gdt_va() + 0x10), 0);
     }
