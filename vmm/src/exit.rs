@@ -140,6 +140,16 @@ impl Hypervisor {
     /// SYSCALL: a hypercall in guest kernel mode (as Xen's own 64-bit hypercall page does),
     /// a bounce to the guest's syscall callback in user mode.
     fn syscall(&mut self, compat: bool) -> Result<Action, DomainCrash> {
+        log::debug!(
+            "syscall{} from {:#x} ({} mode)",
+            if compat { "32" } else { "" },
+            self.vcpu.cpu.regs.rcx,
+            if self.vcpu.pv.kernel_mode {
+                "kernel"
+            } else {
+                "user"
+            }
+        );
         self.vcpu
             .cpu
             .set_guest_segments(xen::FLAT_KERNEL_CS, xen::FLAT_KERNEL_SS);
@@ -211,6 +221,16 @@ impl Hypervisor {
                 f.rip
             )));
         }
+        log::debug!(
+            "exception {} ({}) ec {:#x} at {:#x} cs {:#x} rsp {:#x} cr2 {:#x}",
+            f.vector,
+            traps::vector_name(f.vector),
+            f.error_code,
+            f.rip,
+            f.cs,
+            f.rsp,
+            self.vcpu.cpu.sregs.cr2
+        );
         self.restore_from_stub(&f);
         let ec = f.error_code;
         match f.vector {
@@ -219,6 +239,21 @@ impl Hypervisor {
             X86_EXC_NM => self.device_not_available().map(|()| Action::Resume),
             X86_EXC_PF => {
                 let cr2 = self.vcpu.cpu.sregs.cr2;
+                if log::log_enabled!(log::Level::Debug) {
+                    let mut t = self.vcpu.cpu.sregs.cr3 & pagetable_validator::pte::PTE_ADDR_MASK;
+                    for level in (1..=4u32).rev() {
+                        let slot = pagetable_validator::pte::table_index(cr2, level) as u64;
+                        let e = self.ram.read_u64_phys(t + slot * 8).unwrap_or(0);
+                        log::debug!(
+                            "  #PF walk L{level}[{slot}] @ {t:#x} = {e:#x} (efer {:#x})",
+                            self.vcpu.cpu.sregs.efer
+                        );
+                        if e & 1 == 0 || (level == 2 && e & 0x80 != 0) {
+                            break;
+                        }
+                        t = e & pagetable_validator::pte::PTE_ADDR_MASK;
+                    }
+                }
                 self.inject(X86_EXC_PF, Some(ec), Some(cr2))
             }
             X86_EXC_DF => Ok(Action::Crash("double fault in the guest".into())),

@@ -181,6 +181,8 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     let events = hv.validator.drain_events();
     hv.log.validator_events(events, "domain_build", 0);
     r.map_err(SetupError::Initial)?;
+    // Xen's dom0 builder gives the initial L4 the read-only M2P (`ro_mpt` set).
+    hv.fill_ro_mpt(l4_mfn);
     // The builder's stores happen before the vCPU first runs: nothing is cached yet.
     let _ = hv.ram.take_touched();
 

@@ -31,6 +31,7 @@ const C_PRELUDE: &str = r#"#define __XEN_INTERFACE_VERSION__ __XEN_LATEST_INTERF
 #include <xen/version.h>
 #include <xen/elfnote.h>
 #include <xen/errno.h>
+#include <xen/callback.h>
 
 #define __XEN__ 1
 #define XEN_ERRNO(name, value) XENKVM_##name = value,

@@ -222,6 +222,7 @@ impl Hypervisor {
                 let r = self.validator.new_baseptr(&mut self.ram, arg1);
                 let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
+                    self.fill_ro_mpt(arg1);
                     self.stats.baseptr_switches += 1;
                     // Later pointers (even later entries of this batch) use the new tables.
                     ctx.cr3 = arg1 * PAGE_SIZE;
@@ -288,6 +289,9 @@ impl Hypervisor {
                 }
                 let r = self.validator.new_user_baseptr(&mut self.ram, arg1);
                 let rc = self.xen_result(ctx, r, NAME);
+                if rc == 0 && arg1 != 0 && self.m2p_strict() {
+                    self.zap_ro_mpt(arg1);
+                }
                 if rc == 0 && !self.vcpu.pv.kernel_mode {
                     // Running on the user tables: they take effect at once.
                     self.vcpu.cpu.sregs_mut().cr3 = arg1 * PAGE_SIZE;

@@ -2,6 +2,7 @@
 //! `physdev.c` set_iopl): segment bases, virtual CR0.TS, debug registers, vm_assist, IOPL.
 
 use crate::hypercall::{err, Ctx, Hypervisor};
+use crate::pv::xen_area::XenLayout;
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::x86 as xen;
 use pagetable_validator::pte::is_canonical;
@@ -39,6 +40,29 @@ const DR_GENERAL_DETECT: u64 = 0x0000_2000;
 const DR7_ACTIVE_MASK: u64 = 0xff;
 
 impl Hypervisor {
+    pub fn m2p_strict(&self) -> bool {
+        self.vcpu.pv.vm_assist & (1 << VMASST_TYPE_M2P_STRICT) != 0
+    }
+
+    /// `fill_ro_mpt`: the kernel's L4 gets the read-only M2P in slot 256 when it becomes the
+    /// base, unless the guest asked for `m2p_strict` (Xen's `new_guest_cr3`).
+    pub fn fill_ro_mpt(&mut self, l4: u64) {
+        if self.m2p_strict() {
+            return;
+        }
+        let gpa = (l4 << 12) + XenLayout::RO_MPT_SLOT as u64 * 8;
+        if self.ram.read_u64_phys(gpa) == Some(0) {
+            let e = self.xen.ro_mpt_l4e();
+            self.ram.write_xen_pte(gpa, e);
+        }
+    }
+
+    /// `zap_ro_mpt`: no M2P in a user L4 of an m2p_strict guest.
+    pub fn zap_ro_mpt(&mut self, l4: u64) {
+        let gpa = (l4 << 12) + XenLayout::RO_MPT_SLOT as u64 * 8;
+        self.ram.write_xen_pte(gpa, 0);
+    }
+
     /// `set_segment_base(which, base)`.
     pub(crate) fn set_segment_base(&mut self, which: u64, base: u64) -> i64 {
         let ok = is_canonical(base);

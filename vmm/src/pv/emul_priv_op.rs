@@ -308,6 +308,7 @@ impl Hypervisor {
             return false;
         }
         self.stats.baseptr_switches += 1;
+        self.fill_ro_mpt(mfn);
         self.vcpu.cpu.sregs_mut().cr3 = mfn << 12;
         self.pending_flush = self.pending_flush.add(Flush::Full);
         true

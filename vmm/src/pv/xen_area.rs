@@ -265,12 +265,22 @@ impl XenLayout {
         slot_va(SLOT_DIRECTMAP) + gpa
     }
 
-    /// The 16 hypervisor L4 entries every validated L4 gets.
+    /// The L4 entry of the read-only M2P (slot 256). As in Xen it is not part of what
+    /// validation installs (`init_xen_l4_slots` with `ro_mpt` = m2p_strict, off by default) but
+    /// filled in when an L4 becomes the kernel's base (`fill_ro_mpt`).
+    pub fn ro_mpt_l4e(&self) -> u64 {
+        pte::mk_pte(self.m2p_l3(), HYP_RO_USER)
+    }
+
+    /// L4 slot of the read-only M2P.
+    pub const RO_MPT_SLOT: usize = SLOT_M2P;
+
+    /// The 16 hypervisor L4 entries every validated L4 gets (slot 256 empty, see
+    /// [`XenLayout::ro_mpt_l4e`]).
     pub fn l4_slots(&self) -> [u64; XEN_L4_SLOTS] {
         let mut s = [0u64; XEN_L4_SLOTS];
         let first = pagetable_validator::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
-        s[SLOT_M2P - first] = pte::mk_pte(self.m2p_l3(), HYP_RO_USER);
-        s[SLOT_PERDOMAIN - first] = pte::mk_pte(self.pd_l3(), HYP_RW);
+        s[SLOT_PERDOMAIN - first] = pte::mk_pte(self.pd_l3(), HYP_RW | pte::_PAGE_USER);
         s[SLOT_DIRECTMAP - first] = pte::mk_pte(self.dm_l3(), HYP_RW);
         s
     }
@@ -294,7 +304,7 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
         put(
             l.m2p_l1(i / 512),
             i % 512,
-            pte::mk_pte(l.m2p_data(i), HYP_RO_USER | nx),
+            pte::mk_pte(l.m2p_data(i), HYP_RO_USER),
         );
     }
     for mfn in 0..l.m2p_entries() {
@@ -303,11 +313,30 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
     }
     // Per-domain area: one L3 -> L2 -> L1 mapping PD_PAGES pages, supervisor only; code pages
     // read-only and executable, the rest no-execute.
-    put(l.pd_l3(), 0, pte::mk_pte(l.pd_l2(), HYP_RW));
-    put(l.pd_l2(), 0, pte::mk_pte(l.pd_l1(), HYP_RW));
+    // USER on the intermediate levels so the entry page's own USER bit decides (see below);
+    // every other per-domain page stays supervisor-only at L1.
+    put(
+        l.pd_l3(),
+        0,
+        pte::mk_pte(l.pd_l2(), HYP_RW | pte::_PAGE_USER),
+    );
+    put(
+        l.pd_l2(),
+        0,
+        pte::mk_pte(l.pd_l1(), HYP_RW | pte::_PAGE_USER),
+    );
     for p in 0..PD_PAGES {
         let (frame, flags) = match p {
-            PD_VECTORS | PD_ENTRY => (l.pd_page(p), pte::_PAGE_PRESENT | pte::_PAGE_ACCESSED),
+            PD_VECTORS => (l.pd_page(p), pte::_PAGE_PRESENT | pte::_PAGE_ACCESSED),
+            // This host's KVM may leave the vCPU at CPL 3 when SYSCALL enters LSTAR (it did
+            // so measurably): the entry page must then be executable from CPL 3. It holds
+            // only `out; ud2` stubs and the trampoline, which does nothing useful at CPL 3
+            // (its stores go through the supervisor direct map and fault), so a guest that
+            // jumps here gains nothing it could not get by executing SYSCALL.
+            PD_ENTRY => (
+                l.pd_page(p),
+                pte::_PAGE_PRESENT | pte::_PAGE_ACCESSED | pte::_PAGE_USER,
+            ),
             _ if p < xen::FIRST_RESERVED_GDT_PAGE => (l.pd_page(PD_ZERO), gdt_zero_flags()),
             _ => (l.pd_page(p), HYP_RW | nx),
         };
@@ -572,7 +601,8 @@ mod walk_tests {
         let ram = GuestRam::new(64, Some((l.base_frame, l.nr_frames))).unwrap();
         let m2p: Vec<u64> = (0..ram_frames).collect();
         build(&l, &ram, &m2p).unwrap();
-        let slots = l.l4_slots();
+        let mut slots = l.l4_slots();
+        slots[0] = l.ro_mpt_l4e();
         let rd = |va: u64| ram.read_u64_phys(walk(&ram, &slots, va).unwrap()).unwrap();
         // Xen's ring-0 code descriptor and our TSS descriptor, through the GDT mapping.
         assert_eq!(rd(l.gdt_va() + 0xe008), 0x00af_9b00_0000_ffff);
