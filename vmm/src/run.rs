@@ -4,6 +4,7 @@ use crate::arch::{self, BootParams};
 use crate::builder::{self, BuildConfig, P2mMode};
 use crate::cli::{exit, P2mArg, PolicyArg, RunArgs};
 use crate::hypercall::Hypervisor;
+use crate::loader::bzimage::{self, BzImageError, KernelFormat};
 use crate::loader::elf::{ElfError, KernelImage};
 use crate::logging::EventLog;
 use crate::summary::Summary;
@@ -29,6 +30,8 @@ enum SetupError {
     Read { path: String, err: std::io::Error },
     #[error("{path}: {err}")]
     Elf { path: String, err: ElfError },
+    #[error("{path}: {err}")]
+    BzImage { path: String, err: BzImageError },
     #[error("no embedded guest in this build ({0}); pass a KERNEL")]
     NoEmbedded(String),
     #[error(transparent)]
@@ -73,7 +76,15 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
             DEFAULT_CMDLINE,
         ),
     };
-    let img = KernelImage::parse(&bytes).map_err(|err| SetupError::Elf {
+    // A bzImage (Debian's vmlinuz) carries the ELF as its payload, as Xen's builder reads it.
+    let (elf, format) = bzimage::kernel_elf(&bytes).map_err(|err| SetupError::BzImage {
+        path: name.clone(),
+        err,
+    })?;
+    if format != KernelFormat::Elf && !args.quiet {
+        eprintln!("vmm: {name}: {format}, {} byte ELF", elf.len());
+    }
+    let img = KernelImage::parse(&elf).map_err(|err| SetupError::Elf {
         path: name.clone(),
         err,
     })?;
