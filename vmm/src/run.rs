@@ -4,6 +4,7 @@ use crate::arch::{self, BootParams};
 use crate::builder::{self, BuildConfig, P2mMode};
 use crate::cli::{exit, P2mArg, PolicyArg, RunArgs};
 use crate::hypercall::Hypervisor;
+use crate::loader::bzimage::{self, BzImageError, KernelFormat};
 use crate::loader::elf::{ElfError, KernelImage};
 use crate::logging::EventLog;
 use crate::summary::Summary;
@@ -29,6 +30,10 @@ enum SetupError {
     Read { path: String, err: std::io::Error },
     #[error("{path}: {err}")]
     Elf { path: String, err: ElfError },
+    #[error("{path}: {err}")]
+    BzImage { path: String, err: BzImageError },
+    #[error("cannot read initrd {path}: {err}")]
+    Initrd { path: String, err: std::io::Error },
     #[error("no embedded guest in this build ({0}); pass a KERNEL")]
     NoEmbedded(String),
     #[error(transparent)]
@@ -73,7 +78,15 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
             DEFAULT_CMDLINE,
         ),
     };
-    let img = KernelImage::parse(&bytes).map_err(|err| SetupError::Elf {
+    // A bzImage (Debian's vmlinuz) carries the ELF as its payload, as Xen's builder reads it.
+    let (elf, format) = bzimage::kernel_elf(&bytes).map_err(|err| SetupError::BzImage {
+        path: name.clone(),
+        err,
+    })?;
+    if format != KernelFormat::Elf && !args.quiet {
+        eprintln!("vmm: {name}: {format}, {} byte ELF", elf.len());
+    }
+    let img = KernelImage::parse(&elf).map_err(|err| SetupError::Elf {
         path: name.clone(),
         err,
     })?;
@@ -92,14 +105,23 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         eprintln!("vmm: p2m shuffle seed {seed} (reproduce with --seed {seed})");
     }
     let cmdline = args.cmdline.as_deref().unwrap_or(default_cmdline);
+    let initrd = match &args.initrd {
+        Some(p) => Some(std::fs::read(p).map_err(|err| SetupError::Initrd {
+            path: p.display().to_string(),
+            err,
+        })?),
+        None => None,
+    };
     let dom = builder::build(
         &img,
         &BuildConfig {
             mem_mib: args.mem,
             cmdline,
             p2m,
+            initrd: initrd.as_deref(),
         },
     )?;
+    drop(initrd);
     if dom.cmdline_truncated {
         eprintln!("vmm: command line truncated to 1023 bytes");
     }
@@ -123,6 +145,12 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
             "vmm: layout: kernel {:#x}-{:#x} p2m {:#x} start_info {:#x} page tables {:#x} ({} frames) stack {:#x} end {:#x}",
             l.kernel.0, l.kernel.1, l.p2m.0, l.start_info, l.pt.0, l.nr_pt_frames, l.stack.0, l.v_end
         );
+        if let Some(i) = &dom.initrd {
+            match i.va {
+                Some(va) => eprintln!("vmm: initrd: {} bytes at {va:#x} (pfn {:#x})", i.len, i.pfn),
+                None => eprintln!("vmm: initrd: {} bytes at pfn {:#x}, outside the initial mapping (MOD_START_PFN)", i.len, i.pfn),
+            }
+        }
     }
 
     let mut log = EventLog::new(args.log.as_deref())?;
