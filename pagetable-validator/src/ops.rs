@@ -80,16 +80,13 @@ impl Validator {
         if mfn >= self.nr {
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        self.get_ref(mfn)?;
         if let Err(e) = self.get_page_type(mem, mfn, want, Origin::Pin) {
-            self.put_ref(mfn);
             self.log.push(xenlog::pin_error(e.errno(), mfn));
             return Err(e);
         }
         if self.frames[mfn as usize].pinned() {
             self.log.push(xenlog::already_pinned(mfn));
             self.put_page_type(mem, mfn, want);
-            self.put_ref(mfn);
             return Err(XenError::inval(format!("mfn {mfn:x} already pinned")));
         }
         self.frames[mfn as usize].set_pinned(true);
@@ -119,7 +116,6 @@ impl Validator {
         self.frames[mfn as usize].set_pinned(false);
         let ty = self.frames[mfn as usize].ty();
         self.put_page_type(mem, mfn, ty);
-        self.put_ref(mfn);
         Ok(())
     }
 
@@ -141,9 +137,7 @@ impl Validator {
         if mfn >= self.nr {
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        self.get_ref(mfn)?;
         if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
-            self.put_ref(mfn);
             self.log.push(msg(
                 LINE_NEW_BASEPTR,
                 format!("Error while installing new baseptr {}", hex5(mfn)),
@@ -152,7 +146,6 @@ impl Validator {
         }
         if let Some(old) = self.base.replace(mfn) {
             self.put_page_type(mem, old, PageType::L4);
-            self.put_ref(old);
         }
         Ok(())
     }

@@ -12,7 +12,10 @@ use crate::rules::Rules;
 /// (the VMM maps them read-only), exactly as Xen does.
 #[derive(Clone, Debug)]
 pub struct Validator {
+    /// The frame table, one array per field (see `model::Frame`): type words,
+    /// untyped reference counts, cold counts.
     pub(crate) frames: Vec<Frame>,
+    pub(crate) untyped: Vec<u32>,
     pub(crate) cold: Vec<Cold>,
     pub(crate) nr: u64,
     pub(crate) policy: Policy,
@@ -37,6 +40,7 @@ impl Validator {
         let n = usize::try_from(nr_frames).expect("nr_frames fits in usize");
         Validator {
             frames: vec![Frame::default(); n],
+            untyped: vec![0; n],
             cold: vec![Cold::default(); n],
             nr: nr_frames,
             policy,
@@ -79,7 +83,7 @@ impl Validator {
 
     pub fn frame_info(&self, mfn: Mfn) -> Option<FrameInfo> {
         let i = usize::try_from(mfn).ok()?;
-        Some(self.frames.get(i)?.info(self.cold[i]))
+        Some(self.frames.get(i)?.info(self.untyped[i], self.cold[i]))
     }
 
     pub fn is_pinned(&self, mfn: Mfn) -> bool {
@@ -94,14 +98,22 @@ impl Validator {
     pub fn frames_snapshot(&self) -> Vec<FrameInfo> {
         self.frames
             .iter()
+            .zip(&self.untyped)
             .zip(&self.cold)
-            .map(|(f, c)| f.info(*c))
+            .map(|((f, &u), &c)| f.info(u, c))
             .collect()
     }
 
     /// Events since the last call.
     pub fn drain_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// The general reference count of frame `t` (see `model::Frame`).
+    #[inline]
+    pub(crate) fn refs_of(&self, t: Mfn) -> u32 {
+        let i = t as usize;
+        self.frames[i].refs(self.untyped[i], self.cold[i])
     }
 
     /// The pfn of `mfn` from the m2p, if known.
