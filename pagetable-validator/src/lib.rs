@@ -84,6 +84,8 @@ mod refs;
 #[cfg(feature = "std")]
 mod rules;
 #[cfg(feature = "std")]
+mod segdesc;
+#[cfg(feature = "std")]
 mod tables;
 #[cfg(feature = "std")]
 mod validator;
@@ -98,8 +100,8 @@ pub use frames::{GuestFrames, VecFrames};
 pub use model::{FrameInfo, Mfn, PageType, Policy, Region, XenError, FRAME_TABLE_BYTES_PER_FRAME};
 #[cfg(feature = "std")]
 pub use rules::{
-    adjust_guest_l1e, adjust_guest_lne, Rules, _PAGE_GUEST_KERNEL, L1_DISALLOW_DOMU,
-    L1_DISALLOW_IO_PRIV, LN_DISALLOW,
+    adjust_guest_l1e, adjust_guest_lne, check_descriptor, Rules, _PAGE_GUEST_KERNEL,
+    FIRST_RESERVED_GDT_ENTRY, FLAT_KERNEL_CS, L1_DISALLOW_DOMU, L1_DISALLOW_IO_PRIV, LN_DISALLOW,
 };
 #[cfg(feature = "std")]
 pub use validator::Validator;

@@ -47,7 +47,8 @@ impl Region {
     }
 }
 
-/// Xen's page types (`PGT_*`) as far as PV pagetables use them.
+/// Xen's page types (`PGT_*`) as far as PV pagetables and descriptor tables
+/// use them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum PageType {
@@ -58,6 +59,9 @@ pub enum PageType {
     L2 = 3,
     L3 = 4,
     L4 = 5,
+    /// Xen's `PGT_seg_desc_page`: a frame of a GDT or LDT. Taking the first
+    /// reference validates its 512 descriptors (`check_descriptor`).
+    SegDesc = 6,
 }
 
 impl PageType {
@@ -80,13 +84,20 @@ impl PageType {
             PageType::L2 => 2,
             PageType::L3 => 3,
             PageType::L4 => 4,
-            PageType::None | PageType::Writable => 0,
+            PageType::None | PageType::Writable | PageType::SegDesc => 0,
         }
     }
 
     #[inline]
     pub fn is_table(self) -> bool {
         self.level() != 0
+    }
+
+    /// Types whose first reference validates the frame's content (and whose
+    /// frame may then not be mapped writable): pagetables and descriptor pages.
+    #[inline]
+    pub fn is_validated_type(self) -> bool {
+        self.is_table() || self == PageType::SegDesc
     }
 
     /// Xen's `PGT_*` type bits (bits 61..63 of `type_info`) for logs.
@@ -97,6 +108,7 @@ impl PageType {
             PageType::L2 => 2,
             PageType::L3 => 3,
             PageType::L4 => 4,
+            PageType::SegDesc => 5,
             PageType::Writable => 7,
         };
         t << 61
@@ -111,6 +123,7 @@ impl PageType {
             PageType::L2 => "PGT_l2_page_table",
             PageType::L3 => "PGT_l3_page_table",
             PageType::L4 => "PGT_l4_page_table",
+            PageType::SegDesc => "PGT_seg_desc_page",
         }
     }
 }
@@ -184,8 +197,8 @@ pub struct FrameInfo {
 /// dense pin streams through 4 bytes per mapped frame.
 ///
 /// Invariants (checked by the oracle): count 0 ⇔ type `None`; validated ⇔ type
-/// Writable, or a table whose validation completed; tolerated > 0 only while the
-/// type is a table.
+/// Writable, or a table or descriptor page whose validation completed;
+/// tolerated > 0 only while the type is a table or a descriptor page.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(transparent)]
 pub(crate) struct Frame {
@@ -234,6 +247,7 @@ impl PageType {
             3 => PageType::L2,
             4 => PageType::L3,
             5 => PageType::L4,
+            6 => PageType::SegDesc,
             _ => PageType::None,
         }
     }

@@ -161,7 +161,12 @@ impl Validator {
             fm.set_ty(want);
             fm.set_count(1);
             fm.set_validated(false);
-            return match self.validate_table(mem, t, want.level()) {
+            let validated = if want == PageType::SegDesc {
+                self.validate_segdesc(mem, t)
+            } else {
+                self.validate_table(mem, t, want.level())
+            };
+            return match validated {
                 Ok(()) => {
                     self.frames[t as usize].set_validated(true);
                     Ok(())
@@ -193,7 +198,8 @@ impl Validator {
         }
         self.log_bad_type(f, want, t);
         if f.ty() == PageType::Writable {
-            // The stray-RW case: still mapped writable somewhere.
+            // The stray-RW case: still mapped writable somewhere (a pagetable
+            // or descriptor page to be).
             self.record_stray_writable(mem, t, want);
             if self.policy == Policy::Audit {
                 // Tolerate the existing writable references and type the frame.
@@ -212,7 +218,7 @@ impl Validator {
     }
 
     #[cold]
-    fn log_bad_type(&mut self, f: crate::model::Frame, want: PageType, t: Mfn) {
+    pub(crate) fn log_bad_type(&mut self, f: crate::model::Frame, want: PageType, t: Mfn) {
         self.log.push(xenlog::bad_type(
             f.xen_type_info(),
             want.xen_bits(),
@@ -281,6 +287,9 @@ impl Validator {
                 if level != 0 {
                     f.set_validated(false);
                     self.devalidate_table(mem, t, level);
+                } else if f.ty() == PageType::SegDesc {
+                    // Descriptors hold no references.
+                    f.set_validated(false);
                 }
                 self.drop_to_zero(t);
             }

@@ -13,9 +13,7 @@ use crate::rules::{
     adjust_guest_l1e, adjust_guest_lne, global_kernel_page, is_xen_l4_slot, _PAGE_GUEST_KERNEL,
 };
 use crate::validator::Validator;
-use crate::xenlog::{
-    self, c_alt_hex, hex5, msg, xen_count_info, LINE_ERROR_VALIDATING, LINE_PROMOTE_FAILURE,
-};
+use crate::xenlog::{self, c_alt_hex, msg, LINE_ERROR_VALIDATING, LINE_PROMOTE_FAILURE};
 
 #[inline]
 fn present(e: u64) -> bool {
@@ -86,16 +84,13 @@ impl Validator {
                     c_alt_hex(slot as u64)
                 ),
             ));
-            self.log.push(msg(
+            self.log.push(xenlog::error_validating(
                 LINE_ERROR_VALIDATING,
-                format!(
-                    "Error while validating mfn {} (pfn {}) for type {:016x}: caf={:08x} taf={:016x}",
-                    hex5(t),
-                    hex5(self.pfn_or_invalid(t)),
-                    PageType::table(level).map_or(0, PageType::xen_bits),
-                    xen_count_info(self.refs_of(t)),
-                    self.frames[t as usize].xen_type_info()
-                ),
+                t,
+                self.pfn_or_invalid(t),
+                PageType::table(level).map_or(0, PageType::xen_bits),
+                self.refs_of(t),
+                self.frames[t as usize].xen_type_info(),
             ));
             return Err(err);
         }

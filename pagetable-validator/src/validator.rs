@@ -21,6 +21,9 @@ pub struct Validator {
     pub(crate) policy: Policy,
     pub(crate) rules: Rules,
     pub(crate) base: Option<Mfn>,
+    /// The GDT (`set_gdt`): frames holding a descriptor-page reference each.
+    pub(crate) gdt: Vec<Mfn>,
+    pub(crate) gdt_ents: u32,
     pub(crate) regions: Vec<Region>,
     pub(crate) m2p: Vec<u64>,
     pub(crate) events: Vec<Event>,
@@ -46,6 +49,8 @@ impl Validator {
             policy,
             rules,
             base: None,
+            gdt: Vec::new(),
+            gdt_ents: 0,
             regions: Vec::new(),
             m2p: Vec::new(),
             events: Vec::new(),
