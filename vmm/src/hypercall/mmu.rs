@@ -17,7 +17,12 @@ const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 
 impl Hypervisor {
     /// Logs the operation's events, notes the TLB flush it needs, returns Xen's rc.
-    fn xen_result(&mut self, ctx: &mut Ctx, r: Result<(), XenError>, name: &'static str) -> i64 {
+    pub(crate) fn xen_result(
+        &mut self,
+        ctx: &mut Ctx,
+        r: Result<(), XenError>,
+        name: &'static str,
+    ) -> i64 {
         let events = self.validator.drain_events();
         for ev in &events {
             ctx.flush(self.tlb.after(ev));

@@ -86,9 +86,6 @@ pub struct PvState {
     pub vm_assist: u64,
     /// Guest-physical address of this vCPU's `vcpu_info`.
     pub vcpu_info_gpa: u64,
-    /// GDT frames the guest gave with `set_gdt`, and the entry count.
-    pub gdt_frames: Vec<u64>,
-    pub gdt_ents: u64,
 }
 
 impl PvState {
@@ -106,8 +103,6 @@ impl PvState {
             iopl: 0,
             vm_assist: 0,
             vcpu_info_gpa,
-            gdt_frames: Vec::new(),
-            gdt_ents: 0,
         }
     }
 }
