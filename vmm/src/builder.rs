@@ -32,6 +32,8 @@ pub enum BuildError {
     AddressOverflow(u64),
     #[error("PT_LOAD segment at {0:#x} lies outside the kernel's initial mapping")]
     SegmentOutside(u64),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,11 +247,7 @@ impl Writer<'_> {
 }
 
 pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError> {
-    let ram =
-        crate::memory::GuestRam::new(cfg.mem_mib).map_err(|_| BuildError::TooLittleMemory {
-            need_mib: 0,
-            have_mib: cfg.mem_mib,
-        })?;
+    let ram = crate::memory::GuestRam::new(cfg.mem_mib)?;
     let nr_pages = ram.size() / PAGE_SIZE;
     let x = &img.xen;
     let v_start = x.virt_base;
