@@ -58,6 +58,16 @@ pub enum Command {
         /// A JSON Lines log written by `vmm run --log`.
         log: PathBuf,
     },
+    /// Fuzz the hypercall server and the validator below the guest (no KVM): random and
+    /// structured hypercalls on a fake domain, invariants checked after every call.
+    #[command(hide = true)]
+    Fuzz {
+        /// Fuzzer steps (hypercalls and guest stores).
+        #[arg(long, default_value_t = 100_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Parser, Debug, Clone)]

@@ -37,8 +37,7 @@ fn mmap_limits() -> String {
             rlim_max: 0,
         };
         // SAFETY: getrlimit only writes the `rlimit` we pass, which lives on our stack.
-        if unsafe { libc::getrlimit(res, &mut lim) } == 0 && lim.rlim_cur != libc::RLIM_INFINITY
-        {
+        if unsafe { libc::getrlimit(res, &mut lim) } == 0 && lim.rlim_cur != libc::RLIM_INFINITY {
             found.push(format!("{name} {} MiB", lim.rlim_cur >> 20));
         }
     }
@@ -63,6 +62,10 @@ pub enum Fault {
     ReadOnly(u64, u32),
     #[error("{0:#x} maps frame {1:#x} outside guest RAM")]
     OutsideRam(u64, u64),
+    /// Audit policy only: a tolerated RW mapping of a validated pagetable; the VMM does not
+    /// write its results into a table behind the validator.
+    #[error("{0:#x} maps pagetable mfn {1:#x} (a tolerated RW mapping)")]
+    PageTable(u64, u64),
 }
 
 pub struct GuestRam {
@@ -76,13 +79,14 @@ impl GuestRam {
             .checked_mul(1 << 20)
             .filter(|&b| b > 0 && b <= usize::MAX as u64)
             .ok_or(MemoryError::SizeOutOfRange { mib })?;
-        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), bytes as usize)]).map_err(
-            |e| MemoryError::Mmap {
-                mib,
-                err: e.to_string(),
-                limits: mmap_limits(),
-            },
-        )?;
+        let mem =
+            GuestMemoryMmap::from_ranges(&[(GuestAddress(0), bytes as usize)]).map_err(|e| {
+                MemoryError::Mmap {
+                    mib,
+                    err: e.to_string(),
+                    limits: mmap_limits(),
+                }
+            })?;
         Ok(GuestRam {
             mem,
             nr_frames: bytes / PAGE_SIZE,

@@ -28,6 +28,11 @@ pub struct Stats {
     pub emulated: u64,
     pub console_bytes: u64,
     pub efaults: u64,
+    /// Calls answered -ENOSYS as unsupported, the distinct (hypercall, sub-command) pairs
+    /// named on stderr, and the calls to pairs no longer named (the set is bounded).
+    pub unsupported: u64,
+    pub unsupported_named: u64,
+    pub unsupported_untracked: u64,
 }
 
 impl Stats {
@@ -41,6 +46,8 @@ pub struct Summary<'a> {
     pub stats: &'a Stats,
     pub refusals: u64,
     pub violations: u64,
+    /// Guest-triggered stderr messages (printed, suppressed by the rate limit).
+    pub messages: (u64, u64),
     pub wall: Duration,
     pub outcome: &'a str,
 }
@@ -68,6 +75,15 @@ impl fmt::Display for Summary<'_> {
             f,
             "refusals={} violations={} efaults={} console_bytes={}",
             self.refusals, self.violations, s.efaults, s.console_bytes
+        )?;
+        writeln!(
+            f,
+            "messages: printed={} suppressed={} (rate limit)  unsupported: calls={} named={} not_named={}",
+            self.messages.0,
+            self.messages.1,
+            s.unsupported,
+            s.unsupported_named,
+            s.unsupported_untracked
         )?;
         write!(
             f,
