@@ -20,7 +20,9 @@
 //! wild pointers, counts, commands and domids.
 //!
 //! `vmm fuzz --calls N --seed S` runs it (hidden subcommand); `fuzz_short` below runs a few
-//! thousand calls in the normal test suite, `VMM_FUZZ_CALLS=N` makes that test longer.
+//! thousand calls in the normal test suite, `VMM_FUZZ_CALLS=N` makes that test longer
+//! (`VMM_FUZZ_SEED=S` picks the seed). A failure names the seed and the call; with
+//! `VMM_FUZZ_DUMP=FILE` the failing epoch's JSON log is written to FILE.
 
 use crate::hypercall::{Ctx, Hypervisor};
 use crate::logging::EventLog;
@@ -255,9 +257,10 @@ impl World {
             }
             self.cr3 = ctx.cr3;
             if let Err(e) = self.check() {
-                if std::env::var("VMM_FUZZ_DUMP").is_ok() {
+                // VMM_FUZZ_DUMP=FILE keeps the failing epoch's JSON log for a look.
+                if let Some(path) = std::env::var_os("VMM_FUZZ_DUMP") {
                     self.hv.log.flush();
-                    let _ = std::fs::write("/tmp/fuzz-dump.jsonl", &*self.json.0.borrow());
+                    let _ = std::fs::write(path, &*self.json.0.borrow());
                 }
                 return Err(e);
             }
@@ -729,6 +732,19 @@ pub fn run(
         progress(&report);
     }
     Ok(report)
+}
+
+/// An honest, complete log of `calls` fuzzer steps (enforce), for replay's tests.
+#[cfg(test)]
+pub(crate) fn sample_log(calls: u64, seed: u64) -> Vec<u8> {
+    let mut w = World::new(seed, Rng(seed | 1), Policy::Enforce);
+    for _ in 0..calls {
+        w.step().unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.hv.log.end("sample", Some(0), 0.0);
+    w.hv.log.flush();
+    let bytes = std::mem::take(&mut *w.json.0.borrow_mut());
+    bytes
 }
 
 #[cfg(test)]
