@@ -92,7 +92,11 @@ fn print_replay(out: &mut impl std::io::Write, r: &replay::ReplayReport) -> std:
         format!("{} differ", r.mismatches.total)
     };
     let damage = if r.integrity.total > 0 {
-        format!("; the log is damaged ({} problems)", r.integrity.total)
+        let n = r.integrity.total;
+        format!(
+            "; the log is damaged ({n} problem{})",
+            if n == 1 { "" } else { "s" }
+        )
     } else {
         String::new()
     };
