@@ -133,8 +133,13 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
         mem.read_frame(p as u64, &mut buf);
         for (slot, &e) in buf.iter().enumerate() {
             if level == 4 && is_xen_l4_slot(slot) {
-                if e != 0 {
-                    errs.push(format!("L4 mfn {p:x}: Xen slot {slot} not cleared"));
+                let k = slot - crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
+                let ro_mpt = k == 0 && e == v.xen_ro_mpt;
+                if e != v.xen_l4_slots[k] && !ro_mpt {
+                    errs.push(format!(
+                        "L4 mfn {p:x}: Xen slot {slot} is {e:#x}, not the hypervisor's {:#x}",
+                        v.xen_l4_slots[k]
+                    ));
                 }
                 continue;
             }

@@ -36,6 +36,8 @@ pub struct Validator {
     /// What a validated L4 gets in the hypervisor slots 256..=271 (Xen's
     /// `init_xen_l4_slots`); all zero (cleared) unless the VMM installs its Xen area.
     pub(crate) xen_l4_slots: [u64; XEN_L4_SLOTS],
+    /// The read-only M2P's L4 entry (slot 256), filled in by [`Validator::fill_ro_mpt`].
+    pub(crate) xen_ro_mpt: u64,
     /// Hypervisor frames outside guest RAM that the guest may map (shared_info).
     pub(crate) xen_shared: Vec<Mfn>,
 }
@@ -70,6 +72,7 @@ impl Validator {
             log: Vec::new(),
             violations: Vec::new(),
             xen_l4_slots: [0; XEN_L4_SLOTS],
+            xen_ro_mpt: 0,
             xen_shared: Vec::new(),
         }
     }
@@ -77,8 +80,25 @@ impl Validator {
     /// The hypervisor's L4 entries: written into slots 256..=271 of every L4 this
     /// validator validates, as Xen's `init_xen_l4_slots` does. They point outside
     /// guest RAM and are never reference-counted (validation ignores those slots).
-    pub fn set_xen_l4_slots(&mut self, slots: [u64; XEN_L4_SLOTS]) {
+    pub fn set_xen_l4_slots(&mut self, slots: [u64; XEN_L4_SLOTS], ro_mpt: u64) {
         self.xen_l4_slots = slots;
+        self.xen_ro_mpt = ro_mpt;
+    }
+
+    /// Xen's `fill_ro_mpt` / `zap_ro_mpt`: slot 256 of the validated L4 `l4` gets the
+    /// read-only M2P (when empty) or loses it. Xen does this when an L4 becomes a base, not
+    /// at validation (unless the guest is `m2p_strict`).
+    pub fn set_ro_mpt<M: GuestFrames>(&mut self, mem: &mut M, l4: Mfn, present: bool) {
+        if l4 >= self.nr || self.page_type(l4) != PageType::L4 {
+            return;
+        }
+        let slot = crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
+        let cur = mem.read_entry(l4, slot);
+        match present {
+            true if cur == 0 => mem.write_entry(l4, slot, self.xen_ro_mpt),
+            false if cur != 0 => mem.write_entry(l4, slot, 0),
+            _ => {}
+        }
     }
 
     /// Frames of the hypervisor's (outside guest RAM) that L1 entries may map, read-only

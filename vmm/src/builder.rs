@@ -32,6 +32,8 @@ pub enum BuildError {
     SegmentOutside(u64),
     #[error(transparent)]
     XenArea(#[from] XenAreaError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,11 +307,7 @@ impl Writer<'_> {
 pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError> {
     let ram_frames = cfg.mem_mib.saturating_mul(MIB / PAGE_SIZE);
     let xen = XenLayout::new(ram_frames).map_err(BuildError::XenArea)?;
-    let ram = crate::memory::GuestRam::new(cfg.mem_mib, Some((xen.base_frame, xen.nr_frames)))
-        .map_err(|_| BuildError::TooLittleMemory {
-            need_mib: 0,
-            have_mib: cfg.mem_mib,
-        })?;
+    let ram = crate::memory::GuestRam::new(cfg.mem_mib, Some((xen.base_frame, xen.nr_frames)))?;
     let nr_pages = ram.size() / PAGE_SIZE;
     let x = &img.xen;
     let v_start = x.virt_base;

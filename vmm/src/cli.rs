@@ -33,7 +33,8 @@ Exit status of `vmm run`:
   5  the guest asked for reboot or suspend (not supported)
 
 Output: the guest console on stdout; refusals and violations on stderr in Xen's debug-log
-style with provenance, then a summary. RUST_LOG=debug also prints every MMU operation.";
+style with provenance (rate-limited like Xen's printk: 10 messages, then one per 5 s; --log
+gets every one), then a summary. RUST_LOG=debug also prints every MMU operation.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,10 +54,21 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Run(RunArgs),
     /// Re-run a `--log` file offline through the validator and check every operation gives the
-    /// same result and events (exit 0: identical, 1: a difference, 4: unreadable log).
+    /// same result and events (exit 0: identical; 1: a difference, or a damaged log: a missing,
+    /// repeated or moved record, no end record (a killed run); 4: not a readable vmm log).
     Replay {
         /// A JSON Lines log written by `vmm run --log`.
         log: PathBuf,
+    },
+    /// Fuzz the hypercall server and the validator below the guest (no KVM): random and
+    /// structured hypercalls on a fake domain, invariants checked after every call.
+    #[command(hide = true)]
+    Fuzz {
+        /// Fuzzer steps (hypercalls and guest stores).
+        #[arg(long, default_value_t = 100_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 

@@ -4,7 +4,8 @@
 //! rdi, rsi, rdx, r10, r8, r9. Every argument is hostile: guest pointers are read through the
 //! guest's current tables ([`GuestRam::read_virt`]), counts are walked element by element with a
 //! bounds check each (a wild count stops at the first unreadable element with -EFAULT), and
-//! numbers we do not serve return -ENOSYS (logged once per number).
+//! numbers we do not serve return -ENOSYS (reported once per number, for the first
+//! [`UNSUPPORTED_NAMED`] numbers; the rest are counted).
 //!
 //! Batches (mmu_update, mmuext_op, multicall) are preempted as on Xen: once an exit has served
 //! [`PREEMPT_BUDGET`] elements, the call returns a [`Continuation`] and vcpu.rs re-enters the
@@ -14,6 +15,7 @@
 mod console;
 mod mmu;
 mod multicall;
+mod record;
 mod sched;
 mod version;
 
@@ -22,12 +24,12 @@ use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
 use crate::pv::xen_area::XenLayout;
 use crate::pv::{CpuImage, PvState, Vcpu};
+use crate::ratelimit::{BoundedSet, Seen};
 use crate::summary::Stats;
 use crate::tlb::{Flush, Tlb};
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::Validator;
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::io::Write;
 
 /// Xen's `guest_handle_okay` for a 64-bit PV guest: only the start address is checked — it must
@@ -63,6 +65,9 @@ pub struct Ctx {
 /// huge batch cannot keep the VMM in one exit. Smaller than the guest's 512-entry direct-map
 /// batches, so real runs take the continuation path.
 pub const PREEMPT_BUDGET: u32 = 256;
+
+/// Distinct unsupported (hypercall, sub-command) pairs reported by name on stderr.
+pub const UNSUPPORTED_NAMED: usize = 64;
 
 /// Xen's `hypercall_create_continuation`: the hypercall re-executes with these arguments
 /// (rdi, rsi, rdx, r10, r8, r9; the ones Xen's format string does not name are unchanged).
@@ -163,8 +168,9 @@ pub struct Hypervisor {
     pub log: EventLog,
     pub stats: Stats,
     console: Box<dyn Write>,
-    /// (hypercall, sub-command) pairs already reported as unsupported.
-    unsupported_seen: BTreeSet<(u64, u64)>,
+    /// (hypercall, sub-command) pairs already reported as unsupported (bounded: a guest can
+    /// try 2^64 numbers).
+    unsupported_seen: BoundedSet<(u64, u64)>,
     pub last: Option<LastCall>,
     /// SCHEDOP_shutdown_code reason, reported if the guest then dies without a shutdown.
     pub shutdown_code: Option<u32>,
@@ -197,7 +203,7 @@ impl Hypervisor {
             log,
             stats: Stats::default(),
             console,
-            unsupported_seen: BTreeSet::new(),
+            unsupported_seen: BoundedSet::new(UNSUPPORTED_NAMED),
             last: None,
             shutdown_code: None,
         }
@@ -248,10 +254,22 @@ impl Hypervisor {
         }
     }
 
-    /// -ENOSYS for a hypercall (or sub-command) we do not serve; reported once per number.
+    /// -ENOSYS for a hypercall (or sub-command) we do not serve; reported once per number (the
+    /// first [`UNSUPPORTED_NAMED`] distinct numbers; after that one line says so and the rest
+    /// are only counted).
     pub(crate) fn unsupported(&mut self, ctx: &Ctx, nr: u64, sub: Option<u64>) -> i64 {
         let rc = err(errno::ENOSYS);
-        let first = self.unsupported_seen.insert((nr, sub.unwrap_or(u64::MAX)));
+        let seen = self.unsupported_seen.insert((nr, sub.unwrap_or(u64::MAX)));
+        self.stats.unsupported += 1;
+        self.stats.unsupported_named = self.unsupported_seen.len() as u64;
+        self.stats.unsupported_untracked = self.unsupported_seen.untracked;
+        if seen == Seen::Untracked && self.unsupported_seen.untracked == 1 {
+            self.log.message(&format!(
+                "vmm: more than {UNSUPPORTED_NAMED} distinct unsupported hypercalls/sub-commands: \
+                 further ones are counted, not named"
+            ));
+        }
+        let first = seen == Seen::New;
         let what = match sub {
             Some(s) => format!("{} sub-command {s}", hc::name(nr)),
             None => format!("hypercall {nr}"),

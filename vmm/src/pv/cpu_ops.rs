@@ -2,7 +2,6 @@
 //! `physdev.c` set_iopl): segment bases, virtual CR0.TS, debug registers, vm_assist, IOPL.
 
 use crate::hypercall::{err, Ctx, Hypervisor};
-use crate::pv::xen_area::XenLayout;
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::x86 as xen;
 use pagetable_validator::pte::is_canonical;
@@ -47,20 +46,14 @@ impl Hypervisor {
     /// `fill_ro_mpt`: the kernel's L4 gets the read-only M2P in slot 256 when it becomes the
     /// base, unless the guest asked for `m2p_strict` (Xen's `new_guest_cr3`).
     pub fn fill_ro_mpt(&mut self, l4: u64) {
-        if self.m2p_strict() {
-            return;
-        }
-        let gpa = (l4 << 12) + XenLayout::RO_MPT_SLOT as u64 * 8;
-        if self.ram.read_u64_phys(gpa) == Some(0) {
-            let e = self.xen.ro_mpt_l4e();
-            self.ram.write_xen_pte(gpa, e);
+        if !self.m2p_strict() {
+            self.validator.set_ro_mpt(&mut self.ram, l4, true);
         }
     }
 
     /// `zap_ro_mpt`: no M2P in a user L4 of an m2p_strict guest.
     pub fn zap_ro_mpt(&mut self, l4: u64) {
-        let gpa = (l4 << 12) + XenLayout::RO_MPT_SLOT as u64 * 8;
-        self.ram.write_xen_pte(gpa, 0);
+        self.validator.set_ro_mpt(&mut self.ram, l4, false);
     }
 
     /// `set_segment_base(which, base)`.

@@ -50,7 +50,6 @@ pub mod port {
     pub const SYNC_DONE: u16 = 0xe4;
 }
 
-const SLOT_M2P: usize = 256;
 const SLOT_PERDOMAIN: usize = 260;
 const SLOT_DIRECTMAP: usize = 262;
 
@@ -271,9 +270,6 @@ impl XenLayout {
     pub fn ro_mpt_l4e(&self) -> u64 {
         pte::mk_pte(self.m2p_l3(), HYP_RO_USER)
     }
-
-    /// L4 slot of the read-only M2P.
-    pub const RO_MPT_SLOT: usize = SLOT_M2P;
 
     /// The 16 hypervisor L4 entries every validated L4 gets (slot 256 empty, see
     /// [`XenLayout::ro_mpt_l4e`]).
@@ -591,7 +587,7 @@ mod walk_tests {
                 return Some((e & pte::PTE_ADDR_MASK & !0x1f_ffff) | (va & 0x1f_ffff));
             }
         }
-        (e & pte::_PAGE_PRESENT != 0).then(|| (e & pte::PTE_ADDR_MASK) | (va & 0xfff))
+        (e & pte::_PAGE_PRESENT != 0).then_some((e & pte::PTE_ADDR_MASK) | (va & 0xfff))
     }
 
     #[test]
