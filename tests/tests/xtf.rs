@@ -29,7 +29,7 @@ fn xtf_dir() -> Option<PathBuf> {
 /// Real Xen's verdicts from the README's table: `| name | VERDICT ... |`.
 fn real_xen_verdicts(readme: &str) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
-    for line in readme.lines() {
+    for line in readme.lines().filter(|l| l.trim_start().starts_with('|')) {
         let cols: Vec<&str> = line.split('|').map(str::trim).collect();
         if cols.len() < 4 {
             continue;
@@ -103,7 +103,8 @@ fn every_xtf_kernel_gets_real_xens_verdict() {
 #[test]
 fn readme_table_parses() {
     let t = "| test | real Xen verdict | what |\n|---|---|---|\n| example | SUCCESS | x |\n\
-             | argo | SKIP (Argo not enabled) | y |\n| selftest | (crashes) | z |\n";
+             | argo | SKIP (Argo not enabled) | y |\n| selftest | (crashes) | z |\n\
+             \n    Test result: SUCCESS | SKIP | FAILURE | ERROR\n";
     let v = real_xen_verdicts(t);
     assert_eq!(v.get("example").map(String::as_str), Some("SUCCESS"));
     assert_eq!(v.get("argo").map(String::as_str), Some("SKIP"));

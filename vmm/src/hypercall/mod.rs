@@ -163,6 +163,9 @@ pub struct Hypervisor {
     pub pending_flush: Flush,
     /// VA of the kernel's hypercall page (HYPERCALL_PAGE note), if it has one.
     pub hypercall_page: Option<u64>,
+    /// Whether this host's KVM reports port-I/O exits with RIP past the instruction (learned
+    /// from the first hypercall through the page).
+    pub io_rip_after: Option<bool>,
     /// TLB coherence state across exits.
     pub tlb: Tlb,
     pub log: EventLog,
@@ -199,6 +202,7 @@ impl Hypervisor {
             cpuid,
             pending_flush: Flush::None,
             hypercall_page: None,
+            io_rip_after: None,
             tlb: Tlb::default(),
             log,
             stats: Stats::default(),

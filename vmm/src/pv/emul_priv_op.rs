@@ -367,6 +367,72 @@ impl Hypervisor {
         true
     }
 
+    /// A read of the read-only M2P that this host refused: on kvm-pvm machines L4 slot 256
+    /// (where Xen's ABI puts `machine_to_phys_mapping`) belongs to the host, and guest accesses
+    /// there raise #PF with the reserved-bit flag even though our tables map it. Emulates the
+    /// load (`mov`, `movzx`, `movsx(d)` into a register) from the M2P itself; anything else is
+    /// left to the caller (a write gets Xen's #PF on a read-only page).
+    pub fn emulate_ro_mpt_read(&mut self, cr2: u64) -> Emulated {
+        use pagetable_validator::abi::x86::MACH2PHYS_VIRT_START;
+        let Some(i) = self.fetch_insn() else {
+            return Emulated::No;
+        };
+        let load = matches!(
+            i.mnemonic(),
+            Mnemonic::Mov | Mnemonic::Movzx | Mnemonic::Movsx | Mnemonic::Movsxd
+        ) && i.op_count() == 2
+            && i.op0_kind() == OpKind::Register
+            && i.op1_kind() == OpKind::Memory;
+        if !load {
+            return Emulated::No;
+        }
+        let size = i.memory_size().size();
+        let dst = i.op0_register();
+        let off = cr2.wrapping_sub(MACH2PHYS_VIRT_START);
+        let end = self.xen.m2p_entries() * 8;
+        if !matches!(size, 1 | 2 | 4 | 8) || off.checked_add(size as u64).is_none_or(|e| e > end) {
+            return Emulated::No;
+        }
+        let mut b = [0u8; 8];
+        if !self
+            .ram
+            .read_phys(self.xen.m2p_gpa(0) + off, &mut b[..size])
+        {
+            return Emulated::No;
+        }
+        let raw = u64::from_le_bytes(b);
+        let bits = size * 8;
+        let v = match i.mnemonic() {
+            Mnemonic::Movsx | Mnemonic::Movsxd if bits < 64 => {
+                (((raw << (64 - bits)) as i64) >> (64 - bits)) as u64
+            }
+            _ => raw,
+        };
+        let Some(old) = self.reg_value(dst) else {
+            return Emulated::No;
+        };
+        let v = match dst.size() {
+            8 => v,
+            4 => v & 0xffff_ffff,
+            2 => (old & !0xffff) | (v & 0xffff),
+            _ if dst.is_gpr8()
+                && matches!(
+                    dst,
+                    Register::AH | Register::BH | Register::CH | Register::DH
+                ) =>
+            {
+                return Emulated::No;
+            }
+            _ => (old & !0xff) | (v & 0xff),
+        };
+        if !self.set_reg(dst, v) {
+            return Emulated::No;
+        }
+        self.vcpu.cpu.regs_mut().rip = i.next_ip();
+        self.stats.emulated += 1;
+        Emulated::Yes
+    }
+
     /// An MSR access Xen refuses: #GP(0) injected (the emulation itself "succeeded").
     fn msr_gp(&mut self) -> bool {
         match self.inject_event(GuestEvent::Exception {

@@ -27,11 +27,10 @@ use pagetable_validator::pte::{self, PAGE_SIZE};
 use pagetable_validator::XEN_L4_SLOTS;
 use thiserror::Error;
 
-/// Ports of the ring-0 stubs' `out`. They are open in the TSS I/O bitmap too: on this host
-/// KVM's emulator may judge the first instructions of an interrupt handler entered from CPL 3
-/// by the stale SS.DPL of the NUL stack segment (i.e. as CPL 3), so a stub's `out` must pass
-/// the bitmap, and a stub cannot use the stack. A guest may `out` to these ports itself; the
-/// VMM accepts a stub exit only with RIP inside the stubs' supervisor-only code page.
+/// Ports of the ring-0 stubs' `out`. On this host SYSCALL may enter LSTAR without leaving
+/// CPL 3 (see `build`), so the SYSCALL/SYSENTER stubs' ports are open in the TSS I/O bitmap; a
+/// guest may `out` to them itself, and the VMM accepts a stub exit only with RIP inside the
+/// stubs' code. The vector stubs and the trampoline always run at CPL 0.
 pub mod port {
     /// Vector stubs: 0x80 + vector for the 32 exceptions, 0xa0 for any other vector.
     pub const VECTOR_BASE: u16 = 0x80;
@@ -389,10 +388,7 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
     ram.write_phys(tss + 102, &iomap);
     let mut bitmap = vec![0xffu8; 8192 + 1];
     let hp = crate::builder::HYPERCALL_PORT;
-    for p in (hp..hp + 4)
-        .chain(port::VECTOR_BASE..=port::VECTOR_OTHER)
-        .chain(port::EXCEPTION..=port::SYNC_DONE)
-    {
+    for p in (hp..hp + 4).chain(port::SYSCALL..=port::SYSENTER) {
         let p = usize::from(p);
         bitmap[p / 8] &= !(1 << (p % 8));
     }
