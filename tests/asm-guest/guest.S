@@ -22,49 +22,7 @@
  * Numbers are printed as 16 hex digits. Build: cc -c guest.S; ld -T link.ld (see README.md).
  */
     .intel_syntax noprefix
-
-    .set VIRT_BASE, 0xffffffff80000000
-    .set SI_PT_BASE, 88
-    .set SI_MFN_LIST, 104
-    .set SI_CMDLINE, 128
-    .set DOMID_SELF, 0x7ff0
-    .set HC_MMU_UPDATE, 1
-    .set HC_MULTICALL, 13
-    .set HC_UPDATE_VA_MAPPING, 14
-    .set HC_XEN_VERSION, 17
-    .set HC_CONSOLE_IO, 18
-    .set HC_MMUEXT_OP, 26
-    .set HC_SCHED_OP, 29
-
-/* ---- Xen ELF notes ---- */
-    .macro xen_note type, payload:vararg
-    .balign 4
-    .long 4
-    .long 2f - 1f
-    .long \type
-    .asciz "Xen"
-1:  \payload
-2:  .balign 4
-    .endm
-
-    .section .note.Xen, "a"
-    xen_note 6, .asciz "linux"
-    xen_note 5, .asciz "xen-3.0"
-    xen_note 8, .asciz "generic"
-    xen_note 3, .quad VIRT_BASE
-    xen_note 4, .quad VIRT_BASE
-    xen_note 1, .quad _start
-    xen_note 2, .quad hypercall_page
-
-/* ---- the hypercall page: filled by the hypervisor ---- */
-    .section .hypercall_page, "ax"
-    .globl hypercall_page
-hypercall_page:
-    .fill 4096, 1, 0xcc
-
-    .macro HYPERCALL nr
-    call hypercall_page + \nr * 32
-    .endm
+#include "common.S"
 
 /* ---- entry ---- */
     .section .text.head, "ax"
@@ -103,36 +61,6 @@ _start:
     jmp main_run
 
     .text
-/* mfn_of(rdi = kernel VA) -> rax = mfn, through start_info.mfn_list */
-mfn_of:
-    mov rax, rdi
-    mov rcx, VIRT_BASE
-    sub rax, rcx
-    shr rax, 12
-    mov rcx, [rip + start_info]
-    mov rcx, [rcx + SI_MFN_LIST]
-    mov rax, [rcx + rax * 8]
-    ret
-
-/* mmuext1(edi = cmd, rsi = arg1) -> rax: one mmuext_op on DOMID_SELF */
-mmuext1:
-    mov [rip + ext_op], edi
-    mov [rip + ext_op + 8], rsi
-    lea rdi, [rip + ext_op]
-    mov esi, 1
-    xor edx, edx
-    mov r10d, DOMID_SELF
-    HYPERCALL HC_MMUEXT_OP
-    ret
-
-/* uvm(rdi = va, rsi = mfn, rdx = flags of the pte) -> rax: update_va_mapping with UVMF_INVLPG */
-uvm:
-    shl rsi, 12
-    or rsi, rdx
-    mov edx, 2
-    HYPERCALL HC_UPDATE_VA_MAPPING
-    ret
-
 main_run:
     lea rdi, [rip + msg_version]
     xor edi, edi
@@ -554,41 +482,6 @@ do_hostile:
     mov dword ptr [rip + reason], 0
     jmp shutdown
 
-shutdown:
-    mov edi, 2                         /* SCHEDOP_shutdown */
-    lea rsi, [rip + reason]
-    HYPERCALL HC_SCHED_OP
-    ud2
-
-/* puts(rdi = NUL-terminated string) */
-puts:
-    mov rdx, rdi
-    xor esi, esi
-1:  cmp byte ptr [rdx + rsi], 0
-    je 2f
-    inc rsi
-    jmp 1b
-2:  xor edi, edi                       /* CONSOLEIO_write; rsi = len, rdx = buf */
-    HYPERCALL HC_CONSOLE_IO
-    ret
-
-newline:
-    lea rdi, [rip + msg_nl]
-    jmp puts
-
-/* report(rdi = label, rsi = value): "<label> rc=<16 hex digits>\n" */
-report:
-    push rbx
-    mov rbx, rsi
-    call puts
-    lea rdi, [rip + msg_rc]
-    call puts
-    mov rdi, rbx
-    call puthex
-    call newline
-    pop rbx
-    ret
-
 /* report_xmm(rdi = label): "<label> lo=<hex> hi=<hex>\n" of the 16 bytes at sse_out */
 report_xmm:
     call puts
@@ -601,25 +494,6 @@ report_xmm:
     mov rdi, [rip + sse_out + 8]
     call puthex
     jmp newline
-
-/* puthex(rdi = value): 16 hex digits */
-puthex:
-    push rbx
-    mov rbx, rdi
-    lea rdi, [rip + hexbuf + 16]
-    mov ecx, 16
-1:  dec rdi
-    mov eax, ebx
-    and eax, 15
-    lea rdx, [rip + hexdigits]
-    mov al, [rdx + rax]
-    mov [rdi], al
-    shr rbx, 4
-    loop 1b
-    lea rdi, [rip + hexbuf]
-    call puts
-    pop rbx
-    ret
 
 /*
  * SSE2 integer/logic instructions on fixed inputs, printed. Where KVM has no hardware
@@ -683,7 +557,6 @@ sse_tests:
     ret
 
     .section .rodata
-hexdigits:  .ascii "0123456789abcdef"
 msg_hello:  .asciz "asm-guest: hello from a Xen PV guest in assembly\n"
 msg_cmdline: .asciz "asm-guest: cmdline="
 msg_version: .asciz "A00 xen_version"
@@ -759,8 +632,6 @@ s41:        .asciz "S41"
 s42:        .asciz "S42"
 msg_lo:     .asciz " lo="
 msg_hi:     .asciz " hi="
-msg_rc:     .asciz " rc="
-msg_nl:     .asciz "\n"
 msg_bye:    .asciz "asm-guest: bye\n"
 msg_hostile: .asciz "asm-guest: hostile run survived\n"
 /* mmu_update, update_va_mapping, mmuext_op x2, multicall, console_io, xen_version, unknown */
@@ -770,14 +641,8 @@ hostile_ops: .byte 1, 14, 26, 26, 13, 18, 17, 77
 
     .data
     .balign 8
-start_info: .quad 0
-reason:     .long 0
 done_var:   .long 0
-ext_op:     .long 0, 0
-            .quad 0, 0
 mmu_req:    .quad 0, 0
-hexbuf:     .fill 16, 1, '0'
-            .byte 0
     .balign 16
 sse_a:      .quad 0x0123456789abcdef, 0xfedcba9876543210
 sse_b:      .quad 0x0f1e2d3c4b5a6978, 0x0123cdef89ab4567

@@ -304,6 +304,9 @@ impl Hypervisor {
                         t = e & pagetable_validator::pte::PTE_ADDR_MASK;
                     }
                 }
+                if crate::pv::ptwr::is_ptwr_candidate(ec) && self.ptwr_fault(cr2) == Emulated::Yes {
+                    return Ok(Action::Resume);
+                }
                 if ec & PFEC_RSVD != 0 && self.in_ro_mpt(cr2) {
                     if self.emulate_ro_mpt_read(cr2) == Emulated::Yes {
                         return Ok(Action::Resume);

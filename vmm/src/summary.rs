@@ -38,6 +38,8 @@ pub struct Stats {
     /// Runs of the ring-0 sync trampoline, and the entries it re-stored.
     pub syncs: u64,
     pub synced_entries: u64,
+    /// Guest writes into pinned L1s emulated and validated (writable pagetables).
+    pub ptwr: u64,
     /// Calls answered -ENOSYS as unsupported, the distinct (hypercall, sub-command) pairs
     /// named on stderr, and the calls to pairs no longer named (the set is bounded).
     pub unsupported: u64,
@@ -88,8 +90,8 @@ impl fmt::Display for Summary<'_> {
         )?;
         writeln!(
             f,
-            "pv: bounces={} irets={} syscalls={} mode_switches={} ring0_syncs={} synced_entries={}",
-            s.bounces, s.irets, s.syscalls, s.mode_switches, s.syncs, s.synced_entries
+            "pv: bounces={} irets={} syscalls={} mode_switches={} ring0_syncs={} synced_entries={} ptwr={}",
+            s.bounces, s.irets, s.syscalls, s.mode_switches, s.syncs, s.synced_entries, s.ptwr
         )?;
         writeln!(
             f,

@@ -80,6 +80,12 @@ pub fn asm_guest() -> &'static Path {
     ELF.get_or_init(|| build_asm_guest("asm-guest", |s| s.to_string()))
 }
 
+/// tests/asm-guest/pvcpu.S: the PV CPU ABI case by case.
+pub fn pvcpu_guest() -> &'static Path {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| build_asm("pvcpu-guest", "pvcpu.S", |s| s.to_string()))
+}
+
 /// tests/asm-guest/flood.S: floods of refused pins and unknown hypercall numbers.
 pub fn flood_guest() -> &'static Path {
     static ELF: OnceLock<PathBuf> = OnceLock::new();

@@ -88,7 +88,7 @@ impl Hypervisor {
     }
 
     /// The instruction at the guest's rip, as far as it can be read.
-    fn fetch_insn(&self) -> Option<Instruction> {
+    pub(crate) fn fetch_insn(&self) -> Option<Instruction> {
         let rip = self.vcpu.cpu.regs.rip;
         let cr3 = self.vcpu.cpu.sregs.cr3;
         let mut b = [0u8; 15];
@@ -190,7 +190,7 @@ impl Hypervisor {
         true
     }
 
-    fn reg_value(&self, r: Register) -> Option<u64> {
+    pub(crate) fn reg_value(&self, r: Register) -> Option<u64> {
         let g = &self.vcpu.cpu.regs;
         Some(match r.full_register() {
             Register::RAX => g.rax,
@@ -213,7 +213,7 @@ impl Hypervisor {
         })
     }
 
-    fn set_reg(&mut self, r: Register, v: u64) -> bool {
+    pub(crate) fn set_reg(&mut self, r: Register, v: u64) -> bool {
         let g = self.vcpu.cpu.regs_mut();
         let slot = match r.full_register() {
             Register::RAX => &mut g.rax,

@@ -12,7 +12,8 @@
 //! * [`cpuid`] — Xen's PV CPUID policy;
 //! * [`cpu_ops`] — `set_segment_base`, `fpu_taskswitch`, `set/get_debugreg`, `vm_assist`,
 //!   `physdev_op` set_iopl;
-//! * [`descriptors`] — `set_gdt`, `update_descriptor` and the GDT the CPU uses.
+//! * [`descriptors`] — `set_gdt`, `update_descriptor` and the GDT the CPU uses;
+//! * [`ptwr`] — writable pagetables: guest writes into its pinned L1s, validated.
 //!
 //! [`Vcpu`] holds one vCPU's PV state and its register image; the vCPU loop (vcpu.rs) loads
 //! the image at each exit, the handlers change it, and the loop writes back what changed.
@@ -23,6 +24,7 @@ pub mod cpuid;
 pub mod descriptors;
 pub mod emul_priv_op;
 pub mod iret;
+pub mod ptwr;
 pub mod traps;
 pub mod xen_area;
 
@@ -31,6 +33,7 @@ use pagetable_validator::abi::x86::{self as xen, TrapInfo};
 
 /// RFLAGS bits.
 pub mod flags {
+    pub const CF: u64 = 1 << 0;
     pub const MBS: u64 = 1 << 1;
     pub const TF: u64 = 1 << 8;
     pub const IF: u64 = 1 << 9;
