@@ -36,7 +36,7 @@ fn logic_flags(v: u64, bits: u32) -> u64 {
     if (v >> (bits - 1)) & 1 != 0 {
         f |= SF;
     }
-    if (v as u8).count_ones() % 2 == 0 {
+    if (v as u8).count_ones().is_multiple_of(2) {
         f |= PF;
     }
     f
