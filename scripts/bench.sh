@@ -24,8 +24,14 @@ for a in "$@"; do
 done
 
 if [[ $what != guest ]]; then
-  echo "== validator (cargo bench -p pagetable-validator) =="
-  cargo bench -q -p pagetable-validator --bench validate 2>&1 | grep -v '^$'
+  # Criterion, short configuration (~30 s); per benchmark its estimate [low mid high],
+  # then the summary: best/median per space, ratios pin/raw read, pin/naive loop,
+  # unpin/pin, ns per mmu_update entry, frame-table bytes per frame.
+  # VALIDATOR_BENCH_ARGS passes criterion options, e.g. "--measurement-time 5".
+  echo "== validator (cargo bench -p pagetable-validator --bench validate) =="
+  # shellcheck disable=SC2086
+  cargo bench -q -p pagetable-validator --bench validate -- ${VALIDATOR_BENCH_ARGS:-} 2>&1 |
+    grep -E '^[a-z_]+/[a-z_]+ +time:|^summary|^ms:|^space|^(rw|ro)_|^mmu_update |^frame table'
 fi
 
 [[ $what == validator ]] && exit 0

@@ -18,6 +18,14 @@
 #   XEN_CACHE_DIR     cache for the Debian package (default <repo>/.cache/xen, git-ignored)
 #   XEN_QEMU_SERIAL   also copy the raw serial log to this file
 #   XEN_EXTRA_ARGS    extra words for Xen's command line
+#   XEN_QEMU_MODULES  more multiboot modules after the guest, space-separated paths (dom0's
+#                     initrd is the first: scripts/xen-qemu-linux.sh)
+#   XEN_QEMU_CPU      QEMU -cpu model (default max; Linux needs max,-smap, DESIGN §11)
+#   XEN_QEMU_MEM      QEMU memory in MiB (default 512)
+#   XEN_DOM0_MEM      Xen's dom0_mem (default 64M)
+#
+# A dom0 that powers off through ACPI (Linux: XENPF_enter_acpi_sleep) makes Xen print
+# "Entering ACPI S5 state" and QEMU exit: that counts as powered off too.
 #
 # Safe to run concurrently: every run has its own temp dir; the fetch is serialised by flock.
 set -euo pipefail
@@ -105,13 +113,20 @@ trap 'exit 130' INT TERM
 # A private copy keeps odd characters of the caller's path out of it.
 cp "$guest" "$tmp/guest.elf"
 initrd="$tmp/guest.elf ${cmdline//,/,,}"
+n=0
+for m in ${XEN_QEMU_MODULES:-}; do
+  [ -r "$m" ] || die "module $m not readable"
+  n=$((n + 1)); cp "$m" "$tmp/module$n"
+  initrd="$initrd,$tmp/module$n"
+done
 serial=$tmp/serial.log
 : >"$serial"
 
 start=$(date +%s.%N)
-qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512 -display none -monitor none \
+qemu-system-x86_64 -accel tcg -cpu "${XEN_QEMU_CPU:-max}" -smp 1 -m "${XEN_QEMU_MEM:-512}" \
+  -display none -monitor none \
   -serial "file:$serial" -no-reboot -kernel "$xen" \
-  -append "console=com1 com1=115200 loglvl=all guest_loglvl=all dom0_mem=64M noreboot ${XEN_EXTRA_ARGS:-}" \
+  -append "console=com1 com1=115200 loglvl=all guest_loglvl=all dom0_mem=${XEN_DOM0_MEM:-64M} noreboot ${XEN_EXTRA_ARGS:-}" \
   -initrd "$initrd" </dev/null >"$tmp/qemu.out" 2>&1 &
 qpid=$!
 
@@ -120,7 +135,10 @@ status=timeout
 deadline=$(($(date +%s) + timeout_s))
 panic_seen_at=
 while :; do
-  if ! kill -0 "$qpid" 2>/dev/null; then status=qemu-exited; break; fi
+  if ! kill -0 "$qpid" 2>/dev/null; then
+    if grep -q "Entering ACPI S5 state" "$serial"; then status=halted; else status=qemu-exited; fi
+    break
+  fi
   if grep -q "Hardware Dom0 halted" "$serial"; then status=halted; break; fi
   if grep -q "Hardware Dom0 crashed" "$serial"; then status=crashed; break; fi
   if grep -q "Panic on CPU" "$serial"; then

@@ -78,6 +78,18 @@ pub enum Op {
         old: u64,
         new: u64,
     },
+    /// `HYPERVISOR_set_gdt`: the frames asked for (at most 16) and the entries.
+    SetGdt {
+        frames: Vec<Mfn>,
+        entries: u32,
+    },
+    /// `HYPERVISOR_update_descriptor`; `stored` is the value written (Xen's
+    /// fixed-up descriptor), `None` if refused.
+    UpdateDescriptor {
+        maddr: u64,
+        desc: u64,
+        stored: Option<u64>,
+    },
 }
 
 /// What kind of writable-mapping conflict a violation is.
@@ -201,6 +213,20 @@ impl Event {
                     hex5(*l1)
                 ),
                 None => format!("update_va_mapping va {va:x} (no L1 maps it)"),
+            },
+            Op::SetGdt { frames, entries } => {
+                let list: Vec<String> = frames.iter().map(|&m| hex5(m)).collect();
+                format!("set_gdt {entries} entries, mfns [{}]", list.join(", "))
+            }
+            Op::UpdateDescriptor {
+                maddr,
+                desc,
+                stored,
+            } => match stored {
+                Some(s) if s != desc => {
+                    format!("update_descriptor ma {maddr:x} {desc:016x} (stored {s:016x})")
+                }
+                _ => format!("update_descriptor ma {maddr:x} {desc:016x}"),
             },
         };
         format!("{what} = {}", self.rc)

@@ -53,11 +53,13 @@ impl VecFrames {
     }
 
     /// Frame `mfn` (panics if `mfn >= nr_frames`, like slice indexing).
+    #[inline]
     pub fn frame(&self, mfn: Mfn) -> &[u64; ENTRIES] {
         self.frames[mfn as usize].as_deref().unwrap_or(&ZERO_FRAME)
     }
 
     /// Frame `mfn`, allocated if needed (panics if `mfn >= nr_frames`).
+    #[inline]
     pub fn frame_mut(&mut self, mfn: Mfn) -> &mut [u64; ENTRIES] {
         self.frames[mfn as usize].get_or_insert_with(|| Box::new([0; ENTRIES]))
     }

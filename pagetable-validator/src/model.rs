@@ -47,7 +47,8 @@ impl Region {
     }
 }
 
-/// Xen's page types (`PGT_*`) as far as PV pagetables use them.
+/// Xen's page types (`PGT_*`) as far as PV pagetables and descriptor tables
+/// use them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum PageType {
@@ -58,6 +59,9 @@ pub enum PageType {
     L2 = 3,
     L3 = 4,
     L4 = 5,
+    /// Xen's `PGT_seg_desc_page`: a frame of a GDT or LDT. Taking the first
+    /// reference validates its 512 descriptors (`check_descriptor`).
+    SegDesc = 6,
 }
 
 impl PageType {
@@ -80,13 +84,20 @@ impl PageType {
             PageType::L2 => 2,
             PageType::L3 => 3,
             PageType::L4 => 4,
-            PageType::None | PageType::Writable => 0,
+            PageType::None | PageType::Writable | PageType::SegDesc => 0,
         }
     }
 
     #[inline]
     pub fn is_table(self) -> bool {
         self.level() != 0
+    }
+
+    /// Types whose first reference validates the frame's content (and whose
+    /// frame may then not be mapped writable): pagetables and descriptor pages.
+    #[inline]
+    pub fn is_validated_type(self) -> bool {
+        self.is_table() || self == PageType::SegDesc
     }
 
     /// Xen's `PGT_*` type bits (bits 61..63 of `type_info`) for logs.
@@ -97,6 +108,7 @@ impl PageType {
             PageType::L2 => 2,
             PageType::L3 => 3,
             PageType::L4 => 4,
+            PageType::SegDesc => 5,
             PageType::Writable => 7,
         };
         t << 61
@@ -111,6 +123,7 @@ impl PageType {
             PageType::L2 => "PGT_l2_page_table",
             PageType::L3 => "PGT_l3_page_table",
             PageType::L4 => "PGT_l4_page_table",
+            PageType::SegDesc => "PGT_seg_desc_page",
         }
     }
 }
@@ -171,20 +184,25 @@ pub struct FrameInfo {
     pub linear: i16,
 }
 
-/// The hot per-frame record: 8 bytes, because the validation hot path touches one
-/// per entry (a dense address space streams through the whole frame table).
+/// The hot per-frame type word, Xen-like `type_info`: type in bits 28..31,
+/// `PGT_pinned`-like bit 27, validated bit 26, type count in bits 0..25 (larger
+/// counts are refused like Xen's "Type count overflow").
 ///
-/// `ti` packs Xen-like `type_info`: type in bits 28..31, `PGT_pinned`-like bit 27,
-/// validated bit 26, type count in bits 0..25 (larger counts are refused like
-/// Xen's "Type count overflow"). The rarely used counts live in [`Cold`].
+/// The frame table is a structure of arrays (see [`crate::Validator`]): this
+/// word, the untyped reference count (`u32`) and the rarely used [`Cold`] counts
+/// each live in their own array. A frame's general reference count (Xen's
+/// `count_info`) is not stored: every type reference comes with a general
+/// reference, so it is `untyped + type count + tolerated`. An RW L1 entry
+/// therefore touches only this word and an RO one only the untyped count, and a
+/// dense pin streams through 4 bytes per mapped frame.
 ///
 /// Invariants (checked by the oracle): count 0 ⇔ type `None`; validated ⇔ type
-/// Writable, or a table whose validation completed; tolerated > 0 only while the
-/// type is a table.
+/// Writable, or a table or descriptor page whose validation completed;
+/// tolerated > 0 only while the type is a table or a descriptor page.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
 pub(crate) struct Frame {
     pub ti: u32,
-    pub refs: u32,
 }
 
 /// Per-frame counts off the hot path.
@@ -196,7 +214,13 @@ pub(crate) struct Cold {
     pub tolerated: u16,
 }
 
-const _: () = assert!(core::mem::size_of::<Frame>() == 8);
+const _: () = assert!(core::mem::size_of::<Frame>() == 4);
+const _: () = assert!(core::mem::size_of::<Cold>() == 4);
+
+/// Bytes of frame table per guest frame: the type word, the untyped reference
+/// count and the cold counts (the optional m2p the VMM sets for logs adds 8).
+pub const FRAME_TABLE_BYTES_PER_FRAME: usize =
+    core::mem::size_of::<Frame>() + core::mem::size_of::<u32>() + core::mem::size_of::<Cold>();
 
 pub(crate) const TI_COUNT: u32 = (1 << 26) - 1;
 pub(crate) const TI_VALIDATED: u32 = 1 << 26;
@@ -204,6 +228,11 @@ pub(crate) const TI_PINNED: u32 = 1 << 27;
 pub(crate) const TI_TY_SHIFT: u32 = 28;
 /// Largest type count.
 pub(crate) const MAX_TYPE_COUNT: u32 = TI_COUNT;
+/// Largest untyped reference count: keeps `untyped + type count + tolerated`
+/// (the general count reported in [`FrameInfo::refs`]) within a `u32`. Reaching it
+/// is "reference count overflow" (-EINVAL), like the general count's overflow in
+/// Xen's `get_page` (whose counters are wider: nothing real gets near either).
+pub(crate) const MAX_UNTYPED: u32 = u32::MAX - MAX_TYPE_COUNT - u16::MAX as u32;
 
 /// Xen's `type_info` bits for logs (`PGT_validated`, `PGT_pinned`).
 pub(crate) const PGT_VALIDATED: u64 = 1 << 58;
@@ -218,6 +247,7 @@ impl PageType {
             3 => PageType::L2,
             4 => PageType::L3,
             5 => PageType::L4,
+            6 => PageType::SegDesc,
             _ => PageType::None,
         }
     }
@@ -290,13 +320,22 @@ impl Frame {
         }
     }
 
-    pub fn info(self, cold: Cold) -> FrameInfo {
+    /// The general reference count (Xen's `count_info` without the allocation
+    /// reference): untyped references + type references + tolerated ones.
+    #[inline]
+    pub fn refs(self, untyped: u32, cold: Cold) -> u32 {
+        untyped
+            .saturating_add(self.count())
+            .saturating_add(u32::from(cold.tolerated))
+    }
+
+    pub fn info(self, untyped: u32, cold: Cold) -> FrameInfo {
         FrameInfo {
             ty: self.ty(),
             type_count: self.count(),
             validated: self.validated(),
             pinned: self.pinned(),
-            refs: self.refs,
+            refs: self.refs(untyped, cold),
             tolerated_writable: u32::from(cold.tolerated),
             linear: cold.linear,
         }

@@ -80,16 +80,13 @@ impl Validator {
         if mfn >= self.nr {
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        self.get_ref(mfn)?;
         if let Err(e) = self.get_page_type(mem, mfn, want, Origin::Pin) {
-            self.put_ref(mfn);
             self.log.push(xenlog::pin_error(e.errno(), mfn));
             return Err(e);
         }
         if self.frames[mfn as usize].pinned() {
             self.log.push(xenlog::already_pinned(mfn));
             self.put_page_type(mem, mfn, want);
-            self.put_ref(mfn);
             return Err(XenError::inval(format!("mfn {mfn:x} already pinned")));
         }
         self.frames[mfn as usize].set_pinned(true);
@@ -119,7 +116,6 @@ impl Validator {
         self.frames[mfn as usize].set_pinned(false);
         let ty = self.frames[mfn as usize].ty();
         self.put_page_type(mem, mfn, ty);
-        self.put_ref(mfn);
         Ok(())
     }
 
@@ -141,9 +137,7 @@ impl Validator {
         if mfn >= self.nr {
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        self.get_ref(mfn)?;
         if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
-            self.put_ref(mfn);
             self.log.push(msg(
                 LINE_NEW_BASEPTR,
                 format!("Error while installing new baseptr {}", hex5(mfn)),
@@ -152,7 +146,6 @@ impl Validator {
         }
         if let Some(old) = self.base.replace(mfn) {
             self.put_page_type(mem, old, PageType::L4);
-            self.put_ref(old);
         }
         Ok(())
     }
@@ -174,9 +167,7 @@ impl Validator {
                 if mfn >= self.nr {
                     return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
                 }
-                self.get_ref(mfn)?;
                 if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
-                    self.put_ref(mfn);
                     self.log.push(msg(
                         LINE_NEW_USER_BASEPTR,
                         format!("Error {} installing new mfn {}", e.errno(), hex5(mfn)),
@@ -187,7 +178,6 @@ impl Validator {
             self.user_base = (mfn != 0).then_some(mfn);
             if let Some(o) = old {
                 self.put_page_type(mem, o, PageType::L4);
-                self.put_ref(o);
             }
             Ok(())
         });
@@ -221,14 +211,11 @@ impl Validator {
         } else {
             0
         };
+        let mut new = old;
         let res = self
             .check_mem(mem)
-            .and_then(|()| self.do_mmu_update(mem, cmd, table, slot, level, req.val));
-        let new = if res.is_ok() {
-            mem.read_entry(table, slot)
-        } else {
-            old
-        };
+            .and_then(|()| self.do_mmu_update(mem, cmd, table, slot, level, old, req.val))
+            .map(|stored| new = stored);
         self.finish(
             Op::MmuUpdate {
                 ptr: req.ptr,
@@ -274,6 +261,9 @@ impl Validator {
         Ok(())
     }
 
+    /// Returns the value stored. `old` is the entry's current value (read by
+    /// the caller when `table` is inside the domain).
+    #[allow(clippy::too_many_arguments)]
     fn do_mmu_update<M: GuestFrames>(
         &mut self,
         mem: &mut M,
@@ -281,8 +271,9 @@ impl Validator {
         table: Mfn,
         slot: usize,
         level: u32,
+        old: u64,
         val: u64,
-    ) -> Result<(), XenError> {
+    ) -> Result<u64, XenError> {
         match cmd {
             mmu::NORMAL_PT_UPDATE | mmu::PT_UPDATE_PRESERVE_AD | mmu::PT_UPDATE_NO_TRANSLATE => {}
             _ => return Err(XenError::NoSys),
@@ -299,23 +290,24 @@ impl Validator {
             0 => {
                 // Not a pagetable: a plain write, like Xen's writable-page path.
                 mem.write_entry(table, slot, val);
-                Ok(())
+                Ok(val)
             }
-            1 => self.mod_l1_entry(mem, table, slot, val, preserve_ad),
-            _ => self.mod_ln_entry(mem, level, table, slot, val, preserve_ad),
+            1 => self.mod_l1_entry(mem, table, slot, old, val, preserve_ad),
+            _ => self.mod_ln_entry(mem, level, table, slot, old, val, preserve_ad),
         }
     }
 
-    /// `mod_l1_entry`.
+    /// `mod_l1_entry`: replaces entry `slot` of L1 `l1`, currently `old`, by
+    /// `new`. Returns the value stored.
     pub(crate) fn mod_l1_entry<M: GuestFrames>(
         &mut self,
         mem: &mut M,
         l1: Mfn,
         slot: usize,
+        old: u64,
         new: u64,
         preserve_ad: bool,
-    ) -> Result<(), XenError> {
-        let old = mem.read_entry(l1, slot);
+    ) -> Result<u64, XenError> {
         let mut new = new;
         if new & _PAGE_PRESENT != 0 {
             if new & self.rules.l1_disallow != 0 {
@@ -329,26 +321,27 @@ impl Validator {
             // The fast path compares, and the write stores, the adjusted value.
             new = adjust_guest_l1e(new);
             if !has_changed_beyond_fastpath(old, new) {
-                write_entry(mem, l1, slot, old, new, preserve_ad);
-                return Ok(());
+                return Ok(write_entry(mem, l1, slot, old, new, preserve_ad));
             }
             self.get_page_from_l1e(mem, l1, slot, new)?;
         }
-        write_entry(mem, l1, slot, old, new, preserve_ad);
+        let stored = write_entry(mem, l1, slot, old, new, preserve_ad);
         self.put_page_from_l1e(mem, old);
-        Ok(())
+        Ok(stored)
     }
 
-    /// `mod_l{2,3,4}_entry`.
+    /// `mod_l{2,3,4}_entry`, like [`Validator::mod_l1_entry`].
+    #[allow(clippy::too_many_arguments)]
     fn mod_ln_entry<M: GuestFrames>(
         &mut self,
         mem: &mut M,
         level: u32,
         p: Mfn,
         slot: usize,
+        old: u64,
         new: u64,
         preserve_ad: bool,
-    ) -> Result<(), XenError> {
+    ) -> Result<u64, XenError> {
         if level == 4 && is_xen_l4_slot(slot) {
             self.log.push(msg(
                 LINE_L4_XEN_PRIVATE,
@@ -359,7 +352,6 @@ impl Validator {
             ));
             return Err(XenError::inval(format!("L4 slot {slot} is Xen's")));
         }
-        let old = mem.read_entry(p, slot);
         let mut new = new;
         if new & _PAGE_PRESENT != 0 {
             if new & LN_DISALLOW != 0 {
@@ -372,14 +364,13 @@ impl Validator {
             }
             new = adjust_guest_lne(level, new);
             if !has_changed_beyond_fastpath(old, new) {
-                write_entry(mem, p, slot, old, new, preserve_ad);
-                return Ok(());
+                return Ok(write_entry(mem, p, slot, old, new, preserve_ad));
             }
             self.get_page_from_lne(mem, level, p, slot, new)?;
         }
-        write_entry(mem, p, slot, old, new, preserve_ad);
+        let stored = write_entry(mem, p, slot, old, new, preserve_ad);
         self.put_page_from_lne(mem, level, p, old);
-        Ok(())
+        Ok(stored)
     }
 
     /// Writes the L1 entry mapping `va` in the current base's tables. Flags are
@@ -394,16 +385,15 @@ impl Validator {
     ) -> Result<(), XenError> {
         let mut target: Option<(Mfn, usize)> = None;
         let mut old = 0;
+        let mut new = 0;
         let res = self.check_mem(mem).and_then(|()| {
             let (l1, slot) = self.resolve_l1(mem, va)?;
             target = Some((l1, slot));
             old = mem.read_entry(l1, slot);
-            self.mod_l1_entry(mem, l1, slot, val, false)
+            new = old;
+            new = self.mod_l1_entry(mem, l1, slot, old, val, false)?;
+            Ok(())
         });
-        let new = match (target, &res) {
-            (Some((l1, slot)), Ok(())) => mem.read_entry(l1, slot),
-            _ => old,
-        };
         self.finish(
             Op::UpdateVaMapping {
                 va,
@@ -449,7 +439,8 @@ impl Validator {
     }
 }
 
-/// Writes `new`, OR-ing in the current A/D bits for `MMU_PT_UPDATE_PRESERVE_AD`.
+/// Writes `new`, OR-ing in the current A/D bits for `MMU_PT_UPDATE_PRESERVE_AD`;
+/// returns the value written.
 fn write_entry<M: GuestFrames>(
     mem: &mut M,
     t: Mfn,
@@ -457,11 +448,12 @@ fn write_entry<M: GuestFrames>(
     old: u64,
     new: u64,
     preserve_ad: bool,
-) {
+) -> u64 {
     let v = if preserve_ad {
         new | (old & (_PAGE_ACCESSED | _PAGE_DIRTY))
     } else {
         new
     };
     mem.write_entry(t, slot, v);
+    v
 }

@@ -12,12 +12,17 @@
 //! * type counts, general reference counts, writable references and linear
 //!   counts equal what the reachable entries + pins + base imply;
 //! * no pagetable has a writable reference (audit: only tolerated ones);
-//! * unreachable frames hold no pagetable type.
+//! * unreachable frames hold no pagetable type;
+//! * every GDT frame is a validated descriptor page whose descriptors all pass
+//!   `check_descriptor` unchanged, with one type reference per GDT slot, and no
+//!   writable reference (audit: only tolerated ones); no other frame is one.
 
 use crate::frames::GuestFrames;
 use crate::model::{FrameInfo, PageType, Policy};
 use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
-use crate::rules::{adjust_guest_l1e, adjust_guest_lne, is_xen_l4_slot, LN_DISALLOW};
+use crate::rules::{
+    adjust_guest_l1e, adjust_guest_lne, check_descriptor, is_xen_l4_slot, LN_DISALLOW,
+};
 use crate::validator::Validator;
 
 pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String> {
@@ -97,13 +102,44 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
             tcount[b as usize] += 1;
         }
     }
+    let mut gdt_refs = vec![0u64; n];
+    for &g in &v.gdt {
+        if g as usize >= n {
+            errs.push(format!("GDT frame {g:x} outside the domain"));
+            continue;
+        }
+        gdt_refs[g as usize] += 1;
+        refs[g as usize] += 1;
+        tcount[g as usize] += 1;
+    }
+    for (m, &c) in gdt_refs.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        if live[m] != 0 {
+            errs.push(format!("GDT frame {m:x} is also reachable as L{}", live[m]));
+        }
+        mem.read_frame(m as u64, &mut buf);
+        for (i, &d) in buf.iter().enumerate() {
+            if check_descriptor(d) != Some(d) {
+                errs.push(format!(
+                    "GDT frame {m:x} descriptor {i} {d:016x} not as Xen leaves it"
+                ));
+            }
+        }
+    }
     for &p in &tables {
         let level = live[p];
         mem.read_frame(p as u64, &mut buf);
         for (slot, &e) in buf.iter().enumerate() {
             if level == 4 && is_xen_l4_slot(slot) {
-                if e != 0 {
-                    errs.push(format!("L4 mfn {p:x}: Xen slot {slot} not cleared"));
+                let k = slot - crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
+                let ro_mpt = k == 0 && e == v.xen_ro_mpt;
+                if e != v.xen_l4_slots[k] && !ro_mpt {
+                    errs.push(format!(
+                        "L4 mfn {p:x}: Xen slot {slot} is {e:#x}, not the hypervisor's {:#x}",
+                        v.xen_l4_slots[k]
+                    ));
                 }
                 continue;
             }
@@ -161,6 +197,16 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
     }
 
     for (m, f) in infos.iter().enumerate() {
+        if gdt_refs[m] > 0 {
+            check_segdesc_frame(m, f, tcount[m], wcount[m], &mut errs);
+            if u64::from(f.refs) != refs[m] {
+                errs.push(format!(
+                    "mfn {m:x}: refs {} != recomputed {}",
+                    f.refs, refs[m]
+                ));
+            }
+            continue;
+        }
         check_frame(
             v,
             m,
@@ -189,6 +235,20 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
             errs.push(format!("... and {more} more"));
         }
         Err(errs.join("\n"))
+    }
+}
+
+fn check_segdesc_frame(m: usize, f: &FrameInfo, tcount: u64, wcount: u64, errs: &mut Vec<String>) {
+    if f.ty != PageType::SegDesc || !f.validated || u64::from(f.type_count) != tcount {
+        errs.push(format!(
+            "GDT frame {m:x} not a validated descriptor page x{tcount} (frame {f:?})"
+        ));
+    }
+    if u64::from(f.tolerated_writable) != wcount {
+        errs.push(format!(
+            "descriptor page {m:x} has {wcount} writable mappings, {} tolerated",
+            f.tolerated_writable
+        ));
     }
 }
 

@@ -19,6 +19,12 @@
 //!   reset to `None` when its count drops to 0 (Xen keeps the stale type bits;
 //!   nothing observable depends on them).
 //!
+//! * Every type reference comes with a general reference (`get_page` before
+//!   `get_page_type` in Xen). Here [`Validator::get_page_type`] takes both and
+//!   [`Validator::put_page_type`] drops both; only RO L1 entries take a general
+//!   reference alone ([`Validator::get_untyped_ref`]). The general count is
+//!   derived, not stored (see `model::Frame`).
+//!
 //! Recursion depth is bounded: validation descends one level per step (L4→L1),
 //! and a linear entry never validates anything. Devalidation of a linear
 //! target can only recurse downward, because a table used as a linear target can
@@ -26,7 +32,7 @@
 
 use crate::event::{StrayMapping, Violation, ViolationKind};
 use crate::frames::GuestFrames;
-use crate::model::{Mfn, PageType, Policy, XenError, MAX_TYPE_COUNT};
+use crate::model::{Mfn, PageType, Policy, XenError, MAX_TYPE_COUNT, MAX_UNTYPED};
 use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW};
 use crate::rules::{xen_flags, LN_DISALLOW};
 use crate::validator::Validator;
@@ -53,27 +59,29 @@ fn present(e: u64) -> bool {
 }
 
 impl Validator {
-    /// Takes a general reference (`get_page`).
+    /// Takes a general reference without a type reference (`get_page`, as an RO
+    /// L1 entry does).
     #[inline]
-    pub(crate) fn get_ref(&mut self, t: Mfn) -> Result<(), XenError> {
-        let f = &mut self.frames[t as usize];
-        if f.refs == u32::MAX {
+    pub(crate) fn get_untyped_ref(&mut self, t: Mfn) -> Result<(), XenError> {
+        let u = &mut self.untyped[t as usize];
+        if *u >= MAX_UNTYPED {
             return Err(XenError::inval("reference count overflow"));
         }
-        f.refs += 1;
+        *u += 1;
         Ok(())
     }
 
-    /// Drops a general reference (`put_page`).
+    /// Drops a general reference taken by [`Validator::get_untyped_ref`] (`put_page`).
     #[inline]
-    pub(crate) fn put_ref(&mut self, t: Mfn) {
-        let f = &mut self.frames[t as usize];
-        f.refs = f.refs.saturating_sub(1);
+    pub(crate) fn put_untyped_ref(&mut self, t: Mfn) {
+        let u = &mut self.untyped[t as usize];
+        *u = u.saturating_sub(1);
     }
 
-    /// Xen's `get_page_type`: one more reference of type `want` on frame `t`.
-    /// A first pagetable reference validates the frame, which writes Xen's
-    /// adjusted entries back (hence `&mut M`).
+    /// Xen's `get_page` + `get_page_type`: one more general and type reference
+    /// of type `want` on frame `t`; on failure neither is taken. A first
+    /// pagetable reference validates the frame, which writes Xen's adjusted
+    /// entries back (hence `&mut M`).
     #[inline(always)]
     pub(crate) fn get_page_type<M: GuestFrames>(
         &mut self,
@@ -91,7 +99,7 @@ impl Validator {
         self.get_table_type_slow(mem, t, want)
     }
 
-    /// `get_page_type(PGT_writable_page)`: never validates anything, so guest
+    /// `get_page` + `get_page_type(PGT_writable_page)`: never validates anything, so guest
     /// memory is only read (for provenance).
     #[inline(always)]
     pub(crate) fn get_writable_type<M: GuestFrames>(
@@ -153,7 +161,12 @@ impl Validator {
             fm.set_ty(want);
             fm.set_count(1);
             fm.set_validated(false);
-            return match self.validate_table(mem, t, want.level()) {
+            let validated = if want == PageType::SegDesc {
+                self.validate_segdesc(mem, t)
+            } else {
+                self.validate_table(mem, t, want.level())
+            };
+            return match validated {
                 Ok(()) => {
                     self.frames[t as usize].set_validated(true);
                     Ok(())
@@ -185,7 +198,8 @@ impl Validator {
         }
         self.log_bad_type(f, want, t);
         if f.ty() == PageType::Writable {
-            // The stray-RW case: still mapped writable somewhere.
+            // The stray-RW case: still mapped writable somewhere (a pagetable
+            // or descriptor page to be).
             self.record_stray_writable(mem, t, want);
             if self.policy == Policy::Audit {
                 // Tolerate the existing writable references and type the frame.
@@ -204,7 +218,7 @@ impl Validator {
     }
 
     #[cold]
-    fn log_bad_type(&mut self, f: crate::model::Frame, want: PageType, t: Mfn) {
+    pub(crate) fn log_bad_type(&mut self, f: crate::model::Frame, want: PageType, t: Mfn) {
         self.log.push(xenlog::bad_type(
             f.xen_type_info(),
             want.xen_bits(),
@@ -238,7 +252,8 @@ impl Validator {
         }
     }
 
-    /// Xen's `put_page_type` for a reference of type `ty` taken earlier.
+    /// Xen's `put_page_type` + `put_page` for a reference of type `ty` taken
+    /// earlier by [`Validator::get_page_type`].
     #[inline(always)]
     pub(crate) fn put_page_type<M: GuestFrames>(&mut self, mem: &M, t: Mfn, ty: PageType) {
         let f = &mut self.frames[t as usize];
@@ -272,6 +287,9 @@ impl Validator {
                 if level != 0 {
                     f.set_validated(false);
                     self.devalidate_table(mem, t, level);
+                } else if f.ty() == PageType::SegDesc {
+                    // Descriptors hold no references.
+                    f.set_validated(false);
                 }
                 self.drop_to_zero(t);
             }
@@ -300,17 +318,16 @@ impl Validator {
             }
             return Err(self.not_our_frame(t));
         }
-        self.get_ref(t)?;
-        if e & _PAGE_RW != 0 {
-            let origin = Origin::Entry {
-                table: l1,
-                slot: slot as u16,
-                pte: e,
-            };
-            if self.get_writable_type(mem, t, origin).is_err() {
-                self.put_ref(t);
-                return Err(self.could_not_get_writable(t, e));
-            }
+        if e & _PAGE_RW == 0 {
+            return self.get_untyped_ref(t);
+        }
+        let origin = Origin::Entry {
+            table: l1,
+            slot: slot as u16,
+            pte: e,
+        };
+        if self.get_writable_type(mem, t, origin).is_err() {
+            return Err(self.could_not_get_writable(t, e));
         }
         Ok(())
     }
@@ -327,8 +344,9 @@ impl Validator {
         }
         if e & _PAGE_RW != 0 {
             self.put_page_type(mem, t, PageType::Writable);
+        } else {
+            self.put_untyped_ref(t);
         }
-        self.put_ref(t);
     }
 
     /// `get_page_from_l{2,3,4}e`: entry `e` in slot `slot` of table `p` (level
@@ -352,7 +370,6 @@ impl Validator {
         let t = pte_mfn(e);
         let lower = PageType::table(level - 1).expect("level 2..=4");
         let first = if t < self.nr {
-            self.get_ref(t)?;
             let origin = Origin::Entry {
                 table: p,
                 slot: slot as u16,
@@ -360,10 +377,7 @@ impl Validator {
             };
             match self.get_page_type(mem, t, lower, origin) {
                 Ok(()) => return Ok(()),
-                Err(err) => {
-                    self.put_ref(t);
-                    err
-                }
+                Err(err) => err,
             }
         } else {
             XenError::inval(format!("mfn {t:x} outside the domain"))
@@ -405,14 +419,11 @@ impl Validator {
             && tl > i16::MIN
             && Some(tf.ty()) == same
             && tf.validated()
-            && tf.count() < MAX_TYPE_COUNT
-            && tf.refs < u32::MAX;
+            && tf.count() < MAX_TYPE_COUNT;
         if ok {
             self.cold[p as usize].linear += 1;
             self.cold[t as usize].linear -= 1;
-            let tm = &mut self.frames[t as usize];
-            tm.ti += 1;
-            tm.refs += 1;
+            self.frames[t as usize].ti += 1;
         }
         ok
     }
@@ -444,7 +455,6 @@ impl Validator {
             let lower = PageType::table(level - 1).expect("level 2..=4");
             self.put_page_type(mem, t, lower);
         }
-        self.put_ref(t);
     }
 
     /// "Bad Lx flags": `line` is the checking function's (`get_page_from_lNe`

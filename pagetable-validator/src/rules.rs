@@ -127,9 +127,151 @@ pub fn xen_flags(pte: u64) -> u64 {
     ((pte >> 40) & !0xfff & 0xff_ffff) | (pte & 0xfff)
 }
 
+/// Xen's `FIRST_RESERVED_GDT_ENTRY` (public `arch-x86/xen.h`: page 14 of the
+/// GDT onwards is Xen's): a guest GDT has at most this many entries.
+pub const FIRST_RESERVED_GDT_ENTRY: u32 = 14 * 4096 / 8;
+/// Xen's `FLAT_KERNEL_CS` for 64-bit PV (`FLAT_RING3_CS64`, GDT index 262).
+pub const FLAT_KERNEL_CS: u32 = 0xe033;
+
+const SEGMENT_TYPE: u32 = 15 << 8;
+const SEGMENT_S: u32 = 1 << 12;
+const SEGMENT_DPL: u32 = 3 << 13;
+const SEGMENT_P: u32 = 1 << 15;
+/// A 64-bit PV kernel runs in ring 3 (`GUEST_KERNEL_RPL`).
+const GUEST_KERNEL_RPL: u32 = 3;
+
+/// Xen 4.17's `check_descriptor` (`arch/x86/pv/descriptor-tables.c`) for a
+/// 64-bit PV domain: `None` if the descriptor is refused, else the value Xen
+/// stores (possibly fixed up).
+///
+/// * Not present: accepted unchanged.
+/// * The DPL is raised to the guest kernel's RPL (3), `__fixup_guest_selector`.
+/// * Code and data segments (S set): accepted, no base/limit checks (those are
+///   for 32-bit guests only), with the fixed-up DPL.
+/// * System type 0 (the second half of a call gate): accepted unchanged (Xen
+///   returns before writing the fix-up back).
+/// * Any other system descriptor but a call gate (type 0xc): refused.
+/// * Call gate: the target selector must be a guest GDT entry (index below
+///   [`FIRST_RESERVED_GDT_ENTRY`]), Xen's `FLAT_KERNEL_CS`, or an LDT selector
+///   (`guest_gate_selector_okay`); the DPL is forced to 0 (so using the gate
+///   faults and Xen can emulate it) and the original (fixed-up) DPL goes into
+///   the selector's RPL; the reserved bits 0..7 of the high word must be zero.
+pub fn check_descriptor(desc: u64) -> Option<u64> {
+    let (mut a, mut b) = (desc as u32, (desc >> 32) as u32);
+    if b & SEGMENT_P == 0 {
+        return Some(desc);
+    }
+    let mut dpl = (b >> 13) & 3;
+    if dpl & 3 < GUEST_KERNEL_RPL {
+        dpl = (dpl & !3) | GUEST_KERNEL_RPL;
+    }
+    b = (b & !SEGMENT_DPL) | (dpl << 13);
+    if b & SEGMENT_S == 0 {
+        if b & SEGMENT_TYPE == 0 {
+            return Some(desc);
+        }
+        if b & SEGMENT_TYPE != 0xc00 {
+            return None;
+        }
+        let cs = a >> 16;
+        let gate_ok = (cs >> 3) < FIRST_RESERVED_GDT_ENTRY || cs == FLAT_KERNEL_CS || cs & 4 != 0;
+        if !gate_ok {
+            return None;
+        }
+        b &= !SEGMENT_DPL;
+        let cs = (cs & !3) | dpl;
+        a = (a & 0xffff) | (cs << 16);
+        if b & 0xff != 0 {
+            return None;
+        }
+    }
+    Some(u64::from(a) | (u64::from(b) << 32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Descriptors from a 64-bit Linux GDT (`GDT_ENTRY_INIT` in
+    /// `arch/x86/include/asm/segment.h`), and what Xen's `check_descriptor`
+    /// does to them, worked through Xen's code line by line.
+    #[test]
+    fn check_descriptor_follows_xen() {
+        // Not present (P clear): anything goes, unchanged.
+        assert_eq!(check_descriptor(0), Some(0));
+        assert_eq!(
+            check_descriptor(0xffff_7fff_ffff_ffff),
+            Some(0xffff_7fff_ffff_ffff)
+        );
+        // __KERNEL_CS 64-bit: 0x00af9b000000ffff (DPL 0) -> DPL 3 (0x00affb...).
+        assert_eq!(
+            check_descriptor(0x00af_9b00_0000_ffff),
+            Some(0x00af_fb00_0000_ffff)
+        );
+        // __KERNEL_DS: 0x00cf93000000ffff -> 0x00cff3000000ffff.
+        assert_eq!(
+            check_descriptor(0x00cf_9300_0000_ffff),
+            Some(0x00cf_f300_0000_ffff)
+        );
+        // __USER_CS (DPL 3) unchanged; 32-bit user CS too (no limit checks for 64-bit PV).
+        assert_eq!(
+            check_descriptor(0x00af_fb00_0000_ffff),
+            Some(0x00af_fb00_0000_ffff)
+        );
+        assert_eq!(
+            check_descriptor(0x00cf_fb00_0000_ffff),
+            Some(0x00cf_fb00_0000_ffff)
+        );
+        // DPL 1 and 2 are raised to 3 as well.
+        assert_eq!(
+            check_descriptor(0x00cf_b300_0000_ffff),
+            Some(0x00cf_f300_0000_ffff)
+        );
+        assert_eq!(
+            check_descriptor(0x00cf_d300_0000_ffff),
+            Some(0x00cf_f300_0000_ffff)
+        );
+        // A present system descriptor of type 0 (upper half of a 16-byte gate):
+        // accepted as is, DPL not rewritten.
+        assert_eq!(
+            check_descriptor(0x0000_8000_0000_0000),
+            Some(0x0000_8000_0000_0000)
+        );
+        // TSS (type 9), LDT (type 2), interrupt gate (0xe), trap gate (0xf): refused.
+        assert_eq!(check_descriptor(0x0000_8900_0000_0067), None);
+        assert_eq!(check_descriptor(0x0000_8200_0000_ffff), None);
+        assert_eq!(check_descriptor(0x0000_8e00_0010_0000), None);
+        assert_eq!(check_descriptor(0x0000_8f00_0010_0000), None);
+        // Call gate (type 0xc) to selector 0x10 (GDT index 2), DPL 3: DPL forced
+        // to 0, the old DPL (3) in the selector's RPL: 0x10 -> 0x13.
+        assert_eq!(
+            check_descriptor(0x0000_ec00_0010_1000),
+            Some(0x0000_8c00_0013_1000)
+        );
+        // DPL 0 call gate: DPL fixed up to 3 first, so the RPL becomes 3 too.
+        assert_eq!(
+            check_descriptor(0x0000_8c00_0010_1000),
+            Some(0x0000_8c00_0013_1000)
+        );
+        // Gate to a Xen-reserved GDT entry (index 7168 = selector 0xe000): refused;
+        // Xen's FLAT_KERNEL_CS (0xe033) and LDT selectors (TI bit) are fine.
+        assert_eq!(check_descriptor(0x0000_ec00_e000_1000), None);
+        assert_eq!(
+            check_descriptor(0x0000_ec00_e033_1000),
+            Some(0x0000_8c00_e033_1000)
+        );
+        assert_eq!(
+            check_descriptor(0x0000_ec00_e004_1000),
+            Some(0x0000_8c00_e007_1000)
+        );
+        // Last guest GDT entry (index 7167, selector 0xdff8): fine.
+        assert_eq!(
+            check_descriptor(0x0000_ec00_dff8_1000),
+            Some(0x0000_8c00_dffb_1000)
+        );
+        // Call gate with reserved bits 0..7 of the high word set: refused.
+        assert_eq!(check_descriptor(0x0000_ec01_0010_1000), None);
+    }
 
     #[test]
     fn masks_match_xen_constants() {

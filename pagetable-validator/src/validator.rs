@@ -12,7 +12,10 @@ use crate::rules::Rules;
 /// (the VMM maps them read-only), exactly as Xen does.
 #[derive(Clone, Debug)]
 pub struct Validator {
+    /// The frame table, one array per field (see `model::Frame`): type words,
+    /// untyped reference counts, cold counts.
     pub(crate) frames: Vec<Frame>,
+    pub(crate) untyped: Vec<u32>,
     pub(crate) cold: Vec<Cold>,
     pub(crate) nr: u64,
     pub(crate) policy: Policy,
@@ -20,6 +23,9 @@ pub struct Validator {
     pub(crate) base: Option<Mfn>,
     /// The user-mode base (`MMUEXT_NEW_USER_BASEPTR`), holding an L4 type reference.
     pub(crate) user_base: Option<Mfn>,
+    /// The GDT (`set_gdt`): frames holding a descriptor-page reference each.
+    pub(crate) gdt: Vec<Mfn>,
+    pub(crate) gdt_ents: u32,
     pub(crate) regions: Vec<Region>,
     pub(crate) m2p: Vec<u64>,
     pub(crate) events: Vec<Event>,
@@ -30,6 +36,8 @@ pub struct Validator {
     /// What a validated L4 gets in the hypervisor slots 256..=271 (Xen's
     /// `init_xen_l4_slots`); all zero (cleared) unless the VMM installs its Xen area.
     pub(crate) xen_l4_slots: [u64; XEN_L4_SLOTS],
+    /// The read-only M2P's L4 entry (slot 256), filled in by [`Validator::fill_ro_mpt`].
+    pub(crate) xen_ro_mpt: u64,
     /// Hypervisor frames outside guest RAM that the guest may map (shared_info).
     pub(crate) xen_shared: Vec<Mfn>,
 }
@@ -48,12 +56,15 @@ impl Validator {
         let n = usize::try_from(nr_frames).expect("nr_frames fits in usize");
         Validator {
             frames: vec![Frame::default(); n],
+            untyped: vec![0; n],
             cold: vec![Cold::default(); n],
             nr: nr_frames,
             policy,
             rules,
             base: None,
             user_base: None,
+            gdt: Vec::new(),
+            gdt_ents: 0,
             regions: Vec::new(),
             m2p: Vec::new(),
             events: Vec::new(),
@@ -61,6 +72,7 @@ impl Validator {
             log: Vec::new(),
             violations: Vec::new(),
             xen_l4_slots: [0; XEN_L4_SLOTS],
+            xen_ro_mpt: 0,
             xen_shared: Vec::new(),
         }
     }
@@ -68,8 +80,25 @@ impl Validator {
     /// The hypervisor's L4 entries: written into slots 256..=271 of every L4 this
     /// validator validates, as Xen's `init_xen_l4_slots` does. They point outside
     /// guest RAM and are never reference-counted (validation ignores those slots).
-    pub fn set_xen_l4_slots(&mut self, slots: [u64; XEN_L4_SLOTS]) {
+    pub fn set_xen_l4_slots(&mut self, slots: [u64; XEN_L4_SLOTS], ro_mpt: u64) {
         self.xen_l4_slots = slots;
+        self.xen_ro_mpt = ro_mpt;
+    }
+
+    /// Xen's `fill_ro_mpt` / `zap_ro_mpt`: slot 256 of the validated L4 `l4` gets the
+    /// read-only M2P (when empty) or loses it. Xen does this when an L4 becomes a base, not
+    /// at validation (unless the guest is `m2p_strict`).
+    pub fn set_ro_mpt<M: GuestFrames>(&mut self, mem: &mut M, l4: Mfn, present: bool) {
+        if l4 >= self.nr || self.page_type(l4) != PageType::L4 {
+            return;
+        }
+        let slot = crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
+        let cur = mem.read_entry(l4, slot);
+        match present {
+            true if cur == 0 => mem.write_entry(l4, slot, self.xen_ro_mpt),
+            false if cur != 0 => mem.write_entry(l4, slot, 0),
+            _ => {}
+        }
     }
 
     /// Frames of the hypervisor's (outside guest RAM) that L1 entries may map, read-only
@@ -134,7 +163,7 @@ impl Validator {
 
     pub fn frame_info(&self, mfn: Mfn) -> Option<FrameInfo> {
         let i = usize::try_from(mfn).ok()?;
-        Some(self.frames.get(i)?.info(self.cold[i]))
+        Some(self.frames.get(i)?.info(self.untyped[i], self.cold[i]))
     }
 
     pub fn is_pinned(&self, mfn: Mfn) -> bool {
@@ -149,14 +178,31 @@ impl Validator {
     pub fn frames_snapshot(&self) -> Vec<FrameInfo> {
         self.frames
             .iter()
+            .zip(&self.untyped)
             .zip(&self.cold)
-            .map(|(f, c)| f.info(*c))
+            .map(|((f, &u), &c)| f.info(u, c))
             .collect()
     }
 
     /// Events since the last call.
     pub fn drain_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Moves the events since the last call to the end of `out`. Unlike
+    /// [`Validator::drain_events`] the validator keeps its event buffer, and the
+    /// caller can reuse `out`: no allocation per batch, and the memory events are
+    /// written to stays in the cache (a batch of 4096 `mmu_update`s writes
+    /// 0.5 MiB of events).
+    pub fn drain_events_into(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.events);
+    }
+
+    /// The general reference count of frame `t` (see `model::Frame`).
+    #[inline]
+    pub(crate) fn refs_of(&self, t: Mfn) -> u32 {
+        let i = t as usize;
+        self.frames[i].refs(self.untyped[i], self.cold[i])
     }
 
     /// The pfn of `mfn` from the m2p, if known.

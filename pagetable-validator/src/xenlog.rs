@@ -88,6 +88,27 @@ pub(crate) fn bad_type(saw: u64, exp: u64, mfn: Mfn, pfn: u64) -> XenMsg {
     )
 }
 
+/// `validate_page`'s failure line; `refs` is the general count (printed as
+/// Xen's `count_info`).
+pub(crate) fn error_validating(
+    line: u32,
+    mfn: Mfn,
+    pfn: u64,
+    ty: u64,
+    refs: u32,
+    taf: u64,
+) -> XenMsg {
+    msg(
+        line,
+        format!(
+            "Error while validating mfn {} (pfn {}) for type {ty:016x}: caf={:08x} taf={taf:016x}",
+            hex5(mfn),
+            hex5(pfn),
+            xen_count_info(refs)
+        ),
+    )
+}
+
 pub(crate) fn pin_error(rc: i64, mfn: Mfn) -> XenMsg {
     msg(
         LINE_PIN_ERROR,

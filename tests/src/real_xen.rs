@@ -141,10 +141,16 @@ pub fn run_on_xen_with(elf: &Path, cmdline: &str, opts: &XenOptions) -> XenRun {
     if let Some(a) = &opts.xen_args {
         cmd.env("XEN_EXTRA_ARGS", a);
     }
+    run_xen_command(cmd)
+}
+
+/// Runs `cmd`, a `scripts/xen-qemu.sh` invocation or a wrapper of it (`xen-qemu-linux.sh`),
+/// and sorts its output into a [`XenRun`].
+pub fn run_xen_command(mut cmd: Command) -> XenRun {
     let start = Instant::now();
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let wall = start.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let (mut guest_lines, mut xen_lines) = (Vec::new(), Vec::new());

@@ -7,6 +7,7 @@
 //! A second test parses `abi.rs` itself so that a constant or struct field added there
 //! without a row here fails too (unless exempted below with a reason).
 
+use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInfo};
 use pagetable_validator::abi::{
     self, console, domid, elfnote, errno, hypercall, memory, mmu, mmuext, sched, sif,
     start_info_offset, uvmf, version, MmuUpdate, MmuextOp, MulticallEntry, StartInfo,
@@ -32,6 +33,22 @@ const EXEMPT: &[(&str, &str)] = &[
         "Xen-internal (xen/include/xen/hypercall.h); memory.h only says the start extent sits above the command",
     ),
     ("memory::MEMOP_CMD_MASK", "derived: (1 << MEMOP_EXTENT_SHIFT) - 1"),
+    (
+        "x86::HYPERVISOR_CS",
+        "Xen-internal (asm/config.h __HYPERVISOR_CS), not in the public headers",
+    ),
+    (
+        "x86::HYPERVISOR_DS32",
+        "Xen-internal (asm/config.h __HYPERVISOR_DS32), not in the public headers",
+    ),
+    (
+        "x86::TSS_SELECTOR",
+        "Xen-internal (asm/desc.h TSS_ENTRY << 3), not in the public headers",
+    ),
+    (
+        "x86::LAST_RESERVED_GDT_BYTE",
+        "Xen-internal (asm/desc.h, one reserved page), not in the public headers",
+    ),
     (
         "START_INFO_MAGIC",
         "xen.h only documents the format \"xen-<version>-<platform>\"; the value comes from the domain builder",
@@ -237,12 +254,45 @@ fn constant_checks() -> Vec<Check> {
         errno::EACCES => "XENKVM_EACCES",
         errno::EFAULT => "XENKVM_EFAULT",
         errno::EBUSY => "XENKVM_EBUSY",
+        errno::ENODEV => "XENKVM_ENODEV",
         errno::EEXIST => "XENKVM_EEXIST",
         errno::EINVAL => "XENKVM_EINVAL",
         errno::ENOSPC => "XENKVM_ENOSPC",
         errno::ERANGE => "XENKVM_ERANGE",
         errno::ENOSYS => "XENKVM_ENOSYS",
         errno::EOPNOTSUPP => "XENKVM_EOPNOTSUPP",
+        // x86_64 PV CPU ABI (arch-x86/xen-x86_64.h, arch-x86/xen.h, callback.h).
+        x86::FLAT_RING3_CS32 => "FLAT_RING3_CS32",
+        x86::FLAT_RING3_CS64 => "FLAT_RING3_CS64",
+        x86::FLAT_RING3_DS32 => "FLAT_RING3_DS32",
+        x86::FLAT_RING3_DS64 => "FLAT_RING3_DS64",
+        x86::FLAT_RING3_SS64 => "FLAT_RING3_SS64",
+        x86::FLAT_KERNEL_CS => "FLAT_KERNEL_CS",
+        x86::FLAT_KERNEL_SS => "FLAT_KERNEL_SS",
+        x86::FLAT_KERNEL_DS => "FLAT_KERNEL_DS",
+        x86::FLAT_USER_CS32 => "FLAT_USER_CS32",
+        x86::FIRST_RESERVED_GDT_PAGE => "FIRST_RESERVED_GDT_PAGE",
+        x86::FIRST_RESERVED_GDT_BYTE => "FIRST_RESERVED_GDT_BYTE",
+        x86::FIRST_RESERVED_GDT_ENTRY => "FIRST_RESERVED_GDT_ENTRY",
+        x86::HYPERVISOR_VIRT_START => "HYPERVISOR_VIRT_START",
+        x86::HYPERVISOR_VIRT_END => "HYPERVISOR_VIRT_END",
+        x86::MACH2PHYS_VIRT_START => "MACH2PHYS_VIRT_START",
+        x86::MACH2PHYS_VIRT_END => "MACH2PHYS_VIRT_END",
+        x86::SEGBASE_FS => "SEGBASE_FS",
+        x86::SEGBASE_GS_USER => "SEGBASE_GS_USER",
+        x86::SEGBASE_GS_KERNEL => "SEGBASE_GS_KERNEL",
+        x86::SEGBASE_GS_USER_SEL => "SEGBASE_GS_USER_SEL",
+        x86::VGCF_IN_SYSCALL => "VGCF_in_syscall",
+        x86::CALLBACKOP_REGISTER => "CALLBACKOP_register",
+        x86::CALLBACKOP_UNREGISTER => "CALLBACKOP_unregister",
+        x86::CALLBACKTYPE_EVENT => "CALLBACKTYPE_event",
+        x86::CALLBACKTYPE_FAILSAFE => "CALLBACKTYPE_failsafe",
+        x86::CALLBACKTYPE_SYSCALL => "CALLBACKTYPE_syscall",
+        x86::CALLBACKTYPE_SYSENTER_DEPRECATED => "CALLBACKTYPE_sysenter_deprecated",
+        x86::CALLBACKTYPE_NMI => "CALLBACKTYPE_nmi",
+        x86::CALLBACKTYPE_SYSENTER => "CALLBACKTYPE_sysenter",
+        x86::CALLBACKTYPE_SYSCALL32 => "CALLBACKTYPE_syscall32",
+        x86::CALLBACKF_MASK_EVENTS => "CALLBACKF_mask_events",
         // ELF notes (elfnote.h).
         elfnote::INFO => "XEN_ELFNOTE_INFO",
         elfnote::ENTRY => "XEN_ELFNOTE_ENTRY",
@@ -349,6 +399,50 @@ fn layout_checks() -> Vec<Check> {
         size_check("MulticallEntry", MC, size_of::<MulticallEntry>()),
         size_check("StartInfo", SI, size_of::<StartInfo>()),
     ];
+    const TI: &str = "struct trap_info";
+    const IC: &str = "struct iret_context";
+    const CB: &str = "struct callback_register";
+    v.push(size_check("TrapInfo", TI, size_of::<TrapInfo>()));
+    v.push(size_check("IretContext", IC, size_of::<IretContext>()));
+    v.push(size_check(
+        "CallbackRegister",
+        CB,
+        size_of::<CallbackRegister>(),
+    ));
+    v.extend(field!(TrapInfo, vector, TI, "vector"));
+    v.extend(field!(TrapInfo, flags, TI, "flags"));
+    v.extend(field!(TrapInfo, cs, TI, "cs"));
+    v.extend(pad!(TrapInfo, _pad, TI, "cs", "address"));
+    v.extend(field!(TrapInfo, address, TI, "address"));
+    for f in [
+        "rax", "r11", "rcx", "flags", "rip", "cs", "rflags", "rsp", "ss",
+    ] {
+        let (off, size) = match f {
+            "rax" => (offset_of!(IretContext, rax), 8),
+            "r11" => (offset_of!(IretContext, r11), 8),
+            "rcx" => (offset_of!(IretContext, rcx), 8),
+            "flags" => (offset_of!(IretContext, flags), 8),
+            "rip" => (offset_of!(IretContext, rip), 8),
+            "cs" => (offset_of!(IretContext, cs), 8),
+            "rflags" => (offset_of!(IretContext, rflags), 8),
+            "rsp" => (offset_of!(IretContext, rsp), 8),
+            _ => (offset_of!(IretContext, ss), 8),
+        };
+        v.push(Check {
+            ours: format!("IretContext.{f}@offset"),
+            c_expr: format!("offsetof({IC}, {f})"),
+            value: off as i128,
+        });
+        v.push(Check {
+            ours: format!("IretContext.{f}@size"),
+            c_expr: format!("sizeof((({IC} *)0)->{f})"),
+            value: size as i128,
+        });
+    }
+    v.extend(field!(CallbackRegister, ty, CB, "type"));
+    v.extend(field!(CallbackRegister, flags, CB, "flags"));
+    v.extend(pad!(CallbackRegister, _pad, CB, "flags", "address"));
+    v.extend(field!(CallbackRegister, address, CB, "address"));
     v.extend(field!(MmuUpdate, ptr, MU, "ptr"));
     v.extend(field!(MmuUpdate, val, MU, "val"));
 

@@ -46,6 +46,47 @@ fn an_elf_without_xen_notes_is_refused() {
 }
 
 #[test]
+fn missing_initrd() {
+    let elf = asm_guest().to_str().unwrap().to_string();
+    let run = vmm(&["run", &elf, "--initrd", "/nonexistent/initrd.gz"]);
+    one_line_error(&run, "cannot read initrd /nonexistent/initrd.gz");
+    let run = vmm(&["run", &elf, "--initrd", "/"]);
+    one_line_error(&run, "cannot read initrd /");
+}
+
+#[test]
+fn broken_bzimages_are_refused() {
+    let dir = std::env::temp_dir().join(format!("vmm-cli-bz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // "HdrS" at 0x202, but the file ends inside the setup header.
+    let mut short = vec![0u8; 0x240];
+    short[0x202..0x206].copy_from_slice(b"HdrS");
+    let f = dir.join("short");
+    std::fs::write(&f, &short).unwrap();
+    let run = vmm(&["run", f.to_str().unwrap()]);
+    one_line_error(&run, "truncated bzImage");
+    // Boot protocol 2.04: no payload fields.
+    let mut old = vec![0u8; 0x1000];
+    old[0x202..0x206].copy_from_slice(b"HdrS");
+    old[0x206..0x208].copy_from_slice(&0x0204u16.to_le_bytes());
+    std::fs::write(&f, &old).unwrap();
+    let run = vmm(&["run", f.to_str().unwrap()]);
+    one_line_error(&run, "boot protocol 2.04");
+    // A payload that is an XZ header followed by garbage.
+    let mut bad = old.clone();
+    bad[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    bad[0x1f1] = 1; // payload area starts at 2 * 512
+    bad[0x248..0x24c].copy_from_slice(&0u32.to_le_bytes());
+    bad[0x24c..0x250].copy_from_slice(&0x100u32.to_le_bytes());
+    bad[0x400..0x406].copy_from_slice(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+    bad[0x4fc..0x500].copy_from_slice(&0x1000u32.to_le_bytes());
+    std::fs::write(&f, &bad).unwrap();
+    let run = vmm(&["run", f.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    one_line_error(&run, "corrupt xz payload");
+}
+
+#[test]
 fn too_little_memory() {
     // The asm guest's initial mapping is 4 MiB (Xen's rounding); 2 MiB cannot hold it.
     let elf = asm_guest().to_str().unwrap().to_string();

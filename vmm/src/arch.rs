@@ -8,11 +8,10 @@ use crate::pv::cpuid::CpuidTable;
 use crate::pv::flat_segment;
 use crate::pv::xen_area::{XenLayout, TSS_LIMIT};
 use kvm_bindings::{
-    kvm_fpu, kvm_msr_entry, kvm_segment, kvm_userspace_memory_region, Msrs,
-    KVM_MAX_CPUID_ENTRIES,
+    kvm_fpu, kvm_msr_entry, kvm_segment, kvm_userspace_memory_region, Msrs, KVM_MAX_CPUID_ENTRIES,
 };
-use pagetable_validator::abi::x86 as xen;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use pagetable_validator::abi::x86 as xen;
 use thiserror::Error;
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 

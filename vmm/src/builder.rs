@@ -32,6 +32,8 @@ pub enum BuildError {
     SegmentOutside(u64),
     #[error(transparent)]
     XenArea(#[from] XenAreaError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +55,58 @@ pub struct Layout {
     pub nr_pt_frames: u64,
 }
 
+/// Where the builder put the initrd (`--initrd`): Xen's dom0 builder's first module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InitrdPlacement {
+    /// First pfn of the initrd (its pages are contiguous in pfn space).
+    pub pfn: u64,
+    /// Length in bytes (`start_info.mod_len`).
+    pub len: u64,
+    /// Its virtual address in the initial mapping, or `None` for a kernel with
+    /// XEN_ELFNOTE_MOD_START_PFN (then `start_info.mod_start` is `pfn` and the flags have
+    /// SIF_MOD_START_PFN).
+    pub va: Option<u64>,
+}
+
+/// Places an initrd of `len` bytes as Xen 4.17's `dom0_construct_pv` does. Mapped (the
+/// kernel has no MOD_START_PFN note): at `round_pgup(kernel end)` = `mapped_va`, where
+/// `layout` (computed with the initrd's length) left room for it before the P2M. Unmapped:
+/// after the first allocation, whose size is the initial mapping rounded up to a power of two
+/// pages (`get_order_from_bytes(v_end - v_start)`), so its first pfn is `1 << order`. Either
+/// way Xen panics ("Domain 0 allocation is too small for kernel image") unless
+/// `(1 << order) + PFN_UP(len)` pages fit, where the mapped initrd's pages are not counted in
+/// the mapping's order.
+pub fn place_initrd(
+    layout: &Layout,
+    nr_pages: u64,
+    len: u64,
+    mapped_va: Option<u64>,
+) -> Result<InitrdPlacement, BuildError> {
+    let pages = len.div_ceil(PAGE_SIZE);
+    let mapping = layout.v_end - layout.v_start;
+    let count = match mapped_va {
+        Some(_) => mapping - pages * PAGE_SIZE,
+        None => mapping,
+    };
+    let order_pages = count.div_ceil(PAGE_SIZE).max(1).next_power_of_two();
+    let need = order_pages + pages;
+    if need > nr_pages {
+        return Err(BuildError::TooLittleMemory {
+            need_mib: (need * PAGE_SIZE).div_ceil(MIB),
+            have_mib: nr_pages * PAGE_SIZE / MIB,
+        });
+    }
+    let pfn = match mapped_va {
+        Some(va) => (va - layout.v_start) >> 12,
+        None => order_pages,
+    };
+    Ok(InitrdPlacement {
+        pfn,
+        len,
+        va: mapped_va,
+    })
+}
+
 /// A built domain: its memory, P2M, and the initial register values.
 pub struct Domain {
     pub ram: GuestRam,
@@ -65,6 +119,7 @@ pub struct Domain {
     /// The Xen area (outside RAM): GDT, IDT, TSS, entry stubs, M2P, shared_info.
     pub xen: XenLayout,
     pub cmdline_truncated: bool,
+    pub initrd: Option<InitrdPlacement>,
 }
 
 fn round_up(x: u64, a: u64) -> Option<u64> {
@@ -92,9 +147,19 @@ pub fn make_p2m(nr_pages: u64, mode: P2mMode) -> Vec<u64> {
     p2m
 }
 
-/// Computes the layout exactly like Xen's loop over `nr_pt_pages`.
-fn compute_layout(kstart: u64, kend: u64, v_start: u64, nr_pages: u64) -> Option<Layout> {
-    let p2m_start = round_up(kend, PAGE_SIZE)?;
+/// Computes the layout exactly like Xen's loop over `nr_pt_pages`. `initrd_va_len`: the length
+/// of an initrd mapped right after the kernel (0 when there is none or it is not mapped).
+fn compute_layout(
+    kstart: u64,
+    kend: u64,
+    initrd_va_len: u64,
+    v_start: u64,
+    nr_pages: u64,
+) -> Option<Layout> {
+    let p2m_start = round_up(
+        round_up(kend, PAGE_SIZE)?.checked_add(initrd_va_len)?,
+        PAGE_SIZE,
+    )?;
     let p2m_end = p2m_start.checked_add(nr_pages * 8)?;
     let si_start = round_up(p2m_end, PAGE_SIZE)?;
     let si_end = si_start.checked_add(PAGE_SIZE)?;
@@ -201,6 +266,8 @@ pub struct BuildConfig<'a> {
     pub mem_mib: u64,
     pub cmdline: &'a str,
     pub p2m: P2mMode,
+    /// The initrd (`--initrd`), passed as Xen passes dom0's first module.
+    pub initrd: Option<&'a [u8]>,
 }
 
 struct Writer<'a> {
@@ -226,21 +293,29 @@ impl Writer<'_> {
             done += n;
         }
     }
+    /// Writes `bytes` into the frames of pfns `pfn0..`, page by page through the P2M.
+    fn write_pfns(&self, pfn0: u64, bytes: &[u8]) {
+        for (i, chunk) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
+            let ok = self
+                .ram
+                .write_phys(self.p2m[pfn0 as usize + i] << 12, chunk);
+            debug_assert!(ok, "builder writes stay inside RAM");
+        }
+    }
 }
 
 pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError> {
     let ram_frames = cfg.mem_mib.saturating_mul(MIB / PAGE_SIZE);
     let xen = XenLayout::new(ram_frames).map_err(BuildError::XenArea)?;
-    let ram = crate::memory::GuestRam::new(cfg.mem_mib, Some((xen.base_frame, xen.nr_frames)))
-        .map_err(|_| BuildError::TooLittleMemory {
-            need_mib: 0,
-            have_mib: cfg.mem_mib,
-        })?;
+    let ram = crate::memory::GuestRam::new(cfg.mem_mib, Some((xen.base_frame, xen.nr_frames)))?;
     let nr_pages = ram.size() / PAGE_SIZE;
     let x = &img.xen;
     let v_start = x.virt_base;
     let kend = round_up(x.virt_kend, PAGE_SIZE).ok_or(BuildError::AddressOverflow(v_start))?;
-    let layout = compute_layout(x.virt_kstart, kend, v_start, nr_pages)
+    let initrd_len = cfg.initrd.map_or(0, |d| d.len() as u64);
+    let mapped_initrd = cfg.initrd.is_some() && !x.unmapped_initrd;
+    let initrd_va_len = if mapped_initrd { initrd_len } else { 0 };
+    let layout = compute_layout(x.virt_kstart, kend, initrd_va_len, v_start, nr_pages)
         .ok_or(BuildError::AddressOverflow(v_start))?;
     let need = layout.v_end - v_start;
     if need > ram.size() {
@@ -258,6 +333,15 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
         ram: &ram,
         p2m: &p2m,
         v_start,
+    };
+    let initrd = match cfg.initrd {
+        Some(data) => {
+            let va = mapped_initrd.then_some(kend);
+            let place = place_initrd(&layout, nr_pages, initrd_len, va)?;
+            w.write_pfns(place.pfn, data);
+            Some(place)
+        }
+        None => None,
     };
 
     // Kernel segments, .bss zeroed (fresh memory is zero, but say it explicitly like Xen).
@@ -326,11 +410,19 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
     let put = |b: &mut [u8], off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
     put(&mut si, so::MAGIC, abi::START_INFO_MAGIC);
     put(&mut si, so::NR_PAGES, &nr_pages.to_le_bytes());
-    put(
-        &mut si,
-        so::FLAGS,
-        &(sif::PRIVILEGED | sif::INITDOMAIN).to_le_bytes(),
-    );
+    let mut flags = sif::PRIVILEGED | sif::INITDOMAIN;
+    if let Some(i) = initrd {
+        // Xen: `mod_start = vinitrd_start ?: initrd_pfn`, SIF_MOD_START_PFN for the pfn form.
+        let mod_start = i.va.unwrap_or(i.pfn);
+        flags |= if i.va.is_none() {
+            sif::MOD_START_PFN
+        } else {
+            0
+        };
+        put(&mut si, so::MOD_START, &mod_start.to_le_bytes());
+        put(&mut si, so::MOD_LEN, &i.len.to_le_bytes());
+    }
+    put(&mut si, so::FLAGS, &flags.to_le_bytes());
     put(
         &mut si,
         so::SHARED_INFO,
@@ -363,6 +455,7 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
         xen,
         cmdline_truncated: n < cmd.len(),
         layout,
+        initrd,
     })
 }
 
@@ -408,7 +501,7 @@ mod tests {
     fn layout_matches_xen_shape() {
         // A 50 KiB kernel at 0xffffffff80200000 with 64 MiB (16384 pages): P2M is 128 KiB.
         let base = 0xffff_ffff_8000_0000;
-        let l = compute_layout(base + 0x20_0000, base + 0x20_d000, base, 16384).unwrap();
+        let l = compute_layout(base + 0x20_0000, base + 0x20_d000, 0, base, 16384).unwrap();
         assert_eq!(l.p2m, (base + 0x20_d000, base + 0x20_d000 + 16384 * 8));
         assert_eq!(l.start_info, base + 0x22_d000);
         assert_eq!(l.pt.0, base + 0x22_e000);
@@ -458,7 +551,7 @@ mod fuzz {
     const BASE: u64 = 0xffff_ffff_8000_0000;
 
     /// A minimal valid Xen PV ELF: one PT_LOAD (code page + hypercall page + bss), one PT_NOTE.
-    fn mini_kernel() -> Vec<u8> {
+    pub(super) fn mini_kernel() -> Vec<u8> {
         let mut f = vec![0u8; 0x3000];
         f[..4].copy_from_slice(b"\x7fELF");
         f[4] = 2; // 64-bit
@@ -518,6 +611,7 @@ mod fuzz {
             mem_mib: 8,
             cmdline: "x",
             p2m: P2mMode::Identity,
+            initrd: None,
         };
         let d = build(&img, &cfg).unwrap();
         assert_eq!(d.layout.v_end, BASE + 0x40_0000);
@@ -555,9 +649,159 @@ mod fuzz {
                     mem_mib: 8,
                     cmdline: "",
                     p2m: P2mMode::Shuffle { seed: 1 },
+                    initrd: None,
                 };
                 let _ = build(&img, &cfg);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod initrd_tests {
+    use super::*;
+
+    const BASE: u64 = 0xffff_ffff_8000_0000;
+
+    /// The mini kernel with one more Xen note: MOD_START_PFN = `val` (4 bytes, as Linux).
+    fn mini_kernel_mod_start_pfn(val: u32) -> Vec<u8> {
+        let mut k = super::fuzz::mini_kernel();
+        // The PT_NOTE program header is the second (at 120); its notes start at 0x100.
+        let filesz = u64::from_le_bytes(k[120 + 32..120 + 40].try_into().unwrap()) as usize;
+        let mut note = Vec::new();
+        note.extend_from_slice(&4u32.to_le_bytes());
+        note.extend_from_slice(&4u32.to_le_bytes());
+        note.extend_from_slice(&abi::elfnote::MOD_START_PFN.to_le_bytes());
+        note.extend_from_slice(b"Xen\0");
+        note.extend_from_slice(&val.to_le_bytes());
+        let at = 0x100 + filesz;
+        k[at..at + note.len()].copy_from_slice(&note);
+        let n = ((filesz + note.len()) as u64).to_le_bytes();
+        k[120 + 32..120 + 40].copy_from_slice(&n);
+        k[120 + 40..120 + 48].copy_from_slice(&n);
+        k
+    }
+
+    fn cfg(initrd: &[u8], mem_mib: u64) -> BuildConfig<'_> {
+        BuildConfig {
+            mem_mib,
+            cmdline: "",
+            // pfn != mfn, so a placement that confuses them shows.
+            p2m: P2mMode::Shuffle { seed: 3 },
+            initrd: Some(initrd),
+        }
+    }
+
+    /// A pattern that differs on every page, 3.5 pages long (the last page partly used).
+    fn initrd_bytes() -> Vec<u8> {
+        (0..14_336u32).map(|i| (i * 7 + i / 4096) as u8).collect()
+    }
+
+    /// (flags, mod_start, mod_len) of the built domain's start_info.
+    fn start_info_mod(d: &Domain) -> (u32, u64, u64) {
+        let cr3 = d.l4_mfn << 12;
+        let mut si = [0u8; so::SIZE];
+        d.ram.read_virt(cr3, d.layout.start_info, &mut si).unwrap();
+        let u64_at = |o: usize| u64::from_le_bytes(si[o..o + 8].try_into().unwrap());
+        let flags = u32::from_le_bytes(si[so::FLAGS..so::FLAGS + 4].try_into().unwrap());
+        (flags, u64_at(so::MOD_START), u64_at(so::MOD_LEN))
+    }
+
+    #[test]
+    fn xen_places_linux_initrd_after_the_power_of_two_allocation() {
+        // Debian's 6.1.192 kernel on real Xen 4.17 with dom0_mem=256M and a 1626651-byte
+        // initramfs: "Dom0 alloc.: 0x10000000->0x18000000 (32370 pages to be allocated)",
+        // i.e. 32768 pages for the 76 MiB initial mapping, the initrd's 398 pages from pfn 32768.
+        let l = compute_layout(BASE + 0x100_0000, BASE + 0x4a0_0000, 0, BASE, 65536).unwrap();
+        assert_eq!(l.v_end, BASE + 0x4c0_0000);
+        let p = place_initrd(&l, 65536, 1_626_651, None).unwrap();
+        assert_eq!(
+            p,
+            InitrdPlacement {
+                pfn: 32768,
+                len: 1_626_651,
+                va: None
+            }
+        );
+        assert_eq!(65536 - p.pfn - p.len.div_ceil(4096), 32370);
+        // One page short: Xen panics "Domain 0 allocation is too small for kernel image".
+        assert!(matches!(
+            place_initrd(&l, 32768 + 397, 1_626_651, None),
+            Err(BuildError::TooLittleMemory { .. })
+        ));
+        assert!(place_initrd(&l, 32768 + 398, 1_626_651, None).is_ok());
+    }
+
+    #[test]
+    fn mod_start_pfn_kernel_gets_the_initrd_by_pfn() {
+        let k = mini_kernel_mod_start_pfn(1);
+        let img = KernelImage::parse(&k).unwrap();
+        assert!(img.xen.unmapped_initrd);
+        let data = initrd_bytes();
+        let d = build(&img, &cfg(&data, 8)).unwrap();
+        let i = d.initrd.unwrap();
+        // The 4 MiB initial mapping is 1024 pages, a power of two: the initrd starts at pfn 1024.
+        assert_eq!(d.layout.v_end - d.layout.v_start, 4 << 20);
+        assert_eq!((i.pfn, i.len, i.va), (1024, data.len() as u64, None));
+        let (flags, mod_start, mod_len) = start_info_mod(&d);
+        assert_eq!(flags & sif::MOD_START_PFN, sif::MOD_START_PFN);
+        assert_eq!(
+            flags & (sif::PRIVILEGED | sif::INITDOMAIN),
+            sif::PRIVILEGED | sif::INITDOMAIN
+        );
+        assert_eq!((mod_start, mod_len), (1024, data.len() as u64));
+        // Page by page in the frames the P2M gives those pfns; not in the initial mapping.
+        for (n, chunk) in data.chunks(4096).enumerate() {
+            let pfn = 1024 + n as u64;
+            let mfn = d.m2p.iter().position(|&p| p == pfn).unwrap() as u64;
+            assert_ne!(mfn, pfn, "the shuffled P2M moved this page");
+            let mut got = vec![0u8; chunk.len()];
+            assert!(d.ram.read_phys(mfn << 12, &mut got));
+            assert_eq!(got, chunk, "page {n}");
+        }
+        // The layout is the one without an initrd (P2M right after the kernel).
+        let plain = build(
+            &img,
+            &BuildConfig {
+                initrd: None,
+                ..cfg(&data, 8)
+            },
+        )
+        .unwrap();
+        assert_eq!(plain.layout.p2m, d.layout.p2m);
+        assert_eq!(
+            start_info_mod(&plain),
+            (sif::PRIVILEGED | sif::INITDOMAIN, 0, 0)
+        );
+        // 1024 + 4 pages do not fit in 4 MiB of RAM (1024 pages).
+        assert!(matches!(
+            build(&img, &cfg(&data, 4)),
+            Err(BuildError::TooLittleMemory { .. })
+        ));
+    }
+
+    #[test]
+    fn other_kernels_get_the_initrd_mapped_after_the_kernel() {
+        // No MOD_START_PFN note, or one with value 0 (libelf: unmapped_initrd = !!val).
+        for k in [super::fuzz::mini_kernel(), mini_kernel_mod_start_pfn(0)] {
+            let img = KernelImage::parse(&k).unwrap();
+            assert!(!img.xen.unmapped_initrd);
+            let data = initrd_bytes();
+            let d = build(&img, &cfg(&data, 8)).unwrap();
+            let i = d.initrd.unwrap();
+            let kend = round_up(img.xen.virt_kend, PAGE_SIZE).unwrap();
+            assert_eq!(i.va, Some(kend));
+            assert_eq!(i.pfn, (kend - d.layout.v_start) >> 12);
+            // The P2M moves up behind the initrd: Xen's vphysmap_start = round_pgup(vinitrd_end).
+            assert_eq!(d.layout.p2m.0, kend + 4 * 4096);
+            let (flags, mod_start, mod_len) = start_info_mod(&d);
+            assert_eq!(flags & sif::MOD_START_PFN, 0);
+            assert_eq!((mod_start, mod_len), (kend, data.len() as u64));
+            // Readable (and writable, like Xen's L1_PROT) at that address in the initial mapping.
+            let mut got = vec![0u8; data.len()];
+            d.ram.read_virt(d.l4_mfn << 12, kend, &mut got).unwrap();
+            assert_eq!(got, data);
+            assert!(d.ram.translate(d.l4_mfn << 12, kend, true).is_ok());
         }
     }
 }

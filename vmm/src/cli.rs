@@ -28,12 +28,13 @@ Exit status of `vmm run`:
   3  the VMM stopped the guest: triple fault, KVM internal error, privileged instruction,
      CR3 not a validated L4, or CR0.WP cleared (a report with RIP, CR2, CR3, the last
      hypercall and the nearest guest symbol is printed)
-  4  setup error: /dev/kvm missing, kernel unreadable or not a Xen PV x86_64 ELF,
-     too little memory, log file not writable
+  4  setup error: /dev/kvm missing, kernel unreadable or not a Xen PV x86_64 ELF (or a
+     bzImage holding one), initrd unreadable, too little memory, log file not writable
   5  the guest asked for reboot or suspend (not supported)
 
 Output: the guest console on stdout; refusals and violations on stderr in Xen's debug-log
-style with provenance, then a summary. RUST_LOG=debug also prints every MMU operation.";
+style with provenance (rate-limited like Xen's printk: 10 messages, then one per 5 s; --log
+gets every one), then a summary. RUST_LOG=debug also prints every MMU operation.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,17 +54,35 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Run(RunArgs),
     /// Re-run a `--log` file offline through the validator and check every operation gives the
-    /// same result and events (exit 0: identical, 1: a difference, 4: unreadable log).
+    /// same result and events (exit 0: identical; 1: a difference, or a damaged log: a missing,
+    /// repeated or moved record, no end record (a killed run); 4: not a readable vmm log).
     Replay {
         /// A JSON Lines log written by `vmm run --log`.
         log: PathBuf,
+    },
+    /// Fuzz the hypercall server and the validator below the guest (no KVM): random and
+    /// structured hypercalls on a fake domain, invariants checked after every call.
+    #[command(hide = true)]
+    Fuzz {
+        /// Fuzzer steps (hypercalls and guest stores).
+        #[arg(long, default_value_t = 100_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
 #[derive(Parser, Debug, Clone)]
 pub struct RunArgs {
-    /// Xen PV x86_64 ELF kernel; without it, the embedded project guest boots.
+    /// Xen PV x86_64 kernel: an ELF, or a bzImage holding one (Debian's vmlinuz); without it,
+    /// the embedded project guest boots.
     pub kernel: Option<PathBuf>,
+    /// Initial ramdisk, passed as Xen 4.17's dom0 builder passes the first module: for a kernel
+    /// with XEN_ELFNOTE_MOD_START_PFN (Linux) outside the initial mapping, start_info.mod_start
+    /// = its first pfn with SIF_MOD_START_PFN; otherwise mapped right after the kernel,
+    /// mod_start = its virtual address. mod_len = its length.
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
     /// Guest memory in MiB (dom0_mem).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub mem: u64,

@@ -10,6 +10,9 @@ use crate::pv::traps::{
     X86_EXC_PF, X86_EXC_UD,
 };
 use crate::pv::xen_area::{has_error_code, port};
+
+/// #PF error code: a reserved bit was set in a paging entry.
+const PFEC_RSVD: u32 = 1 << 3;
 use pagetable_validator::abi::hypercall as hc;
 use pagetable_validator::abi::x86 as xen;
 
@@ -21,7 +24,10 @@ pub enum Exit {
     /// The `out` of a ring-0 stub of the Xen area (`port` says which).
     Stub(u16),
     /// Other port I/O: the hypercall port opened in the I/O bitmap, used otherwise.
-    Io { port: u16, write: bool },
+    Io {
+        port: u16,
+        write: bool,
+    },
     Hlt,
     TripleFault,
     /// KVM could not run or emulate an instruction.
@@ -55,10 +61,9 @@ impl Hypervisor {
     pub fn handle_exit(&mut self, exit: Exit) -> Action {
         // A stub port written from anywhere but the stubs is the guest's own port I/O.
         let exit = match exit {
-            Exit::Stub(port) if !self.xen.is_stub_rip(self.vcpu.cpu.regs.rip) => Exit::Io {
-                port,
-                write: true,
-            },
+            Exit::Stub(port) if !self.xen.is_stub_rip(self.vcpu.cpu.regs.rip) => {
+                Exit::Io { port, write: true }
+            }
             e => e,
         };
         let r = match exit {
@@ -77,7 +82,7 @@ impl Hypervisor {
             Exit::Stub(p) => Ok(Action::Stop(format!(
                 "ring-0 stub exit on port {p:#x} outside a trampoline run"
             ))),
-            Exit::Io { .. } if self.vcpu.cpu.cpl() == 3 => self.general_protection(0),
+            Exit::Io { port, write } if self.vcpu.cpu.cpl() == 3 => self.guest_port_io(port, write),
             Exit::Io { port, write } => Ok(Action::Stop(format!(
                 "port I/O ({}) on port {port:#x} from ring 0",
                 if write { "out" } else { "in" }
@@ -130,14 +135,71 @@ impl Hypervisor {
         let out_at = stub + crate::builder::stub_out_offset((stub - hp) / 32);
         let next = out_at + 2;
         if rip != out_at && rip != next {
-            return self.general_protection(0);
+            return self.guest_port_io(crate::builder::HYPERCALL_PORT, true);
         }
+        self.io_rip_after = Some(rip == next);
         Ok(self.serve_hypercall(next, stub))
+    }
+
+    /// Port I/O the TSS bitmap let through (the few ports the VMM's own exits use) that is not
+    /// the VMM's: for the guest it is an I/O instruction like any other, which Xen emulates or
+    /// answers with #GP. KVM reports RIP at the instruction or just past it, depending on the
+    /// host (learned from the first hypercall); rewind to the instruction first.
+    fn guest_port_io(&mut self, port: u16, write: bool) -> Result<Action, DomainCrash> {
+        let rip = self.vcpu.cpu.regs.rip;
+        let cr3 = self.vcpu.cpu.sregs.cr3;
+        let is_io_at = |at: u64| -> bool {
+            let mut b = [0u8; 4];
+            let n = (rip + 4 - at) as usize;
+            if self.ram.read_virt(cr3, at, &mut b[..n.min(4)]).is_err() {
+                return false;
+            }
+            let mut d = iced_x86::Decoder::with_ip(64, &b[..n.min(4)], at, 0);
+            let i = d.decode();
+            let kind = if write {
+                iced_x86::Mnemonic::Out
+            } else {
+                iced_x86::Mnemonic::In
+            };
+            let imm_ok = i.op_count() < 2
+                || !matches!(i.op0_kind(), iced_x86::OpKind::Immediate8)
+                    && !matches!(i.op1_kind(), iced_x86::OpKind::Immediate8)
+                || i.immediate8() as u16 == port;
+            !i.is_invalid() && i.mnemonic() == kind && imm_ok
+        };
+        let ends_here = |at: u64| -> bool {
+            let mut b = [0u8; 4];
+            let n = (rip - at) as usize;
+            if self.ram.read_virt(cr3, at, &mut b[..n]).is_err() {
+                return false;
+            }
+            let mut d = iced_x86::Decoder::with_ip(64, &b[..n], at, 0);
+            let i = d.decode();
+            !i.is_invalid() && i.next_ip() == rip && is_io_at(at)
+        };
+        let after = (1..=4).map(|k| rip - k).find(|&at| ends_here(at));
+        let start = match (self.io_rip_after, after) {
+            (Some(true), Some(a)) | (None, Some(a)) if !is_io_at(rip) => a,
+            (Some(true), Some(a)) => a,
+            _ => rip,
+        };
+        self.vcpu.cpu.regs_mut().rip = start;
+        self.general_protection(0)
     }
 
     /// SYSCALL: a hypercall in guest kernel mode (as Xen's own 64-bit hypercall page does),
     /// a bounce to the guest's syscall callback in user mode.
     fn syscall(&mut self, compat: bool) -> Result<Action, DomainCrash> {
+        log::debug!(
+            "syscall{} from {:#x} ({} mode)",
+            if compat { "32" } else { "" },
+            self.vcpu.cpu.regs.rcx,
+            if self.vcpu.pv.kernel_mode {
+                "kernel"
+            } else {
+                "user"
+            }
+        );
         self.vcpu
             .cpu
             .set_guest_segments(xen::FLAT_KERNEL_CS, xen::FLAT_KERNEL_SS);
@@ -209,6 +271,16 @@ impl Hypervisor {
                 f.rip
             )));
         }
+        log::debug!(
+            "exception {} ({}) ec {:#x} at {:#x} cs {:#x} rsp {:#x} cr2 {:#x}",
+            f.vector,
+            traps::vector_name(f.vector),
+            f.error_code,
+            f.rip,
+            f.cs,
+            f.rsp,
+            self.vcpu.cpu.sregs.cr2
+        );
         self.restore_from_stub(&f);
         let ec = f.error_code;
         match f.vector {
@@ -217,6 +289,28 @@ impl Hypervisor {
             X86_EXC_NM => self.device_not_available().map(|()| Action::Resume),
             X86_EXC_PF => {
                 let cr2 = self.vcpu.cpu.sregs.cr2;
+                if log::log_enabled!(log::Level::Debug) {
+                    let mut t = self.vcpu.cpu.sregs.cr3 & pagetable_validator::pte::PTE_ADDR_MASK;
+                    for level in (1..=4u32).rev() {
+                        let slot = pagetable_validator::pte::table_index(cr2, level) as u64;
+                        let e = self.ram.read_u64_phys(t + slot * 8).unwrap_or(0);
+                        log::debug!(
+                            "  #PF walk L{level}[{slot}] @ {t:#x} = {e:#x} (efer {:#x})",
+                            self.vcpu.cpu.sregs.efer
+                        );
+                        if e & 1 == 0 || (level == 2 && e & 0x80 != 0) {
+                            break;
+                        }
+                        t = e & pagetable_validator::pte::PTE_ADDR_MASK;
+                    }
+                }
+                if ec & PFEC_RSVD != 0 && self.in_ro_mpt(cr2) {
+                    if self.emulate_ro_mpt_read(cr2) == Emulated::Yes {
+                        return Ok(Action::Resume);
+                    }
+                    // As Xen: a fault on a present read-only page.
+                    return self.inject(X86_EXC_PF, Some((ec & !PFEC_RSVD) | 1), Some(cr2));
+                }
                 self.inject(X86_EXC_PF, Some(ec), Some(cr2))
             }
             X86_EXC_DF => Ok(Action::Crash("double fault in the guest".into())),
@@ -242,6 +336,14 @@ impl Hypervisor {
             cr2,
         })?;
         Ok(Action::Resume)
+    }
+
+    /// Whether `va` is in the read-only M2P and the current tables map it there (slot 256).
+    fn in_ro_mpt(&self, va: u64) -> bool {
+        use pagetable_validator::abi::x86::{MACH2PHYS_VIRT_END, MACH2PHYS_VIRT_START};
+        let slot = (self.vcpu.cpu.sregs.cr3 & pagetable_validator::pte::PTE_ADDR_MASK) + 256 * 8;
+        (MACH2PHYS_VIRT_START..MACH2PHYS_VIRT_END).contains(&va)
+            && self.ram.read_u64_phys(slot) == Some(self.xen.ro_mpt_l4e())
     }
 
     /// The guest registers as the exception found them (the stub ran on the ring-0 stack).
@@ -283,7 +385,12 @@ impl Hypervisor {
     fn invalid_op(&mut self) -> Result<Action, DomainCrash> {
         let rip = self.vcpu.cpu.regs.rip;
         let mut b = [0u8; 2];
-        if self.ram.read_virt(self.vcpu.cpu.sregs.cr3, rip, &mut b).is_ok() && b[0] == 0xcd {
+        if self
+            .ram
+            .read_virt(self.vcpu.cpu.sregs.cr3, rip, &mut b)
+            .is_ok()
+            && b[0] == 0xcd
+        {
             return self.soft_int(b[1]);
         }
         if self.emulate_invalid_op()? == Emulated::Yes {

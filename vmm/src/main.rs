@@ -5,12 +5,14 @@ mod arch;
 mod builder;
 mod cli;
 mod exit;
+mod fuzz;
 mod hypercall;
 mod loader;
 mod logging;
 mod memory;
 mod provenance;
 mod pv;
+mod ratelimit;
 mod replay;
 mod run;
 mod summary;
@@ -33,29 +35,109 @@ fn main() -> ExitCode {
     };
     match cli.command {
         cli::Command::Run(args) => ExitCode::from(run::run(&args)),
-        cli::Command::Replay { log } => match replay::replay(&log) {
-            Ok(r) if r.mismatches.is_empty() => {
-                println!(
-                    "replayed {} operations: every result and event identical",
-                    r.operations
-                );
-                ExitCode::SUCCESS
-            }
-            Ok(r) => {
-                for m in r.mismatches.iter().take(20) {
-                    println!("{m}");
-                }
-                println!(
-                    "replayed {} operations: {} differ",
-                    r.operations,
-                    r.mismatches.len()
-                );
-                ExitCode::from(1)
-            }
-            Err(e) => {
-                eprintln!("vmm: replay: {e}");
-                ExitCode::from(cli::exit::SETUP)
-            }
-        },
+        cli::Command::Replay { log } => ExitCode::from(replay_command(&log)),
+        cli::Command::Fuzz { calls, seed } => ExitCode::from(fuzz_command(calls, seed)),
+    }
+}
+
+/// `vmm replay`: the findings on stdout, a final line, exit 0 (identical), 1 (a difference or
+/// a damaged log) or 4 (not a readable vmm log: one line on stderr). A closed stdout or stderr
+/// (`vmm replay LOG | head`) ends the output quietly, with the same status.
+fn replay_command(log: &std::path::Path) -> u8 {
+    use std::io::Write;
+    let r = match replay::replay(log) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "vmm: replay: {e}");
+            return cli::exit::SETUP;
+        }
+    };
+    let status = if r.clean() { 0 } else { 1 };
+    let mut out = std::io::stdout().lock();
+    let _ = print_replay(&mut out, &r).and_then(|()| out.flush());
+    status
+}
+
+fn print_replay(out: &mut impl std::io::Write, r: &replay::ReplayReport) -> std::io::Result<()> {
+    for m in &r.mismatches.shown {
+        writeln!(out, "{m}")?;
+    }
+    if r.mismatches.total > r.mismatches.shown.len() as u64 {
+        writeln!(
+            out,
+            "... and {} more differences",
+            r.mismatches.total - r.mismatches.shown.len() as u64
+        )?;
+    }
+    for m in &r.integrity.shown {
+        writeln!(out, "log damaged: {m}")?;
+    }
+    if r.integrity.total > r.integrity.shown.len() as u64 {
+        writeln!(
+            out,
+            "log damaged: ... and {} more problems",
+            r.integrity.total - r.integrity.shown.len() as u64
+        )?;
+    }
+    let guest = if r.guest_entries > 0 {
+        format!(
+            " ({} plain-frame entries written by the guest itself taken from the log)",
+            r.guest_entries
+        )
+    } else {
+        String::new()
+    };
+    let verdict = if r.mismatches.total == 0 {
+        "every result and event identical".to_string()
+    } else {
+        format!("{} differ", r.mismatches.total)
+    };
+    let damage = if r.integrity.total > 0 {
+        let n = r.integrity.total;
+        format!(
+            "; the log is damaged ({n} problem{})",
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "replayed {} operations from {} records: {verdict}{guest}{damage}",
+        r.operations, r.records
+    )
+}
+
+/// `vmm fuzz`: progress per 100,000 calls on stderr, the result on stdout; exit 1 on a failure.
+fn fuzz_command(calls: u64, seed: u64) -> u8 {
+    use logging::say;
+    let mut next = 100_000;
+    let r = fuzz::run(calls, seed, |r| {
+        if r.calls >= next {
+            next += 100_000;
+            say!("fuzz: {} calls, {:.1} s", r.calls, r.elapsed.as_secs_f64());
+        }
+    });
+    match r {
+        Ok(r) => {
+            say!(
+                "fuzz: {} calls ({} exits, {} domains) from seed {seed} in {:.1} s: no failure; \
+                 {} pins, {} refusals, {} -EFAULTs, {} continuations, {} log records replayed",
+                r.calls,
+                r.exits,
+                r.epochs,
+                r.elapsed.as_secs_f64(),
+                r.pins,
+                r.refusals,
+                r.efaults,
+                r.continuations,
+                r.records_replayed
+            );
+            0
+        }
+        Err(e) => {
+            say!("fuzz: FAILED: {e}");
+            1
+        }
     }
 }

@@ -12,8 +12,43 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 #[derive(Debug, Error)]
 pub enum MemoryError {
-    #[error("cannot allocate {0} MiB of guest memory: {1}")]
-    Alloc(u64, String),
+    #[error("{mib} MiB of guest memory is not a size this host can map")]
+    SizeOutOfRange { mib: u64 },
+    /// `limits` names the process limits in force (RLIMIT_AS, RLIMIT_DATA, strict overcommit),
+    /// the usual reason an anonymous mapping fails.
+    #[error("cannot map {mib} MiB of guest memory: {err}{limits}")]
+    Mmap {
+        mib: u64,
+        err: String,
+        limits: String,
+    },
+}
+
+/// The limits that make a large anonymous mmap fail, as `" (RLIMIT_AS 3906 MiB, ...)"`, or
+/// `""` when none is set.
+fn mmap_limits() -> String {
+    let mut found = Vec::new();
+    for (name, res) in [
+        ("RLIMIT_AS", libc::RLIMIT_AS),
+        ("RLIMIT_DATA", libc::RLIMIT_DATA),
+    ] {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the `rlimit` we pass, which lives on our stack.
+        if unsafe { libc::getrlimit(res, &mut lim) } == 0 && lim.rlim_cur != libc::RLIM_INFINITY {
+            found.push(format!("{name} {} MiB", lim.rlim_cur >> 20));
+        }
+    }
+    if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|s| s.trim() == "2") {
+        found.push("vm.overcommit_memory=2 (strict)".into());
+    }
+    if found.is_empty() {
+        String::new()
+    } else {
+        format!(" (limits: {})", found.join(", "))
+    }
 }
 
 /// Why a guest-virtual access failed (the hypercall then returns -EFAULT).
@@ -27,6 +62,10 @@ pub enum Fault {
     ReadOnly(u64, u32),
     #[error("{0:#x} maps frame {1:#x} outside guest RAM")]
     OutsideRam(u64, u64),
+    /// Audit policy only: a tolerated RW mapping of a validated pagetable; the VMM does not
+    /// write its results into a table behind the validator.
+    #[error("{0:#x} maps pagetable mfn {1:#x} (a tolerated RW mapping)")]
+    PageTable(u64, u64),
 }
 
 pub struct GuestRam {
@@ -61,13 +100,16 @@ impl GuestRam {
         let bytes = mib
             .checked_mul(1 << 20)
             .filter(|&b| b > 0 && b <= usize::MAX as u64)
-            .ok_or_else(|| MemoryError::Alloc(mib, "size out of range".into()))?;
+            .ok_or(MemoryError::SizeOutOfRange { mib })?;
         let mut ranges = vec![(GuestAddress(0), bytes as usize)];
         if let Some((first, n)) = extra {
             ranges.push((GuestAddress(first * PAGE_SIZE), (n * PAGE_SIZE) as usize));
         }
-        let mem = GuestMemoryMmap::from_ranges(&ranges)
-            .map_err(|e| MemoryError::Alloc(mib, e.to_string()))?;
+        let mem = GuestMemoryMmap::from_ranges(&ranges).map_err(|e| MemoryError::Mmap {
+            mib,
+            err: e.to_string(),
+            limits: mmap_limits(),
+        })?;
         Ok(GuestRam {
             mem,
             nr_frames: bytes / PAGE_SIZE,

@@ -4,8 +4,10 @@ use crate::arch::{self, BootParams};
 use crate::builder::{self, BuildConfig, P2mMode};
 use crate::cli::{exit, P2mArg, PolicyArg, RunArgs};
 use crate::hypercall::Hypervisor;
+use crate::loader::bzimage::{self, BzImageError, KernelFormat};
 use crate::loader::elf::{ElfError, KernelImage};
-use crate::logging::EventLog;
+use crate::logging::{say, EventLog};
+use crate::pv::cpuid::CpuidTable;
 use crate::summary::Summary;
 use crate::vcpu::{self, Outcome};
 use pagetable_validator::abi::sched;
@@ -29,6 +31,10 @@ enum SetupError {
     Read { path: String, err: std::io::Error },
     #[error("{path}: {err}")]
     Elf { path: String, err: ElfError },
+    #[error("{path}: {err}")]
+    BzImage { path: String, err: BzImageError },
+    #[error("cannot read initrd {path}: {err}")]
+    Initrd { path: String, err: std::io::Error },
     #[error("no embedded guest in this build ({0}); pass a KERNEL")]
     NoEmbedded(String),
     #[error(transparent)]
@@ -47,7 +53,7 @@ pub fn run(args: &RunArgs) -> u8 {
     match boot(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("vmm: {e}");
+            say!("vmm: {e}");
             exit::SETUP
         }
     }
@@ -73,7 +79,15 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
             DEFAULT_CMDLINE,
         ),
     };
-    let img = KernelImage::parse(&bytes).map_err(|err| SetupError::Elf {
+    // A bzImage (Debian's vmlinuz) carries the ELF as its payload, as Xen's builder reads it.
+    let (elf, format) = bzimage::kernel_elf(&bytes).map_err(|err| SetupError::BzImage {
+        path: name.clone(),
+        err,
+    })?;
+    if format != KernelFormat::Elf && !args.quiet {
+        eprintln!("vmm: {name}: {format}, {} byte ELF", elf.len());
+    }
+    let img = KernelImage::parse(&elf).map_err(|err| SetupError::Elf {
         path: name.clone(),
         err,
     })?;
@@ -89,19 +103,28 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         },
     };
     if let P2mMode::Shuffle { seed } = p2m {
-        eprintln!("vmm: p2m shuffle seed {seed} (reproduce with --seed {seed})");
+        say!("vmm: p2m shuffle seed {seed} (reproduce with --seed {seed})");
     }
     let cmdline = args.cmdline.as_deref().unwrap_or(default_cmdline);
+    let initrd = match &args.initrd {
+        Some(p) => Some(std::fs::read(p).map_err(|err| SetupError::Initrd {
+            path: p.display().to_string(),
+            err,
+        })?),
+        None => None,
+    };
     let dom = builder::build(
         &img,
         &BuildConfig {
             mem_mib: args.mem,
             cmdline,
             p2m,
+            initrd: initrd.as_deref(),
         },
     )?;
+    drop(initrd);
     if dom.cmdline_truncated {
-        eprintln!("vmm: command line truncated to 1023 bytes");
+        say!("vmm: command line truncated to 1023 bytes");
     }
     // After the builder, so that a too-small --mem is reported without needing KVM.
     let kvm = arch::open_kvm()?;
@@ -111,7 +134,7 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     };
     let l = &dom.layout;
     if !args.quiet {
-        eprintln!(
+        say!(
             "vmm: {name}: entry {:#x}, notes from {}, {} MiB, p2m {}, policy {:?}, cmdline {cmdline:?}",
             dom.entry,
             img.xen.source,
@@ -119,17 +142,22 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
             if matches!(p2m, P2mMode::Identity) { "identity" } else { "shuffle" },
             policy
         );
-        eprintln!(
+        say!(
             "vmm: layout: kernel {:#x}-{:#x} p2m {:#x} start_info {:#x} page tables {:#x} ({} frames) stack {:#x} end {:#x}",
             l.kernel.0, l.kernel.1, l.p2m.0, l.start_info, l.pt.0, l.nr_pt_frames, l.stack.0, l.v_end
         );
+        if let Some(i) = &dom.initrd {
+            match i.va {
+                Some(va) => eprintln!("vmm: initrd: {} bytes at {va:#x} (pfn {:#x})", i.len, i.pfn),
+                None => eprintln!("vmm: initrd: {} bytes at pfn {:#x}, outside the initial mapping (MOD_START_PFN)", i.len, i.pfn),
+            }
+        }
     }
 
     let mut log = EventLog::new(args.log.as_deref())?;
     let nr_frames = dom.ram.size() >> 12;
     let regions = dom.regions(img.xen.virt_kend);
-    log.record(&json!({
-        "event": "domain",
+    log.domain(json!({
         "kernel": name,
         "nr_frames": nr_frames,
         "policy": policy,
@@ -137,9 +165,8 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         "cmdline": cmdline,
         "l4": dom.l4_mfn,
         "rules": { "l1_disallow": L1_DISALLOW_IO_PRIV, "linear_pt": Rules::default().linear_pt },
-        "m2p": dom.m2p,
         "regions": regions,
-    }));
+    }), &dom.m2p);
     // We boot the guest as dom0 (SIF_PRIVILEGED | SIF_INITDOMAIN), like the conformance runs on
     // real Xen: a domain with I/O capabilities may use cache attributes in L1 entries.
     let rules = Rules {
@@ -150,26 +177,15 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     validator.set_m2p(dom.m2p.clone());
     validator.set_regions(regions);
 
-    validator.set_xen_l4_slots(dom.xen.l4_slots());
+    validator.set_xen_l4_slots(dom.xen.l4_slots(), dom.xen.ro_mpt_l4e());
     validator.share_xen_frame(dom.xen.shared_info_mfn());
 
     let l4_mfn = dom.l4_mfn;
-    let xen = dom.xen.clone();
-    let boot = BootParams {
-        entry: dom.entry,
-        l4_mfn,
-        start_info_va: l.start_info,
-        stack_top: l.stack.1,
-        xen: &xen,
-    };
-    // The machine borrows the guest memory: it is created before `hv` takes the memory and
-    // dropped before it.
-    let (mut machine, cpuid) = arch::create(kvm, &dom.ram, &boot)?;
     let mut hv = Hypervisor::new(
         dom.ram,
         validator,
-        xen,
-        cpuid,
+        dom.xen,
+        CpuidTable::default(),
         log,
         Box::new(std::io::stdout()),
     );
@@ -180,14 +196,34 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     let r = hv.validator.register_initial(&mut hv.ram, l4_mfn);
     let events = hv.validator.drain_events();
     hv.log.validator_events(events, "domain_build", 0);
-    r.map_err(SetupError::Initial)?;
+    if let Err(e) = r {
+        return Err(failed(&mut hv, start, SetupError::Initial(e)));
+    }
+    // Xen's dom0 builder gives the initial L4 the read-only M2P (`ro_mpt` set).
+    hv.fill_ro_mpt(l4_mfn);
     // The builder's stores happen before the vCPU first runs: nothing is cached yet.
     let _ = hv.ram.take_touched();
 
+    // The machine borrows the guest memory: it is created after, and dropped before, `hv`.
+    let boot = BootParams {
+        entry: dom.entry,
+        l4_mfn,
+        start_info_va: l.start_info,
+        stack_top: l.stack.1,
+        xen: &hv.xen,
+    };
+    let (mut machine, cpuid) = match arch::create(kvm, &hv.ram, &boot) {
+        Ok(m) => m,
+        Err(e) => return Err(failed(&mut hv, start, e.into())),
+    };
+    hv.cpuid = cpuid;
     let boot_time = start.elapsed();
     let outcome = vcpu::run(&mut machine, &mut hv, &img);
     drop(machine);
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return Err(failed(&mut hv, start, e.into())),
+    };
 
     let (code, what) = match &outcome {
         Outcome::Shutdown(r) => match *r {
@@ -210,7 +246,7 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
             ),
         },
         Outcome::Stopped(rep) => {
-            eprintln!("vmm: {rep}");
+            say!("vmm: {rep}");
             (
                 exit::STOPPED,
                 format!("guest stopped by the VMM: {}", rep.what),
@@ -222,23 +258,37 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         }
     };
     let wall = start.elapsed();
-    hv.log.record(&json!({ "event": "end", "outcome": what, "exit_status": code, "wall_s": wall.as_secs_f64() }));
+    hv.log.end(&what, Some(code), wall.as_secs_f64());
+    let finished = hv.log.finish();
     if !args.quiet {
         let summary = Summary {
             stats: &hv.stats,
             refusals: hv.log.refusals,
             violations: hv.log.violations,
+            messages: hv.log.message_counts(),
             wall,
             outcome: &what,
         };
-        eprintln!("{summary}");
-        eprintln!("(setup {:.3}s)", boot_time.as_secs_f64());
+        say!("{summary}");
+        say!("(setup {:.3}s)", boot_time.as_secs_f64());
     } else if code != exit::POWEROFF && !matches!(outcome, Outcome::Stopped(_)) {
-        eprintln!("vmm: {what}");
+        say!("vmm: {what}");
     }
-    if let Err(e) = hv.log.finish() {
-        eprintln!("vmm: the JSON log is incomplete: {e}");
+    if let Err(e) = finished {
+        say!("vmm: the JSON log is incomplete: {e}");
         return Ok(exit::SETUP);
     }
     Ok(code)
+}
+
+/// A setup or KVM error after the log was opened: the log gets its end record (with the
+/// error), so `vmm replay` can tell this run from a killed one.
+fn failed(hv: &mut Hypervisor, start: Instant, e: SetupError) -> SetupError {
+    hv.log.end(
+        &format!("vmm error: {e}"),
+        Some(exit::SETUP),
+        start.elapsed().as_secs_f64(),
+    );
+    let _ = hv.log.finish();
+    e
 }

@@ -38,6 +38,11 @@ pub struct Stats {
     /// Runs of the ring-0 sync trampoline, and the entries it re-stored.
     pub syncs: u64,
     pub synced_entries: u64,
+    /// Calls answered -ENOSYS as unsupported, the distinct (hypercall, sub-command) pairs
+    /// named on stderr, and the calls to pairs no longer named (the set is bounded).
+    pub unsupported: u64,
+    pub unsupported_named: u64,
+    pub unsupported_untracked: u64,
 }
 
 impl Stats {
@@ -51,6 +56,8 @@ pub struct Summary<'a> {
     pub stats: &'a Stats,
     pub refusals: u64,
     pub violations: u64,
+    /// Guest-triggered stderr messages (printed, suppressed by the rate limit).
+    pub messages: (u64, u64),
     pub wall: Duration,
     pub outcome: &'a str,
 }
@@ -83,6 +90,15 @@ impl fmt::Display for Summary<'_> {
             f,
             "pv: bounces={} irets={} syscalls={} mode_switches={} ring0_syncs={} synced_entries={}",
             s.bounces, s.irets, s.syscalls, s.mode_switches, s.syncs, s.synced_entries
+        )?;
+        writeln!(
+            f,
+            "messages: printed={} suppressed={} (rate limit)  unsupported: calls={} named={} not_named={}",
+            self.messages.0,
+            self.messages.1,
+            s.unsupported,
+            s.unsupported_named,
+            s.unsupported_untracked
         )?;
         write!(
             f,

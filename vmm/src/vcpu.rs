@@ -165,16 +165,25 @@ pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Ou
             }
             Action::Crash(what) => {
                 hv.log.flush();
-                return Ok(Outcome::Crashed(report(hv, format!("domain crashed: {what}"))));
+                return Ok(Outcome::Crashed(report(
+                    hv,
+                    format!("domain crashed: {what}"),
+                )));
             }
             Action::Stop(what) => {
                 hv.log.flush();
-                return Ok(Outcome::Stopped(report(hv, format!("guest stopped: {what}"))));
+                return Ok(Outcome::Stopped(report(
+                    hv,
+                    format!("guest stopped: {what}"),
+                )));
             }
         }
         if hv.ram.has_touched() || hv.pending_flush != Flush::None {
             if let Err(what) = sync(m, hv)? {
-                return Ok(Outcome::Stopped(report(hv, format!("guest stopped: {what}"))));
+                return Ok(Outcome::Stopped(report(
+                    hv,
+                    format!("guest stopped: {what}"),
+                )));
             }
         }
         store(m, hv)?;
@@ -225,7 +234,9 @@ fn sync(m: &mut Machine, hv: &mut Hypervisor) -> Result<Result<(), String>, Vcpu
     let last = chunks.len() - 1;
     for (i, chunk) in chunks.into_iter().enumerate() {
         for (k, &gpa) in chunk.iter().enumerate() {
-            let q = l.pd_gpa(l.queue_va() + k as u64 * 8).expect("queue inside the area");
+            let q = l
+                .pd_gpa(l.queue_va() + k as u64 * 8)
+                .expect("queue inside the area");
             hv.ram.write_u64_phys(q, XenLayout::directmap_va(gpa));
         }
         let (kind, va) = match (i == last, flush) {

@@ -63,3 +63,4 @@ fn mmu(v: &mut Validator, mem: &mut VecFrames, table: Mfn, slot: usize, val: u64
 mod entries;
 mod ops;
 mod refcounts;
+mod segdesc;

@@ -33,6 +33,7 @@ const C_PRELUDE: &str = r#"#define __XEN_INTERFACE_VERSION__ __XEN_LATEST_INTERF
 #include <xen/elfnote.h>
 #include <xen/memory.h>
 #include <xen/errno.h>
+#include <xen/callback.h>
 
 #define __XEN__ 1
 #define XEN_ERRNO(name, value) XENKVM_##name = value,

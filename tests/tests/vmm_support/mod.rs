@@ -80,6 +80,12 @@ pub fn asm_guest() -> &'static Path {
     ELF.get_or_init(|| build_asm_guest("asm-guest", |s| s.to_string()))
 }
 
+/// tests/asm-guest/flood.S: floods of refused pins and unknown hypercall numbers.
+pub fn flood_guest() -> &'static Path {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| build_asm("flood-guest", "flood.S", |s| s.to_string()))
+}
+
 /// The asm guest linked without a PT_NOTE segment: its Xen notes are only in `.note.Xen`.
 pub fn asm_guest_section_notes() -> &'static Path {
     static ELF: OnceLock<PathBuf> = OnceLock::new();
@@ -95,6 +101,10 @@ pub fn asm_guest_section_notes() -> &'static Path {
 }
 
 fn build_asm_guest(name: &str, edit_ld: impl Fn(&str) -> String) -> PathBuf {
+    build_asm(name, "guest.S", edit_ld)
+}
+
+fn build_asm(name: &str, source: &str, edit_ld: impl Fn(&str) -> String) -> PathBuf {
     let src = repo_root().join("tests/asm-guest");
     let out = profile_dir().join(name);
     std::fs::create_dir_all(&out).expect("create asm-guest output dir");
@@ -110,7 +120,7 @@ fn build_asm_guest(name: &str, edit_ld: impl Fn(&str) -> String) -> PathBuf {
     };
     run(Command::new("cc")
         .arg("-c")
-        .arg(src.join("guest.S"))
+        .arg(src.join(source))
         .arg("-o")
         .arg(&obj));
     let ld_script = out.join("link.ld");

@@ -7,17 +7,21 @@
 use super::{err, Ctx, Hypervisor};
 use crate::tlb::Flush;
 use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate};
-use pagetable_validator::pte::{self, PAGE_SIZE};
+use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::{GuestFrames, XenError};
 use serde_json::json;
-use std::collections::BTreeSet;
 
 /// `MMU_UPDATE_PREEMPTED`: the continuation marker in `count` (the rest is the count left).
 const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 
 impl Hypervisor {
     /// Logs the operation's events, notes the TLB flush it needs, returns Xen's rc.
-    fn xen_result(&mut self, ctx: &mut Ctx, r: Result<(), XenError>, name: &'static str) -> i64 {
+    pub(crate) fn xen_result(
+        &mut self,
+        ctx: &mut Ctx,
+        r: Result<(), XenError>,
+        name: &'static str,
+    ) -> i64 {
         let events = self.validator.drain_events();
         for ev in &events {
             ctx.flush(self.tlb.after(ev));
@@ -112,7 +116,7 @@ impl Hypervisor {
     /// Xen writes `done` when the pointer is non-null and ignores a failure to write it.
     fn write_done(&mut self, ctx: &Ctx, pdone: u64, done: u32) {
         if pdone != 0 {
-            if let Err(f) = self.ram.write_virt(ctx.cr3, pdone, &done.to_le_bytes()) {
+            if let Err(f) = self.write_guest(ctx.cr3, pdone, &done.to_le_bytes()) {
                 log::info!("done pointer {pdone:#x} not writable: {f}");
             }
         }
@@ -222,6 +226,7 @@ impl Hypervisor {
                 let r = self.validator.new_baseptr(&mut self.ram, arg1);
                 let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
+                    self.fill_ro_mpt(arg1);
                     self.stats.baseptr_switches += 1;
                     // Later pointers (even later entries of this batch) use the new tables.
                     ctx.cr3 = arg1 * PAGE_SIZE;
@@ -288,6 +293,9 @@ impl Hypervisor {
                 }
                 let r = self.validator.new_user_baseptr(&mut self.ram, arg1);
                 let rc = self.xen_result(ctx, r, NAME);
+                if rc == 0 && arg1 != 0 && self.m2p_strict() {
+                    self.zap_ro_mpt(arg1);
+                }
                 if rc == 0 && !self.vcpu.pv.kernel_mode {
                     // Running on the user tables: they take effect at once.
                     self.vcpu.cpu.sregs_mut().cr3 = arg1 * PAGE_SIZE;
@@ -339,56 +347,8 @@ impl Hypervisor {
             self.ram.read_phys(src * PAGE_SIZE, &mut page);
         }
         self.ram.write_phys(dst * PAGE_SIZE, &page);
-        self.log.record(
-            &json!({ "event": "page_write", "cmd": cmd, "dst": dst, "src": src, "rip": ctx.rip }),
-        );
+        self.record_page_write(ctx.rip, cmd, dst, src);
         0
-    }
-
-    /// Before an `mmu_update` into an L2..L4 table: the lower table it may validate.
-    fn snapshot_for_update(&mut self, req: MmuUpdate) {
-        let table = req.ptr >> 12;
-        let level = self.validator.page_type(table).level();
-        if level >= 2 && pte::pte_present(req.val) {
-            self.snapshot(pte::pte_mfn(req.val), level - 1);
-        }
-    }
-
-    /// For offline replay: records the contents (non-zero entries) of `mfn` and of every table
-    /// below it that the validator has not validated yet, i.e. exactly the frames a validation
-    /// starting at `mfn` will read. Only done with `--log`, on the pin/base/update paths.
-    pub(crate) fn snapshot(&mut self, mfn: u64, level: u32) {
-        let mut frames = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![(mfn, level)];
-        let mut buf = [0u64; 512];
-        while let Some((m, lv)) = stack.pop() {
-            if lv == 0 || m >= self.ram.nr_frames() || !seen.insert(m) {
-                continue;
-            }
-            if self.validator.frame_info(m).is_some_and(|i| i.validated) {
-                continue;
-            }
-            self.ram.read_frame(m, &mut buf);
-            let entries: Vec<(usize, u64)> = buf
-                .iter()
-                .copied()
-                .enumerate()
-                .filter(|&(_, e)| e != 0)
-                .collect();
-            if lv > 1 {
-                for &(_, e) in &entries {
-                    if pte::pte_present(e) {
-                        stack.push((pte::pte_mfn(e), lv - 1));
-                    }
-                }
-            }
-            frames.push(json!({ "mfn": m, "level": lv, "entries": entries }));
-        }
-        if !frames.is_empty() {
-            self.log
-                .record(&json!({ "event": "frames", "frames": frames }));
-        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! rdi, rsi, rdx, r10, r8, r9. Every argument is hostile: guest pointers are read through the
 //! guest's current tables ([`GuestRam::read_virt`]), counts are walked element by element with a
 //! bounds check each (a wild count stops at the first unreadable element with -EFAULT), and
-//! numbers we do not serve return -ENOSYS (logged once per number).
+//! numbers we do not serve return -ENOSYS (reported once per number, for the first
+//! [`UNSUPPORTED_NAMED`] numbers; the rest are counted).
 //!
 //! Batches (mmu_update, mmuext_op, multicall) are preempted as on Xen: once an exit has served
 //! [`PREEMPT_BUDGET`] elements, the call returns a [`Continuation`] and vcpu.rs re-enters the
@@ -15,20 +16,21 @@ mod console;
 mod memory_op;
 mod mmu;
 mod multicall;
+mod record;
 mod sched;
 mod version;
 
 use crate::logging::EventLog;
+use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
 use crate::pv::xen_area::XenLayout;
 use crate::pv::{CpuImage, PvState, Vcpu};
-use crate::memory::GuestRam;
+use crate::ratelimit::{BoundedSet, Seen};
 use crate::summary::Stats;
 use crate::tlb::{Flush, Tlb};
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::Validator;
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::io::Write;
 
 /// Xen's `guest_handle_okay` for a 64-bit PV guest: only the start address is checked — it must
@@ -64,6 +66,9 @@ pub struct Ctx {
 /// huge batch cannot keep the VMM in one exit. Smaller than the guest's 512-entry direct-map
 /// batches, so real runs take the continuation path.
 pub const PREEMPT_BUDGET: u32 = 256;
+
+/// Distinct unsupported (hypercall, sub-command) pairs reported by name on stderr.
+pub const UNSUPPORTED_NAMED: usize = 64;
 
 /// Xen's `hypercall_create_continuation`: the hypercall re-executes with these arguments
 /// (rdi, rsi, rdx, r10, r8, r9; the ones Xen's format string does not name are unchanged).
@@ -106,7 +111,12 @@ impl Ctx {
     /// Xen's `hypercall_create_continuation(nr, ...)`: records the arguments to re-enter with
     /// and returns what Xen returns (the hypercall number). `set` gives (index, value) pairs;
     /// every other argument keeps its value from `args`.
-    pub(crate) fn create_continuation(&mut self, nr: u64, mut args: [u64; 6], set: &[(usize, u64)]) -> i64 {
+    pub(crate) fn create_continuation(
+        &mut self,
+        nr: u64,
+        mut args: [u64; 6],
+        set: &[(usize, u64)],
+    ) -> i64 {
         for &(k, v) in set {
             args[k] = v;
         }
@@ -154,13 +164,17 @@ pub struct Hypervisor {
     pub pending_flush: Flush,
     /// VA of the kernel's hypercall page (HYPERCALL_PAGE note), if it has one.
     pub hypercall_page: Option<u64>,
+    /// Whether this host's KVM reports port-I/O exits with RIP past the instruction (learned
+    /// from the first hypercall through the page).
+    pub io_rip_after: Option<bool>,
     /// TLB coherence state across exits.
     pub tlb: Tlb,
     pub log: EventLog,
     pub stats: Stats,
     console: Box<dyn Write>,
-    /// (hypercall, sub-command) pairs already reported as unsupported.
-    unsupported_seen: BTreeSet<(u64, u64)>,
+    /// (hypercall, sub-command) pairs already reported as unsupported (bounded: a guest can
+    /// try 2^64 numbers).
+    unsupported_seen: BoundedSet<(u64, u64)>,
     pub last: Option<LastCall>,
     /// SCHEDOP_shutdown_code reason, reported if the guest then dies without a shutdown.
     pub shutdown_code: Option<u32>,
@@ -191,11 +205,12 @@ impl Hypervisor {
             cpuid,
             pending_flush: Flush::None,
             hypercall_page: None,
+            io_rip_after: None,
             tlb: Tlb::default(),
             log,
             stats: Stats::default(),
             console,
-            unsupported_seen: BTreeSet::new(),
+            unsupported_seen: BoundedSet::new(UNSUPPORTED_NAMED),
             last: None,
             shutdown_code: None,
             mem: memory_op::Reservation::default(),
@@ -248,10 +263,22 @@ impl Hypervisor {
         }
     }
 
-    /// -ENOSYS for a hypercall (or sub-command) we do not serve; reported once per number.
+    /// -ENOSYS for a hypercall (or sub-command) we do not serve; reported once per number (the
+    /// first [`UNSUPPORTED_NAMED`] distinct numbers; after that one line says so and the rest
+    /// are only counted).
     pub(crate) fn unsupported(&mut self, ctx: &Ctx, nr: u64, sub: Option<u64>) -> i64 {
         let rc = err(errno::ENOSYS);
-        let first = self.unsupported_seen.insert((nr, sub.unwrap_or(u64::MAX)));
+        let seen = self.unsupported_seen.insert((nr, sub.unwrap_or(u64::MAX)));
+        self.stats.unsupported += 1;
+        self.stats.unsupported_named = self.unsupported_seen.len() as u64;
+        self.stats.unsupported_untracked = self.unsupported_seen.untracked;
+        if seen == Seen::Untracked && self.unsupported_seen.untracked == 1 {
+            self.log.message(&format!(
+                "vmm: more than {UNSUPPORTED_NAMED} distinct unsupported hypercalls/sub-commands: \
+                 further ones are counted, not named"
+            ));
+        }
+        let first = seen == Seen::New;
         let what = match sub {
             Some(s) => format!("{} sub-command {s}", hc::name(nr)),
             None => format!("hypercall {nr}"),
@@ -281,7 +308,13 @@ impl Hypervisor {
     }
 
     /// A guest pointer the VMM could not read or write: -EFAULT, logged.
-    pub(crate) fn efault(&mut self, ctx: &Ctx, name: &str, what: &str, f: crate::memory::Fault) -> i64 {
+    pub(crate) fn efault(
+        &mut self,
+        ctx: &Ctx,
+        name: &str,
+        what: &str,
+        f: crate::memory::Fault,
+    ) -> i64 {
         self.stats.efaults += 1;
         let rc = err(errno::EFAULT);
         log::info!("{name}: {what}: {f} -> -EFAULT");

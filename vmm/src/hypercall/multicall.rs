@@ -47,10 +47,7 @@ impl Hypervisor {
             let op = word(0);
             let args = [word(2), word(3), word(4), word(5), word(6), word(7)];
             let result = self.dispatch(ctx, op, args);
-            if let Err(f) = self
-                .ram
-                .write_virt(ctx.cr3, entry + 8, &result.to_le_bytes())
-            {
+            if let Err(f) = self.write_guest(ctx.cr3, entry + 8, &result.to_le_bytes()) {
                 // The sub-call's continuation (if any) dies with the batch.
                 ctx.continuation = None;
                 rc = self.efault(ctx, NAME, "result", f);
@@ -64,7 +61,7 @@ impl Hypervisor {
                 for (k, v) in c.args.iter().enumerate() {
                     out[16 + k * 8..24 + k * 8].copy_from_slice(&v.to_le_bytes());
                 }
-                if let Err(f) = self.ram.write_virt(ctx.cr3, entry, &out) {
+                if let Err(f) = self.write_guest(ctx.cr3, entry, &out) {
                     rc = self.efault(ctx, NAME, "entry (continuation)", f);
                     break;
                 }

@@ -51,7 +51,7 @@ impl Hypervisor {
                     return super::err(errno::EINVAL);
                 }
                 let map = 1u32 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
-                match self.ram.write_virt(ctx.cr3, arg + 4, &map.to_le_bytes()) {
+                match self.write_guest(ctx.cr3, arg + 4, &map.to_le_bytes()) {
                     Ok(()) => return 0,
                     Err(f) => return self.efault(ctx, "xen_version", "feature_info", f),
                 }
@@ -68,14 +68,14 @@ impl Hypervisor {
                     Ok(len) if (len as usize) < BUILD_ID.len() => return super::err(ENOBUFS),
                     Ok(_) => {}
                 }
-                return match self.ram.write_virt(ctx.cr3, arg + 4, BUILD_ID) {
+                return match self.write_guest(ctx.cr3, arg + 4, BUILD_ID) {
                     Ok(()) => BUILD_ID.len() as i64,
                     Err(f) => self.efault(ctx, "xen_version", "build_id", f),
                 };
             }
             _ => return self.unsupported(ctx, hc::XEN_VERSION, Some(cmd)),
         };
-        match self.ram.write_virt(ctx.cr3, arg, &out) {
+        match self.write_guest(ctx.cr3, arg, &out) {
             Ok(()) => 0,
             Err(f) => self.efault(ctx, "xen_version", "buffer", f),
         }

@@ -60,6 +60,9 @@ pub struct XenParams {
     pub entry: u64,
     /// Virtual address of the hypercall page, if the kernel asks for one.
     pub hypercall_page: Option<u64>,
+    /// XEN_ELFNOTE_MOD_START_PFN with a non-zero value (libelf: `unmapped_initrd`): the kernel
+    /// takes its initrd by pfn, outside the initial mapping (Linux does).
+    pub unmapped_initrd: bool,
     /// Virtual start and end (exclusive) of the loaded image.
     pub virt_kstart: u64,
     pub virt_kend: u64,
@@ -118,6 +121,7 @@ struct RawNotes {
     paddr_offset: Option<u64>,
     entry: Option<u64>,
     hypercall_page: Option<u64>,
+    mod_start_pfn: Option<u64>,
     /// Legacy `__xen_guest` HYPERCALL_PAGE is a page number relative to VIRT_BASE.
     hypercall_page_pfn: Option<u64>,
     found: bool,
@@ -170,6 +174,7 @@ fn parse_notes(r: &Reader, off: u64, size: u64, notes: &mut RawNotes) -> Result<
                 elfnote::PADDR_OFFSET => notes.paddr_offset = Some(numeric(desc)?),
                 elfnote::ENTRY => notes.entry = Some(numeric(desc)?),
                 elfnote::HYPERCALL_PAGE => notes.hypercall_page = Some(numeric(desc)?),
+                elfnote::MOD_START_PFN => notes.mod_start_pfn = Some(numeric(desc)?),
                 _ => {}
             }
         }
@@ -430,6 +435,7 @@ fn check_notes(
         paddr_offset,
         entry,
         hypercall_page,
+        unmapped_initrd: n.mod_start_pfn.is_some_and(|v| v != 0),
         virt_kstart,
         virt_kend,
         source,

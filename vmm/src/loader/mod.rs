@@ -1,3 +1,4 @@
 //! Kernel image loading.
 
+pub mod bzimage;
 pub mod elf;

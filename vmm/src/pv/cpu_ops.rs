@@ -39,6 +39,23 @@ const DR_GENERAL_DETECT: u64 = 0x0000_2000;
 const DR7_ACTIVE_MASK: u64 = 0xff;
 
 impl Hypervisor {
+    pub fn m2p_strict(&self) -> bool {
+        self.vcpu.pv.vm_assist & (1 << VMASST_TYPE_M2P_STRICT) != 0
+    }
+
+    /// `fill_ro_mpt`: the kernel's L4 gets the read-only M2P in slot 256 when it becomes the
+    /// base, unless the guest asked for `m2p_strict` (Xen's `new_guest_cr3`).
+    pub fn fill_ro_mpt(&mut self, l4: u64) {
+        if !self.m2p_strict() {
+            self.validator.set_ro_mpt(&mut self.ram, l4, true);
+        }
+    }
+
+    /// `zap_ro_mpt`: no M2P in a user L4 of an m2p_strict guest.
+    pub fn zap_ro_mpt(&mut self, l4: u64) {
+        self.validator.set_ro_mpt(&mut self.ram, l4, false);
+    }
+
     /// `set_segment_base(which, base)`.
     pub(crate) fn set_segment_base(&mut self, which: u64, base: u64) -> i64 {
         let ok = is_canonical(base);

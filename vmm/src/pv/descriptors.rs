@@ -19,31 +19,35 @@ impl Hypervisor {
         let mut frames = vec![0u64; nr];
         for (i, f) in frames.iter_mut().enumerate() {
             let mut b = [0u8; 8];
-            if let Err(fault) = self.ram.read_virt(ctx.cr3, list.wrapping_add(i as u64 * 8), &mut b)
+            if let Err(fault) = self
+                .ram
+                .read_virt(ctx.cr3, list.wrapping_add(i as u64 * 8), &mut b)
             {
                 return self.efault(ctx, "set_gdt", "frame_list", fault);
             }
             *f = u64::from_le_bytes(b);
         }
-        // TODO(validator seg_desc type): until the validator types descriptor pages, only
-        // check that the frames are the domain's.
-        if frames.iter().any(|&f| f >= self.validator.nr_frames()) {
-            return err(errno::EINVAL);
+        // The frames take the descriptor-page type (validated, no writable mapping left).
+        let r = self
+            .validator
+            .set_gdt(&mut self.ram, &frames, entries as u32);
+        let rc = self.xen_result(ctx, r, "set_gdt");
+        if rc != 0 {
+            return rc;
         }
         for page in 0..xen::FIRST_RESERVED_GDT_PAGE {
             let pte = self.xen.gdt_pte(frames.get(page as usize).copied());
             self.ram.write_xen_pte(self.xen.gdt_pte_gpa(page), pte);
         }
-        self.vcpu.pv.gdt_frames = frames;
-        self.vcpu.pv.gdt_ents = entries;
         ctx.flush(Flush::Full);
         0
     }
 
-    /// `update_descriptor(maddr, desc)`: not served until the validator types descriptor
-    /// pages.
-    pub(crate) fn update_descriptor(&mut self, ctx: &mut Ctx, _maddr: u64, _desc: u64) -> i64 {
-        self.unsupported(ctx, pagetable_validator::abi::hypercall::UPDATE_DESCRIPTOR, None)
+    /// `update_descriptor(maddr, desc)`: the validator checks the descriptor and the frame's
+    /// type, and stores it.
+    pub(crate) fn update_descriptor(&mut self, ctx: &mut Ctx, maddr: u64, desc: u64) -> i64 {
+        let r = self.validator.update_descriptor(&mut self.ram, maddr, desc);
+        self.xen_result(ctx, r, "update_descriptor")
     }
 
     /// The 8-byte descriptor `sel` names in the GDT the CPU uses (None for an LDT selector
@@ -59,7 +63,7 @@ impl Hypervisor {
         if off >= xen::FIRST_RESERVED_GDT_BYTE {
             return self.ram.read_u64_phys(self.xen.gdt_gpa(off));
         }
-        match self.vcpu.pv.gdt_frames.get((off / 4096) as usize) {
+        match self.validator.gdt_frames().get((off / 4096) as usize) {
             Some(&mfn) => self.ram.read_u64_phys((mfn << 12) + off % 4096),
             None => Some(0),
         }

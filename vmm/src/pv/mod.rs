@@ -76,6 +76,8 @@ pub struct PvState {
     pub gs_base_other: u64,
     /// Virtual CR0.TS (`fpu_taskswitch`).
     pub ctrlreg0_ts: bool,
+    /// The CR4 the guest reads (`ctrlreg[4]`): PAE, OSFXSR, OSXMMEXCPT as it runs with.
+    pub ctrlreg4: u64,
     /// Debug registers as the guest set them (`set_debugreg`).
     pub dr: [u64; 8],
     /// Virtual IOPL (`physdev_op` set_iopl, or iret with `architectural_iopl`), bits 12-13.
@@ -84,9 +86,6 @@ pub struct PvState {
     pub vm_assist: u64,
     /// Guest-physical address of this vCPU's `vcpu_info`.
     pub vcpu_info_gpa: u64,
-    /// GDT frames the guest gave with `set_gdt`, and the entry count.
-    pub gdt_frames: Vec<u64>,
-    pub gdt_ents: u64,
 }
 
 impl PvState {
@@ -99,12 +98,11 @@ impl PvState {
             kernel_sp: 0,
             gs_base_other: 0,
             ctrlreg0_ts: false,
+            ctrlreg4: (1 << 5) | (1 << 9) | (1 << 10),
             dr: [0; 8],
             iopl: 0,
             vm_assist: 0,
             vcpu_info_gpa,
-            gdt_frames: Vec::new(),
-            gdt_ents: 0,
         }
     }
 }

@@ -43,13 +43,21 @@ pub struct StubFrame {
 
 /// Reads the CPU's frame at `rsp` (the ring-0 stack, inside the Xen area) for `vector`.
 pub fn read_stub_frame(hv: &Hypervisor, vector: u8, rsp: u64) -> Option<StubFrame> {
-    let n = if xen_area::has_error_code(vector) { 6 } else { 5 };
+    let n = if xen_area::has_error_code(vector) {
+        6
+    } else {
+        5
+    };
     let mut w = [0u64; 6];
     for (i, slot) in w.iter_mut().take(n).enumerate() {
         let gpa = hv.xen.pd_gpa(rsp.checked_add(i as u64 * 8)?)?;
         *slot = hv.ram.read_u64_phys(gpa)?;
     }
-    let (ec, f) = if n == 6 { (w[0] as u32, &w[1..]) } else { (0, &w[..5]) };
+    let (ec, f) = if n == 6 {
+        (w[0] as u32, &w[1..])
+    } else {
+        (0, &w[..5])
+    };
     Some(StubFrame {
         vector,
         error_code: ec,
@@ -95,9 +103,9 @@ pub struct Bounce {
 
 pub fn vector_name(v: u8) -> &'static str {
     const N: [&str; 32] = [
-        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF?", "#TS", "#NP",
-        "#SS", "#GP", "#PF", "#SPV", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "", "", "", "",
-        "", "", "#HV", "#VC", "#SX", "",
+        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF?", "#TS", "#NP", "#SS",
+        "#GP", "#PF", "#SPV", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "", "", "", "", "", "",
+        "#HV", "#VC", "#SX", "",
     ];
     N.get(usize::from(v)).copied().unwrap_or("")
 }
@@ -205,7 +213,9 @@ impl Hypervisor {
         regs.rflags &= !(flags::AC | flags::VM | flags::RF | flags::NT | flags::TF);
         regs.rsp = base;
         regs.rip = b.eip;
-        self.vcpu.cpu.set_guest_segments(xen::FLAT_KERNEL_CS, xen::FLAT_KERNEL_SS);
+        self.vcpu
+            .cpu
+            .set_guest_segments(xen::FLAT_KERNEL_CS, xen::FLAT_KERNEL_SS);
         Ok(())
     }
 }

@@ -27,11 +27,10 @@ use pagetable_validator::pte::{self, PAGE_SIZE};
 use pagetable_validator::XEN_L4_SLOTS;
 use thiserror::Error;
 
-/// Ports of the ring-0 stubs' `out`. They are open in the TSS I/O bitmap too: on this host
-/// KVM's emulator may judge the first instructions of an interrupt handler entered from CPL 3
-/// by the stale SS.DPL of the NUL stack segment (i.e. as CPL 3), so a stub's `out` must pass
-/// the bitmap, and a stub cannot use the stack. A guest may `out` to these ports itself; the
-/// VMM accepts a stub exit only with RIP inside the stubs' supervisor-only code page.
+/// Ports of the ring-0 stubs' `out`. On this host SYSCALL may enter LSTAR without leaving
+/// CPL 3 (see `build`), so the SYSCALL/SYSENTER stubs' ports are open in the TSS I/O bitmap; a
+/// guest may `out` to them itself, and the VMM accepts a stub exit only with RIP inside the
+/// stubs' code. The vector stubs and the trampoline always run at CPL 0.
 pub mod port {
     /// Vector stubs: 0x80 + vector for the 32 exceptions, 0xa0 for any other vector.
     pub const VECTOR_BASE: u16 = 0x80;
@@ -50,7 +49,6 @@ pub mod port {
     pub const SYNC_DONE: u16 = 0xe4;
 }
 
-const SLOT_M2P: usize = 256;
 const SLOT_PERDOMAIN: usize = 260;
 const SLOT_DIRECTMAP: usize = 262;
 
@@ -280,12 +278,19 @@ impl XenLayout {
         slot_va(SLOT_DIRECTMAP) + gpa
     }
 
-    /// The 16 hypervisor L4 entries every validated L4 gets.
+    /// The L4 entry of the read-only M2P (slot 256). As in Xen it is not part of what
+    /// validation installs (`init_xen_l4_slots` with `ro_mpt` = m2p_strict, off by default) but
+    /// filled in when an L4 becomes the kernel's base (`fill_ro_mpt`).
+    pub fn ro_mpt_l4e(&self) -> u64 {
+        pte::mk_pte(self.m2p_l3(), HYP_RO_USER)
+    }
+
+    /// The 16 hypervisor L4 entries every validated L4 gets (slot 256 empty, see
+    /// [`XenLayout::ro_mpt_l4e`]).
     pub fn l4_slots(&self) -> [u64; XEN_L4_SLOTS] {
         let mut s = [0u64; XEN_L4_SLOTS];
         let first = pagetable_validator::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
-        s[SLOT_M2P - first] = pte::mk_pte(self.m2p_l3(), HYP_RO_USER);
-        s[SLOT_PERDOMAIN - first] = pte::mk_pte(self.pd_l3(), HYP_RW);
+        s[SLOT_PERDOMAIN - first] = pte::mk_pte(self.pd_l3(), HYP_RW | pte::_PAGE_USER);
         s[SLOT_DIRECTMAP - first] = pte::mk_pte(self.dm_l3(), HYP_RW);
         s
     }
@@ -309,7 +314,7 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
         put(
             l.m2p_l1(i / 512),
             i % 512,
-            pte::mk_pte(l.m2p_data(i), HYP_RO_USER | nx),
+            pte::mk_pte(l.m2p_data(i), HYP_RO_USER),
         );
     }
     for mfn in 0..l.m2p_entries() {
@@ -318,11 +323,30 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
     }
     // Per-domain area: one L3 -> L2 -> L1 mapping PD_PAGES pages, supervisor only; code pages
     // read-only and executable, the rest no-execute.
-    put(l.pd_l3(), 0, pte::mk_pte(l.pd_l2(), HYP_RW));
-    put(l.pd_l2(), 0, pte::mk_pte(l.pd_l1(), HYP_RW));
+    // USER on the intermediate levels so the entry page's own USER bit decides (see below);
+    // every other per-domain page stays supervisor-only at L1.
+    put(
+        l.pd_l3(),
+        0,
+        pte::mk_pte(l.pd_l2(), HYP_RW | pte::_PAGE_USER),
+    );
+    put(
+        l.pd_l2(),
+        0,
+        pte::mk_pte(l.pd_l1(), HYP_RW | pte::_PAGE_USER),
+    );
     for p in 0..PD_PAGES {
         let (frame, flags) = match p {
-            PD_VECTORS | PD_ENTRY => (l.pd_page(p), pte::_PAGE_PRESENT | pte::_PAGE_ACCESSED),
+            PD_VECTORS => (l.pd_page(p), pte::_PAGE_PRESENT | pte::_PAGE_ACCESSED),
+            // This host's KVM may leave the vCPU at CPL 3 when SYSCALL enters LSTAR (it did
+            // so measurably): the entry page must then be executable from CPL 3. It holds
+            // only `out; ud2` stubs and the trampoline, which does nothing useful at CPL 3
+            // (its stores go through the supervisor direct map and fault), so a guest that
+            // jumps here gains nothing it could not get by executing SYSCALL.
+            PD_ENTRY => (
+                l.pd_page(p),
+                pte::_PAGE_PRESENT | pte::_PAGE_ACCESSED | pte::_PAGE_USER,
+            ),
             _ if p < xen::FIRST_RESERVED_GDT_PAGE => (l.pd_page(PD_ZERO), gdt_zero_flags()),
             _ => (l.pd_page(p), HYP_RW | nx),
         };
@@ -379,10 +403,7 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
     ram.write_phys(tss + 102, &iomap);
     let mut bitmap = vec![0xffu8; 8192 + 1];
     let hp = crate::builder::HYPERCALL_PORT;
-    for p in (hp..hp + 4)
-        .chain(port::VECTOR_BASE..=port::VECTOR_OTHER)
-        .chain(port::EXCEPTION..=port::SYNC_DONE)
-    {
+    for p in (hp..hp + 4).chain(port::SYSCALL..=port::SYSENTER) {
         let p = usize::from(p);
         bitmap[p / 8] &= !(1 << (p % 8));
     }
@@ -521,7 +542,10 @@ mod tests {
         assert!(l.m2p_entries() >= l.end_frame());
         // The direct map reaches the end of the area.
         assert!(l.dm_l2s * 512 * 512 >= l.end_frame());
-        assert_eq!(l.pd_gpa(l.stack_top() - 8), Some((l.pd_page(PD_STACK + 1) << 12) + 4088));
+        assert_eq!(
+            l.pd_gpa(l.stack_top() - 8),
+            Some((l.pd_page(PD_STACK + 1) << 12) + 4088)
+        );
         assert_eq!(l.pd_gpa(XenLayout::pd_va(PD_PAGES)), None);
     }
 
@@ -574,7 +598,7 @@ mod walk_tests {
                 return Some((e & pte::PTE_ADDR_MASK & !0x1f_ffff) | (va & 0x1f_ffff));
             }
         }
-        (e & pte::_PAGE_PRESENT != 0).then(|| (e & pte::PTE_ADDR_MASK) | (va & 0xfff))
+        (e & pte::_PAGE_PRESENT != 0).then_some((e & pte::PTE_ADDR_MASK) | (va & 0xfff))
     }
 
     #[test]
@@ -584,7 +608,8 @@ mod walk_tests {
         let ram = GuestRam::new(64, Some((l.base_frame, l.nr_frames))).unwrap();
         let m2p: Vec<u64> = (0..ram_frames).collect();
         build(&l, &ram, &m2p).unwrap();
-        let slots = l.l4_slots();
+        let mut slots = l.l4_slots();
+        slots[0] = l.ro_mpt_l4e();
         let rd = |va: u64| ram.read_u64_phys(walk(&ram, &slots, va).unwrap()).unwrap();
         // Xen's ring-0 code descriptor and our TSS descriptor, through the GDT mapping.
         assert_eq!(rd(l.gdt_va() + 0xe008), 0x00af_9b00_0000_ffff);
@@ -597,9 +622,12 @@ mod walk_tests {
         let code = rd(target);
         assert_eq!(code & 0xffff, 0x8de6);
         // rsp0 in the TSS, the M2P, the direct map.
-        assert_eq!(rd(l.tss_va() + 4) , l.stack_top());
+        assert_eq!(rd(l.tss_va() + 4), l.stack_top());
         assert_eq!(rd(xen::MACH2PHYS_VIRT_START + 8 * 77), 77);
-        assert_eq!(walk(&ram, &slots, XenLayout::directmap_va(0x1234_5678)), Some(0x1234_5678));
+        assert_eq!(
+            walk(&ram, &slots, XenLayout::directmap_va(0x123_4568)),
+            Some(0x123_4568)
+        );
         // Unused guest GDT pages read as zero.
         assert_eq!(rd(l.gdt_va() + 0x10), 0);
     }

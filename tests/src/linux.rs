@@ -1,0 +1,126 @@
+//! Debian's Linux kernel and the project's initramfs, for the Linux boot tests.
+//!
+//! ```no_run
+//! use xenkvm_tests::linux;
+//! if let Some(k) = linux::linux_or_skip("my_test") {
+//!     let initrd = linux::initramfs();
+//!     let run = linux::run_linux_on_xen(&k.vmlinuz, &initrd);
+//!     assert_eq!(linux::result_lines(&run.guest_lines), [linux::RESULT_PASS]);
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::guest::repo_root;
+use crate::real_xen::{run_xen_command, XenRun};
+
+/// The line the initramfs's /init (linux/init.sh) prints when every check passed. Its counts
+/// are fixed, so the same line is expected from every hypervisor.
+pub const RESULT_PASS: &str =
+    "XENKVM-INIT forks=200 tmpfs=ok mmap=ok rounds=64 pages=64 result=PASS";
+
+/// The files `scripts/fetch-linux.sh` caches.
+#[derive(Clone, Debug)]
+pub struct LinuxFiles {
+    /// The bzImage (`/boot/vmlinuz-<release>`).
+    pub vmlinuz: PathBuf,
+    /// The ELF extracted from it.
+    pub vmlinux: PathBuf,
+    pub busybox: PathBuf,
+    /// `kernel_deb`, `busybox_deb`: the cached packages (their names carry the versions).
+    pub kernel_deb: PathBuf,
+    pub busybox_deb: PathBuf,
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn key(stdout: &str, k: &str) -> Option<PathBuf> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+        .map(PathBuf::from)
+}
+
+/// Fetches (or finds cached) Debian's kernel and busybox with `scripts/fetch-linux.sh`. When
+/// that fails: in CI (`CI=true`) a panic with the script's reason; elsewhere one `SKIPPED` line
+/// and `None`.
+pub fn linux_or_skip(test: &str) -> Option<LinuxFiles> {
+    let script = repo_root().join("scripts/fetch-linux.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let files = (|| {
+        Some(LinuxFiles {
+            vmlinuz: key(&stdout, "vmlinuz")?,
+            vmlinux: key(&stdout, "vmlinux")?,
+            busybox: key(&stdout, "busybox")?,
+            kernel_deb: key(&stdout, "kernel_deb")?,
+            busybox_deb: key(&stdout, "busybox_deb")?,
+        })
+    })();
+    match files {
+        Some(f) if out.status.success() && f.vmlinuz.is_file() && f.vmlinux.is_file() => Some(f),
+        _ => {
+            let why = stderr
+                .lines()
+                .last()
+                .unwrap_or("no reason given")
+                .to_string();
+            assert!(
+                !ci(),
+                "{test}: fetch-linux.sh failed in CI ({}): {why}\n{stdout}\n{stderr}",
+                out.status
+            );
+            eprintln!("SKIPPED {test}: Debian's kernel packages cannot be had here ({why})");
+            None
+        }
+    }
+}
+
+/// Builds the initramfs with `scripts/build-initramfs.sh` (into `.cache/linux/`) and returns its
+/// path. Panics with the build output when that fails: a broken initramfs fails the test.
+pub fn initramfs() -> PathBuf {
+    let script = repo_root().join("scripts/build-initramfs.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "build-initramfs.sh failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let p = key(&stdout, "initramfs").unwrap_or_default();
+    assert!(
+        p.is_file(),
+        "build-initramfs.sh printed no initramfs\n{stdout}\n{stderr}"
+    );
+    p
+}
+
+/// Boots `kernel` (bzImage or ELF) with `initrd` as dom0 of real Xen 4.17 in QEMU
+/// (`scripts/xen-qemu-linux.sh`: `-cpu max,-smap`, dom0_mem=256M, 300 s timeout).
+pub fn run_linux_on_xen(kernel: &Path, initrd: &Path) -> XenRun {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo_root().join("scripts/xen-qemu-linux.sh"))
+        .arg(kernel)
+        .arg(initrd);
+    run_xen_command(cmd)
+}
+
+/// The `XENKVM-INIT ... result=` lines among `lines` (console output).
+pub fn result_lines(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| l.starts_with("XENKVM-INIT ") && l.contains(" result="))
+        .collect()
+}
