@@ -160,11 +160,13 @@ impl Hypervisor {
         Ok(self.ram.read_virt(ctx.cr3, va, buf)?)
     }
 
-    fn guest_write(&self, ctx: &Ctx, va: u64, buf: &[u8]) -> Result<(), Access> {
+    /// Through `write_guest`: never into a validated pagetable (audit mode may leave a
+    /// tolerated writable mapping of one), and logged.
+    fn guest_write(&mut self, ctx: &Ctx, va: u64, buf: &[u8]) -> Result<(), Access> {
         if !handle_okay(va) {
             return Err(Access::Hole(va));
         }
-        Ok(self.ram.write_virt(ctx.cr3, va, buf)?)
+        Ok(self.write_guest(ctx.cr3, va, buf)?)
     }
 
     fn read_u64(&self, ctx: &Ctx, va: u64) -> Result<u64, Access> {
@@ -178,7 +180,7 @@ impl Hypervisor {
         self.read_u64(ctx, list.wrapping_add(i.wrapping_mul(8)))
     }
 
-    fn list_put(&self, ctx: &Ctx, list: u64, i: u64, v: u64) -> Result<(), Access> {
+    fn list_put(&mut self, ctx: &Ctx, list: u64, i: u64, v: u64) -> Result<(), Access> {
         self.guest_write(ctx, list.wrapping_add(i.wrapping_mul(8)), &v.to_le_bytes())
     }
 
@@ -691,7 +693,7 @@ impl Hypervisor {
         Ok(())
     }
 
-    fn exchange_put(&self, ctx: &Ctx, arg: u64, nr: u64) -> Result<(), Access> {
+    fn exchange_put(&mut self, ctx: &Ctx, arg: u64, nr: u64) -> Result<(), Access> {
         self.guest_write(
             ctx,
             arg.wrapping_add(m::EXCHANGE_NR_EXCHANGED as u64),

@@ -24,6 +24,10 @@ fn va(slot: u64) -> u64 {
 }
 
 fn hv() -> Hypervisor {
+    hv_with(Policy::Enforce)
+}
+
+fn hv_with(policy: Policy) -> Hypervisor {
     let l = XenLayout::new(FRAMES).unwrap();
     let mut ram = GuestRam::new(MIB, Some((l.base_frame, l.nr_frames))).unwrap();
     let m2p: Vec<u64> = (0..FRAMES).collect();
@@ -39,7 +43,7 @@ fn hv() -> Hypervisor {
         l1_disallow: L1_DISALLOW_IO_PRIV,
         ..Rules::default()
     };
-    let mut v = Validator::with_rules(FRAMES, Policy::Enforce, rules);
+    let mut v = Validator::with_rules(FRAMES, policy, rules);
     v.set_m2p(m2p);
     v.set_xen_l4_slots(l.l4_slots(), l.ro_mpt_l4e());
     v.share_xen_frame(l.shared_info_mfn());
@@ -675,5 +679,30 @@ fn hostile_memory_ops_keep_the_model_consistent() {
         }
         c = ctx();
     }
+    consistent(&h);
+}
+
+#[test]
+fn lists_never_land_in_pagetables() {
+    // Audit mode tolerates a writable mapping of the L1 (slot 15 -> the L1 frame itself);
+    // a list there must not be written: the extent is dom0's, not counted (as for any
+    // unwritable list), and the L1 is unchanged.
+    let mut h = hv_with(Policy::Audit);
+    let mut c = ctx();
+    let pte = (L1 << 12) + 15 * 8;
+    let val = mk_pte(L1, _PAGE_PRESENT | _PAGE_RW);
+    h.validator
+        .mmu_update(&mut h.ram, MmuUpdate { ptr: pte, val })
+        .unwrap();
+    let _ = h.validator.drain_events();
+    assert_eq!(give_back(&mut h, &[300]), 1);
+    let before = h.ram.read_u64_phys(L1 << 12).unwrap();
+    put(&h, va(1), &reservation(va(15), 1, 0, 0, domid::DOMID_SELF));
+    assert_eq!(
+        call(&mut h, &mut c, m::XENMEM_INCREASE_RESERVATION, va(1)),
+        0
+    );
+    assert_eq!(h.ram.read_u64_phys(L1 << 12).unwrap(), before);
+    assert_eq!(h.tot_pages(), FRAMES);
     consistent(&h);
 }
