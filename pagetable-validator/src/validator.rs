@@ -135,6 +135,24 @@ impl Validator {
         self.m2p = m2p;
     }
 
+    /// Sets one m2p entry (`u64::MAX` = none), as the hypervisor's own M2P changes when
+    /// frames change hands (`memory_op`).
+    pub fn set_m2p_entry(&mut self, mfn: Mfn, pfn: u64) {
+        let Ok(i) = usize::try_from(mfn) else { return };
+        if i >= self.m2p.len() {
+            if pfn == u64::MAX || mfn >= self.nr {
+                return;
+            }
+            self.m2p.resize(i + 1, u64::MAX);
+        }
+        self.m2p[i] = pfn;
+    }
+
+    /// The m2p entry of `mfn` (`None` when unknown).
+    pub fn m2p_entry(&self, mfn: Mfn) -> Option<u64> {
+        self.pfn_of(mfn)
+    }
+
     pub fn user_base(&self) -> Option<Mfn> {
         self.user_base
     }

@@ -9,8 +9,8 @@
 
 use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInfo};
 use pagetable_validator::abi::{
-    self, console, domid, elfnote, errno, hypercall, mmu, mmuext, sched, sif, start_info_offset,
-    uvmf, version, MmuUpdate, MmuextOp, MulticallEntry, StartInfo,
+    self, console, domid, elfnote, errno, hypercall, memory, mmu, mmuext, sched, sif,
+    start_info_offset, uvmf, version, MmuUpdate, MmuextOp, MulticallEntry, StartInfo,
 };
 use pagetable_validator::pte;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +28,11 @@ const EXEMPT: &[(&str, &str)] = &[
         "hypercall page stub size is set by Xen's hypercall_page_initialise, not a public header",
     ),
     ("hypercall::NR_STUBS", "derived: 4096 / STUB_SIZE"),
+    (
+        "memory::MEMOP_EXTENT_SHIFT",
+        "Xen-internal (xen/include/xen/hypercall.h); memory.h only says the start extent sits above the command",
+    ),
+    ("memory::MEMOP_CMD_MASK", "derived: (1 << MEMOP_EXTENT_SHIFT) - 1"),
     (
         "x86::HYPERVISOR_CS",
         "Xen-internal (asm/config.h __HYPERVISOR_CS), not in the public headers",
@@ -308,6 +313,47 @@ fn constant_checks() -> Vec<Check> {
         elfnote::MOD_START_PFN => "XEN_ELFNOTE_MOD_START_PFN",
         elfnote::SUPPORTED_FEATURES => "XEN_ELFNOTE_SUPPORTED_FEATURES",
         elfnote::PHYS32_ENTRY => "XEN_ELFNOTE_PHYS32_ENTRY",
+        // memory_op (memory.h).
+        memory::XENMEM_INCREASE_RESERVATION => "XENMEM_increase_reservation",
+        memory::XENMEM_DECREASE_RESERVATION => "XENMEM_decrease_reservation",
+        memory::XENMEM_MAXIMUM_RAM_PAGE => "XENMEM_maximum_ram_page",
+        memory::XENMEM_CURRENT_RESERVATION => "XENMEM_current_reservation",
+        memory::XENMEM_MAXIMUM_RESERVATION => "XENMEM_maximum_reservation",
+        memory::XENMEM_MACHPHYS_MFN_LIST => "XENMEM_machphys_mfn_list",
+        memory::XENMEM_POPULATE_PHYSMAP => "XENMEM_populate_physmap",
+        memory::XENMEM_ADD_TO_PHYSMAP => "XENMEM_add_to_physmap",
+        memory::XENMEM_MEMORY_MAP => "XENMEM_memory_map",
+        memory::XENMEM_MACHINE_MEMORY_MAP => "XENMEM_machine_memory_map",
+        memory::XENMEM_EXCHANGE => "XENMEM_exchange",
+        memory::XENMEM_MACHPHYS_MAPPING => "XENMEM_machphys_mapping",
+        memory::XENMEM_SET_MEMORY_MAP => "XENMEM_set_memory_map",
+        memory::XENMEM_MAXIMUM_GPFN => "XENMEM_maximum_gpfn",
+        memory::XENMEM_REMOVE_FROM_PHYSMAP => "XENMEM_remove_from_physmap",
+        memory::XENMEM_SET_POD_TARGET => "XENMEM_set_pod_target",
+        memory::XENMEM_GET_POD_TARGET => "XENMEM_get_pod_target",
+        memory::XENMEM_GET_SHARING_FREED_PAGES => "XENMEM_get_sharing_freed_pages",
+        memory::XENMEM_GET_SHARING_SHARED_PAGES => "XENMEM_get_sharing_shared_pages",
+        memory::XENMEM_PAGING_OP => "XENMEM_paging_op",
+        memory::XENMEM_ACCESS_OP => "XENMEM_access_op",
+        memory::XENMEM_SHARING_OP => "XENMEM_sharing_op",
+        memory::XENMEM_ADD_TO_PHYSMAP_BATCH => "XENMEM_add_to_physmap_batch",
+        memory::XENMEM_CLAIM_PAGES => "XENMEM_claim_pages",
+        memory::XENMEM_MACHPHYS_COMPAT_MFN_LIST => "XENMEM_machphys_compat_mfn_list",
+        memory::XENMEM_GET_VNUMAINFO => "XENMEM_get_vnumainfo",
+        memory::XENMEM_RESERVED_DEVICE_MEMORY_MAP => "XENMEM_reserved_device_memory_map",
+        memory::XENMEM_ACQUIRE_RESOURCE => "XENMEM_acquire_resource",
+        memory::XENMEMF_POPULATE_ON_DEMAND => "XENMEMF_populate_on_demand",
+        memory::XENMEMF_EXACT_NODE_REQUEST => "XENMEMF_exact_node_request",
+        memory::XENMEMF_VNODE => "XENMEMF_vnode",
+        memory::NUMA_NO_NODE => "XENMEMF_get_node(0)",
+        memory::SHARED_INFO_ARCH_MAX_PFN => "offsetof(struct shared_info, arch.max_pfn)",
+        memory::RESERVATION_SIZE => "sizeof(struct xen_memory_reservation)",
+        memory::EXCHANGE_NR_EXCHANGED => "offsetof(struct xen_memory_exchange, nr_exchanged)",
+        memory::EXCHANGE_SIZE => "sizeof(struct xen_memory_exchange)",
+        memory::MEMORY_MAP_SIZE => "sizeof(struct xen_memory_map)",
+        memory::MACHPHYS_MAPPING_SIZE => "sizeof(struct xen_machphys_mapping)",
+        memory::MFN_LIST_NR_EXTENTS => "offsetof(struct xen_machphys_mfn_list, nr_extents)",
+        memory::MFN_LIST_SIZE => "sizeof(struct xen_machphys_mfn_list)",
         // start_info.flags (xen.h).
         sif::PRIVILEGED => "SIF_PRIVILEGED",
         sif::INITDOMAIN => "SIF_INITDOMAIN",
@@ -430,6 +476,61 @@ fn layout_checks() -> Vec<Check> {
         value: size_of::<u64>() as i128,
     });
 
+    {
+        use memory::{
+            MachphysMapping, MachphysMfnList, MemoryExchange, MemoryMap, MemoryReservation,
+        };
+        const MR: &str = "struct xen_memory_reservation";
+        const ME: &str = "struct xen_memory_exchange";
+        const MM: &str = "struct xen_memory_map";
+        const MP: &str = "struct xen_machphys_mapping";
+        const ML: &str = "struct xen_machphys_mfn_list";
+        v.push(size_check(
+            "MemoryReservation",
+            MR,
+            size_of::<MemoryReservation>(),
+        ));
+        v.push(size_check(
+            "MemoryExchange",
+            ME,
+            size_of::<MemoryExchange>(),
+        ));
+        v.push(size_check("MemoryMap", MM, size_of::<MemoryMap>()));
+        v.push(size_check(
+            "MachphysMapping",
+            MP,
+            size_of::<MachphysMapping>(),
+        ));
+        v.push(size_check(
+            "MachphysMfnList",
+            ML,
+            size_of::<MachphysMfnList>(),
+        ));
+        v.extend(field!(MemoryReservation, extent_start, MR, "extent_start"));
+        v.extend(field!(MemoryReservation, nr_extents, MR, "nr_extents"));
+        v.extend(field!(MemoryReservation, extent_order, MR, "extent_order"));
+        v.extend(field!(MemoryReservation, mem_flags, MR, "mem_flags"));
+        v.extend(field!(MemoryReservation, domid, MR, "domid"));
+        v.extend(field!(MemoryExchange, input, ME, "in"));
+        v.extend(field!(MemoryExchange, output, ME, "out"));
+        v.extend(field!(MemoryExchange, nr_exchanged, ME, "nr_exchanged"));
+        v.extend(field!(MemoryMap, nr_entries, MM, "nr_entries"));
+        v.extend(pad!(MemoryMap, _pad, MM, "nr_entries", "buffer"));
+        v.extend(field!(MemoryMap, buffer, MM, "buffer"));
+        v.extend(field!(MachphysMapping, v_start, MP, "v_start"));
+        v.extend(field!(MachphysMapping, v_end, MP, "v_end"));
+        v.extend(field!(MachphysMapping, max_mfn, MP, "max_mfn"));
+        v.extend(field!(MachphysMfnList, max_extents, ML, "max_extents"));
+        v.extend(pad!(
+            MachphysMfnList,
+            _pad0,
+            ML,
+            "max_extents",
+            "extent_start"
+        ));
+        v.extend(field!(MachphysMfnList, extent_start, ML, "extent_start"));
+        v.extend(field!(MachphysMfnList, nr_extents, ML, "nr_extents"));
+    }
     v.extend(field!(StartInfo, magic, SI, "magic"));
     v.extend(field!(StartInfo, nr_pages, SI, "nr_pages"));
     v.extend(field!(StartInfo, shared_info, SI, "shared_info"));

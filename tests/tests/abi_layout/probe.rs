@@ -23,6 +23,7 @@ pub struct Check {
 /// errno.h lists EINTR/ERESTART only for `__XEN__` (Xen-internal values); it is
 /// designed for re-inclusion with a caller-supplied XEN_ERRNO, so we get them all.
 const C_PRELUDE: &str = r#"#define __XEN_INTERFACE_VERSION__ __XEN_LATEST_INTERFACE_VERSION__
+#define __XEN_TOOLS__ 1
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ const C_PRELUDE: &str = r#"#define __XEN_INTERFACE_VERSION__ __XEN_LATEST_INTERF
 #include <xen/sched.h>
 #include <xen/version.h>
 #include <xen/elfnote.h>
+#include <xen/memory.h>
 #include <xen/errno.h>
 #include <xen/callback.h>
 

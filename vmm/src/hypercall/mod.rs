@@ -13,6 +13,7 @@
 //! count.
 
 mod console;
+mod memory_op;
 mod mmu;
 mod multicall;
 mod record;
@@ -177,6 +178,8 @@ pub struct Hypervisor {
     pub last: Option<LastCall>,
     /// SCHEDOP_shutdown_code reason, reported if the guest then dies without a shutdown.
     pub shutdown_code: Option<u32>,
+    /// Xen's free heap and dom0's released frames (`memory_op`).
+    pub(crate) mem: memory_op::Reservation,
 }
 
 impl Hypervisor {
@@ -210,6 +213,7 @@ impl Hypervisor {
             unsupported_seen: BoundedSet::new(UNSUPPORTED_NAMED),
             last: None,
             shutdown_code: None,
+            mem: memory_op::Reservation::default(),
         }
     }
 
@@ -236,6 +240,7 @@ impl Hypervisor {
             hc::UPDATE_VA_MAPPING => self.update_va_mapping(ctx, a[0], a[1], a[2]),
             hc::MMUEXT_OP => self.mmuext_op(ctx, a),
             hc::MULTICALL => self.multicall(ctx, a),
+            hc::MEMORY_OP => self.memory_op(ctx, a),
             hc::CONSOLE_IO => self.console_io(ctx, a[0], a[1], a[2]),
             hc::SCHED_OP => self.sched_op(ctx, a[0], a[1]),
             hc::SCHED_OP_COMPAT => self.sched_op_compat(ctx, a[0], a[1]),

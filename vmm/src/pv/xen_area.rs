@@ -258,6 +258,21 @@ impl XenLayout {
     pub fn m2p_entries(&self) -> u64 {
         self.m2p_frames * PAGE_SIZE / 8
     }
+    /// Xen's `max_page`: one past the last machine frame of the host (RAM and this area).
+    pub fn max_page(&self) -> u64 {
+        self.end_frame()
+    }
+    /// The frame holding M2P entries `chunk * 256K ..` (what `XENMEM_machphys_mfn_list`
+    /// reports per 2 MiB of M2P), `None` past the M2P's frames.
+    pub fn m2p_chunk_mfn(&self, chunk: u64) -> Option<u64> {
+        let page = chunk.checked_mul(512)?;
+        (page < self.m2p_frames).then(|| self.m2p_data(page))
+    }
+    /// Sets the guest-visible M2P entry of `mfn` (Xen's `set_gpfn_from_mfn`); `false` if
+    /// the M2P does not cover `mfn`.
+    pub fn set_m2p(&self, ram: &GuestRam, mfn: u64, pfn: u64) -> bool {
+        mfn < self.m2p_entries() && ram.write_u64_phys(self.m2p_gpa(mfn), pfn)
+    }
     /// VA of guest-physical `gpa` in the supervisor direct map.
     pub fn directmap_va(gpa: u64) -> u64 {
         slot_va(SLOT_DIRECTMAP) + gpa
