@@ -11,7 +11,8 @@ use crate::pv::traps::{
 };
 use crate::pv::xen_area::{has_error_code, port};
 
-/// #PF error code: a reserved bit was set in a paging entry.
+/// #PF error code bits: a write; a reserved bit was set in a paging entry.
+const PFEC_WRITE: u32 = 1 << 1;
 const PFEC_RSVD: u32 = 1 << 3;
 use pagetable_validator::abi::hypercall as hc;
 use pagetable_validator::abi::x86 as xen;
@@ -307,8 +308,10 @@ impl Hypervisor {
                 if crate::pv::ptwr::is_ptwr_candidate(ec) && self.ptwr_fault(cr2) == Emulated::Yes {
                     return Ok(Action::Resume);
                 }
-                if ec & PFEC_RSVD != 0 && self.in_ro_mpt(cr2) {
-                    if self.emulate_ro_mpt_read(cr2) == Emulated::Yes {
+                // This host refuses guest accesses to L4 slot 256 (not-present or reserved-bit
+                // faults although our tables map the M2P there): emulate the read.
+                if self.in_ro_mpt(cr2) {
+                    if ec & PFEC_WRITE == 0 && self.emulate_ro_mpt_read(cr2) == Emulated::Yes {
                         return Ok(Action::Resume);
                     }
                     // As Xen: a fault on a present read-only page.

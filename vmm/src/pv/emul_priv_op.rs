@@ -369,7 +369,7 @@ impl Hypervisor {
 
     /// A read of the read-only M2P that this host refused: on kvm-pvm machines L4 slot 256
     /// (where Xen's ABI puts `machine_to_phys_mapping`) belongs to the host, and guest accesses
-    /// there raise #PF with the reserved-bit flag even though our tables map it. Emulates the
+    /// there raise #PF (not-present or reserved-bit) even though our tables map it. Emulates the
     /// load (`mov`, `movzx`, `movsx(d)` into a register) from the M2P itself; anything else is
     /// left to the caller (a write gets Xen's #PF on a read-only page).
     pub fn emulate_ro_mpt_read(&mut self, cr2: u64) -> Emulated {
