@@ -16,6 +16,7 @@ if (($# == 0)); then
     "scenario=kmap variant=lazy" "scenario=kmap variant=flush-unused" \
     "scenario=highpte variant=rw-kmap-atomic" "scenario=highpte variant=ro-kmap-atomic" \
     "scenario=directmap-alias variant=forget-ro" "scenario=directmap-alias variant=make-ro" \
+    "scenario=gdt-alias variant=forget-ro" "scenario=gdt-alias variant=make-ro" \
     "scenario=compound-vmap variant=tail-ref" "scenario=compound-vmap variant=head-ref" \
     "scenario=xfs-btree-walk variant=lazy" "scenario=hostile seed=1 calls=400"
 fi

@@ -206,3 +206,23 @@ pub fn xen_extraversion(buf: &mut [u8; version::EXTRAVERSION_LEN]) -> i64 {
         )
     }
 }
+
+/// `HYPERVISOR_set_gdt`: the GDT is `entries` descriptors in `frames` (machine frames that
+/// take Xen's descriptor-page type: none may be mapped writable).
+///
+/// # Safety
+/// The frames must not be memory that live Rust references write.
+pub unsafe fn set_gdt(frames: &[u64], entries: u64) -> i64 {
+    // SAFETY: the frame list is live for the call; the caller vouches for the frames.
+    unsafe { hypercall5(nr::SET_GDT, frames.as_ptr() as u64, entries, 0, 0, 0) }
+}
+
+/// `HYPERVISOR_update_descriptor`: write descriptor `desc` at machine address `maddr` (a
+/// descriptor page or a writable page), checked by Xen.
+///
+/// # Safety
+/// `maddr` must not be memory that live Rust references use.
+pub unsafe fn update_descriptor(maddr: u64, desc: u64) -> i64 {
+    // SAFETY: plain values; the caller vouches for the target.
+    unsafe { hypercall5(nr::UPDATE_DESCRIPTOR, maddr, desc, 0, 0, 0) }
+}

@@ -136,6 +136,17 @@ const CASES: &[Case] = &[
         &["all-pins-ok"],
         Prov::None,
     ),
+    // A GDT frame (Xen's descriptor-page type) with its direct-map alias still RW / made RO.
+    case(
+        "scenario=gdt-alias variant=forget-ro",
+        &["gdt-refused"],
+        Prov::DirectMap,
+    ),
+    case(
+        "scenario=gdt-alias variant=make-ro",
+        &["gdt-ok"],
+        Prov::None,
+    ),
     case(
         "scenario=compound-vmap variant=tail-ref",
         &["pin-refused"],

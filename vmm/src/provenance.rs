@@ -46,10 +46,19 @@ fn frame(v: &Violation) -> String {
     }
 }
 
-fn level(t: PageType) -> String {
-    match t.level() {
-        0 => format!("{t:?}"),
-        n => format!("L{n}"),
+/// What the frame is or should become, in words ("an L4 pagetable", "a descriptor page").
+fn kind(t: PageType) -> String {
+    match (t, t.level()) {
+        (PageType::SegDesc, _) => "descriptor page (GDT/LDT)".into(),
+        (_, 0) => format!("{t:?} page"),
+        (_, n) => format!("L{n} pagetable"),
+    }
+}
+
+fn article(t: PageType) -> &'static str {
+    match t {
+        PageType::SegDesc => "a",
+        _ => "an",
     }
 }
 
@@ -94,14 +103,19 @@ fn headline(v: &Violation, rc: i64) -> String {
     let n = v.mappings.len();
     let what = match v.kind {
         ViolationKind::StrayWritable => format!(
-            "{frame} cannot become an {} pagetable: still mapped writable in {n} place{}",
-            level(v.wanted),
+            "{frame} cannot become {} {}: still mapped writable in {n} place{}",
+            article(v.wanted),
+            kind(v.wanted),
             if n == 1 { "" } else { "s" }
         ),
         ViolationKind::WritableMappingOfPagetable => format!(
-            "{frame} is {} {} pagetable: a writable mapping of it is not allowed",
-            if v.frame_pinned { "a pinned" } else { "an" },
-            level(v.had)
+            "{frame} is {} {}: a writable mapping of it is not allowed",
+            if v.frame_pinned {
+                "a pinned"
+            } else {
+                article(v.had)
+            },
+            kind(v.had)
         ),
     };
     if v.tolerated {

@@ -13,7 +13,7 @@
 //! early) and pinned; at the end the vmap area is torn down (`vm_unmap_aliases`), which drops
 //! its references — on already-free pages in the tail-ref case (counted as bad pages).
 
-use super::xfs_vmap::{
+use super::harness::{
     build_process, check, pick_variant, pin_and_teardown, pin_outcome, print_counts, print_verdict,
 };
 use super::Transcript;

@@ -12,7 +12,7 @@
 //! `scenario=xfs-vmap` does (counts are reset between the parts), then one `DEMO` line.
 //! Narration lines start with `demo:` and are not part of any transcript.
 
-use super::xfs_vmap;
+use super::{harness, xfs_vmap};
 use crate::println;
 use crate::setup::Kernel;
 
@@ -30,8 +30,8 @@ pub fn run(k: &mut Kernel, _variant: Option<&str>) {
     let ok = !lazy && fixed;
     println!(
         "DEMO lazy={} vmap-pages={} {}",
-        xfs_vmap::pin_outcome(lazy),
-        xfs_vmap::pin_outcome(fixed),
+        harness::pin_outcome(lazy),
+        harness::pin_outcome(fixed),
         if ok {
             "PASS (bug caught, fix passes)"
         } else {

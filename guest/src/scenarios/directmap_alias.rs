@@ -9,7 +9,7 @@
 //! | `forget-ro` | an L1 and a whole process L4, pinned raw (no `set_memory_ro`) | both refused (-22) |
 //! | `make-ro` | the same, through `xen_pin` / `xen_pgd_pin` | both ok; making the alias RW while pinned is refused (-16); the pinned mm grows (new tables RO before they are hooked in) |
 
-use super::xfs_vmap::{
+use super::harness::{
     build_process, check, pick_variant, pin_outcome, print_counts, print_verdict,
 };
 use super::Transcript;

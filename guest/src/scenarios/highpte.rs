@@ -21,8 +21,8 @@ use pagetable_validator::pte::{
     mk_pte, pte_mfn, pte_present, pte_write, PAGE_KERNEL, PAGE_KERNEL_RO,
 };
 
+use super::harness::{pick_variant, pin_outcome, print_verdict};
 use super::kmap::{check, print_counts, rc_of};
-use super::xfs_vmap::{pick_variant, pin_outcome, print_verdict};
 use super::Transcript;
 use crate::mm::highmem::{
     clear_highpage, kmap, kmap_atomic, kmap_atomic_prot, kunmap, kunmap_atomic,

@@ -17,7 +17,7 @@ use pagetable_validator::abi::domid::DOMID_SELF;
 use pagetable_validator::abi::{hypercall as hc, mmuext};
 use pagetable_validator::pte::{layout, PAGE_SIZE};
 
-use super::xfs_vmap::pick_variant;
+use super::harness::pick_variant;
 use super::Transcript;
 use crate::cmdline::Cmdline;
 use crate::hypercall;

@@ -18,7 +18,7 @@
 //!   `flush_all_zero_pkmaps()` once for all 511 stale slots and the pin succeeds. Needs
 //!   [`WRAP_PAGES`] highmem pages: boot with `highmem=512` or more.
 
-use super::xfs_vmap::{pick_variant, pin_outcome, print_verdict};
+use super::harness::{pick_variant, pin_outcome, print_verdict};
 use super::Transcript;
 use crate::mm::highmem::{
     clear_highpage, kmap, kmap_atomic, kmap_flush_unused, kunmap, kunmap_atomic, KmapError,

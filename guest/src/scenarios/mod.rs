@@ -12,6 +12,8 @@ mod basics;
 mod compound_vmap;
 mod demo;
 mod directmap_alias;
+mod gdt_alias;
+mod harness;
 mod highpte;
 mod hostile;
 mod kmap;
@@ -40,6 +42,7 @@ const SCENARIOS: &[(&str, ScenarioFn)] = &[
     ("hostile", hostile::run),
     ("compound-vmap", compound_vmap::run),
     ("directmap-alias", directmap_alias::run),
+    ("gdt-alias", gdt_alias::run),
     ("xfs-btree-walk", xfs_btree_walk::run),
     ("xen-rules", xen_rules::run),
     ("panic", panic),

@@ -15,7 +15,7 @@
 //! Nothing is freed while mapped here, so no pin is at stake; the `COUNTS` line (guest-side,
 //! identical under any hypervisor) makes the eager/lazy ratio visible.
 
-use super::xfs_vmap::{check, pick_variant, print_counts, print_verdict};
+use super::harness::{check, pick_variant, print_counts, print_verdict};
 use super::Transcript;
 use crate::cmdline::Cmdline;
 use crate::mm::vmalloc;
