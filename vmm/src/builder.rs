@@ -246,7 +246,7 @@ pub fn stub_out_offset(nr: u64) -> u64 {
 }
 
 /// The hypercall page: 128 stubs of 32 bytes, int3 padding.
-fn hypercall_page() -> [u8; 4096] {
+pub(crate) fn hypercall_page() -> [u8; 4096] {
     let mut page = [0xccu8; 4096];
     for nr in 0..abi::hypercall::NR_STUBS {
         let off = (nr * abi::hypercall::STUB_SIZE) as usize;

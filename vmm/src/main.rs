@@ -5,6 +5,8 @@ mod arch;
 mod builder;
 mod cli;
 mod exit;
+#[cfg(test)]
+mod exit_tests;
 mod fuzz;
 mod hypercall;
 mod loader;

@@ -40,6 +40,8 @@ pub struct Stats {
     pub synced_entries: u64,
     /// Guest writes into pinned L1s emulated and validated (writable pagetables).
     pub ptwr: u64,
+    /// Wall time spent running the ring-0 sync trampoline (KVM_RUN included).
+    pub ring0_time: std::time::Duration,
     /// Calls answered -ENOSYS as unsupported, the distinct (hypercall, sub-command) pairs
     /// named on stderr, and the calls to pairs no longer named (the set is bounded).
     pub unsupported: u64,
@@ -102,12 +104,16 @@ impl fmt::Display for Summary<'_> {
             s.unsupported_named,
             s.unsupported_untracked
         )?;
+        let wall = self.wall.as_secs_f64();
         write!(
             f,
-            "vcpu exits={} (instructions emulated by the vmm: {})  wall time={:.3}s",
+            "vcpu exits={} ({:.0}/s; instructions emulated by the vmm: {})  ring-0 trampoline {:.3}s ({:.1}% of wall)  wall time={:.3}s",
             s.exits,
+            s.exits as f64 / wall.max(1e-9),
             s.emulated,
-            self.wall.as_secs_f64()
+            s.ring0_time.as_secs_f64(),
+            100.0 * s.ring0_time.as_secs_f64() / wall.max(1e-9),
+            wall
         )
     }
 }

@@ -222,6 +222,13 @@ fn ring0_segments(s: &mut kvm_bindings::kvm_sregs) {
 /// userspace (so a shadowing host sees it), then the flush the guest needs, then resumes the
 /// guest's image. `Ok(Err(_))`: the trampoline did not come back as expected.
 fn sync(m: &mut Machine, hv: &mut Hypervisor) -> Result<Result<(), String>, VcpuError> {
+    let started = std::time::Instant::now();
+    let r = sync_inner(m, hv);
+    hv.stats.ring0_time += started.elapsed();
+    r
+}
+
+fn sync_inner(m: &mut Machine, hv: &mut Hypervisor) -> Result<Result<(), String>, VcpuError> {
     let guest = hv.vcpu.cpu.clone();
     let touched = hv.ram.take_touched();
     let flush = std::mem::take(&mut hv.pending_flush);

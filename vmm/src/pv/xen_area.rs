@@ -211,6 +211,10 @@ impl XenLayout {
     pub fn sysenter_entry(&self) -> u64 {
         Self::pd_va(PD_ENTRY) + ENTRY_SYSENTER
     }
+    /// Entry of vector `v`'s stub (what its IDT gate points at).
+    pub fn vector_stub(&self, v: u8) -> u64 {
+        Self::pd_va(PD_VECTORS) + u64::from(v) * 16
+    }
     /// Whether `rip` lies in the ring-0 stubs' code (vector stubs and entry page).
     pub fn is_stub_rip(&self, rip: u64) -> bool {
         (Self::pd_va(PD_VECTORS)..Self::pd_va(PD_ENTRY + 1)).contains(&rip)
