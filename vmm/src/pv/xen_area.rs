@@ -391,7 +391,7 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
     let stubs = LayoutStubs::assemble(l)?;
     for v in 0..256u64 {
         let dpl = if v == 3 || v == 4 { 3 } else { 0 };
-        let (lo, hi) = gate(stubs.vector_va(v), xen::HYPERVISOR_CS, dpl);
+        let (lo, hi) = gate(l.vector_stub(v as u8), xen::HYPERVISOR_CS, dpl);
         let gpa = (l.pd_page(PD_IDT) << 12) + v * 16;
         ram.write_u64_phys(gpa, lo);
         ram.write_u64_phys(gpa + 8, hi);
@@ -448,25 +448,19 @@ pub const fn has_error_code(v: u8) -> bool {
 
 /// The assembled ring-0 code.
 struct LayoutStubs {
-    vectors_va: u64,
     vectors: Vec<u8>,
     entry: Vec<u8>,
 }
 
 impl LayoutStubs {
-    fn vector_va(&self, v: u64) -> u64 {
-        self.vectors_va + v * 16
-    }
-
     fn assemble(l: &XenLayout) -> Result<Self, XenAreaError> {
         let e = |e: IcedError| XenAreaError::Asm(e.to_string());
-        let vectors_va = XenLayout::pd_va(PD_VECTORS);
         let mut vectors = vec![0xccu8; PAGE_SIZE as usize];
         for v in 0..=255u8 {
             let mut a = CodeAssembler::new(64).map_err(e)?;
             a.out(i32::from(port::vector(v)), al).map_err(e)?;
             a.ud2().map_err(e)?;
-            let at = vectors_va + u64::from(v) * 16;
+            let at = l.vector_stub(v);
             let code = a.assemble(at).map_err(e)?;
             assert!(code.len() <= 16, "vector stub fits its slot");
             let off = usize::from(v) * 16;
@@ -491,7 +485,6 @@ impl LayoutStubs {
         entry[at..at + code.len()].copy_from_slice(&code);
         debug_assert_eq!(l.sync_entry(), entry_va + ENTRY_SYNC);
         Ok(LayoutStubs {
-            vectors_va,
             vectors,
             entry,
         })
