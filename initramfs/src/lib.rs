@@ -9,6 +9,7 @@
 //! extra static programs. Every header field that is not the content (inode numbers, mtime,
 //! uid/gid) is fixed, and gzip's header has no time stamp, so the same inputs give the same
 //! bytes.
+#![forbid(unsafe_code)]
 
 use std::io::{self, Write};
 use thiserror::Error;

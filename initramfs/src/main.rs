@@ -1,5 +1,6 @@
 //! `mkinitramfs`: writes the project's initramfs (cpio newc + gzip). See `--help` and
 //! `scripts/build-initramfs.sh`, which gathers the inputs.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use initramfs::{project, InitramfsError, ProjectInputs};

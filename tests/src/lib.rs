@@ -9,6 +9,7 @@
 //!   the CI rule for packages that cannot be had.
 //! * [`transcript`]: parses and checks the guest's `T<nn> ... rc=<rc>` / `END` transcript;
 //!   `transcript::diff(left, a, right, b)` reports differing lines (real Xen vs VMM).
+#![forbid(unsafe_code)]
 
 pub mod guest;
 pub mod linux;
