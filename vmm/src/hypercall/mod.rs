@@ -17,6 +17,7 @@ mod mmu;
 mod multicall;
 mod record;
 mod sched;
+mod vcpu_op;
 mod version;
 
 use crate::logging::EventLog;
@@ -174,6 +175,10 @@ pub struct Hypervisor {
     pub last: Option<LastCall>,
     /// SCHEDOP_shutdown_code reason, reported if the guest then dies without a shutdown.
     pub shutdown_code: Option<u32>,
+    /// Event channels (pv/event_channel.rs).
+    pub events: crate::pv::event_channel::EventChannels,
+    /// PV time, timers, block/poll state, runstate (pv/time.rs).
+    pub time: crate::pv::time::PvTime,
 }
 
 impl Hypervisor {
@@ -206,6 +211,8 @@ impl Hypervisor {
             unsupported_seen: BoundedSet::new(UNSUPPORTED_NAMED),
             last: None,
             shutdown_code: None,
+            events: Default::default(),
+            time: Default::default(),
         }
     }
 
@@ -247,6 +254,10 @@ impl Hypervisor {
             hc::VM_ASSIST => self.vm_assist(a[0], a[1]),
             hc::SET_SEGMENT_BASE => self.set_segment_base(a[0], a[1]),
             hc::CALLBACK_OP => self.callback_op(ctx, a[0], a[1]),
+            hc::EVENT_CHANNEL_OP => self.event_channel_op(ctx, a[0], a[1]),
+            hc::EVENT_CHANNEL_OP_COMPAT => self.event_channel_op_compat(ctx, a[0]),
+            hc::VCPU_OP => self.vcpu_op(ctx, a[0], a[1], a[2]),
+            hc::SET_TIMER_OP => self.set_timer_op(a[0]),
             hc::PHYSDEV_OP if a[0] == crate::pv::cpu_ops::PHYSDEVOP_SET_IOPL => {
                 self.physdev_set_iopl(ctx, a[1])
             }

@@ -12,7 +12,9 @@
 //! * [`cpuid`] — Xen's PV CPUID policy;
 //! * [`cpu_ops`] — `set_segment_base`, `fpu_taskswitch`, `set/get_debugreg`, `vm_assist`,
 //!   `physdev_op` set_iopl;
-//! * [`descriptors`] — `set_gdt`, `update_descriptor` and the GDT the CPU uses.
+//! * [`descriptors`] — `set_gdt`, `update_descriptor` and the GDT the CPU uses;
+//! * [`event_channel`] — event channels (2-level and FIFO ABIs) and their delivery state;
+//! * [`time`] — PV time (vcpu_time_info, wall clock), timers, block/poll, runstate.
 //!
 //! [`Vcpu`] holds one vCPU's PV state and its register image; the vCPU loop (vcpu.rs) loads
 //! the image at each exit, the handlers change it, and the loop writes back what changed.
@@ -22,7 +24,9 @@ pub mod cpu_ops;
 pub mod cpuid;
 pub mod descriptors;
 pub mod emul_priv_op;
+pub mod event_channel;
 pub mod iret;
+pub mod time;
 pub mod traps;
 pub mod xen_area;
 
