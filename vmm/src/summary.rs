@@ -47,6 +47,11 @@ pub struct Stats {
     pub unsupported: u64,
     pub unsupported_named: u64,
     pub unsupported_untracked: u64,
+    /// VIRQ_TIMER events raised by the vCPU's timers, KVM_RUNs the host timer interrupted,
+    /// and SCHEDOP_block/poll calls that blocked.
+    pub timer_events: u64,
+    pub timer_kicks: u64,
+    pub blocks: u64,
 }
 
 impl Stats {
@@ -94,6 +99,11 @@ impl fmt::Display for Summary<'_> {
             f,
             "pv: bounces={} irets={} syscalls={} mode_switches={} ring0_syncs={} synced_entries={} ptwr={}",
             s.bounces, s.irets, s.syscalls, s.mode_switches, s.syncs, s.synced_entries, s.ptwr
+        )?;
+        writeln!(
+            f,
+            "time: timer_events={} timer_interrupts={} blocks={}",
+            s.timer_events, s.timer_kicks, s.blocks
         )?;
         writeln!(
             f,

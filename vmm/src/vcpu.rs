@@ -6,18 +6,30 @@
 //! and every pagetable frame is mapped read-only in every address space the validator
 //! accepted, so the CPU enforces the rules between exits. What the VMM changes in guest page
 //! tables from userspace reaches the hardware through ring-0 code (see pv/xen_area.rs).
+//!
+//! Time: before every KVM_RUN the loop runs the vCPU's due timers (pv/time.rs), sleeps while
+//! the vCPU is blocked (SCHEDOP_block/poll) until a timer wakes it, delivers a pending event
+//! upcall, and arms a host timer (a POSIX timer signalling this thread) for the next deadline.
+//! The signal's handler sets KVM's `immediate_exit`, so a deadline that passes while the guest
+//! runs — or just before KVM_RUN starts — ends KVM_RUN with EINTR (the Firecracker/rust-vmm
+//! pattern) and the timer event is delivered at once.
 
 use crate::arch::Machine;
 use crate::builder::HYPERCALL_PORT;
 use crate::exit::{Action, Exit};
 use crate::hypercall::{Hypervisor, LastCall};
 use crate::loader::elf::KernelImage;
+use crate::pv::time::{Clock, HostClock};
 use crate::pv::xen_area::{port, SyncFlush, XenLayout, SYNC_QUEUE_CAP};
 use crate::tlb::Flush;
 use kvm_bindings::kvm_segment;
+use kvm_bindings::{kvm_msr_entry, Msrs};
 use kvm_ioctls::VcpuExit;
 use pagetable_validator::abi::x86 as xen;
 use std::fmt;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -26,6 +38,11 @@ pub enum VcpuError {
     Run(vmm_sys_util::errno::Error),
     #[error("KVM: {what}: {err}")]
     Regs {
+        what: &'static str,
+        err: vmm_sys_util::errno::Error,
+    },
+    #[error("host timer: {what}: {err}")]
+    Timer {
         what: &'static str,
         err: vmm_sys_util::errno::Error,
     },
@@ -109,9 +126,16 @@ fn run_once(m: &mut Machine) -> Result<Option<Exit>, VcpuError> {
             Exit::Mmio(addr)
         }
         Ok(VcpuExit::MmioWrite(addr, _)) => Exit::Mmio(addr),
-        Ok(VcpuExit::Intr) => return Ok(None),
+        Ok(VcpuExit::Intr) => {
+            m.vcpu.set_kvm_immediate_exit(0);
+            return Ok(None);
+        }
         Ok(other) => Exit::Other(format!("{other:?}")),
-        Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => return Ok(None),
+        Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+            // The host timer's signal set immediate_exit; the loop checks the timers next.
+            m.vcpu.set_kvm_immediate_exit(0);
+            return Ok(None);
+        }
         Err(e) => return Err(VcpuError::Run(e)),
     }))
 }
@@ -138,25 +162,39 @@ fn store(m: &Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
     Ok(())
 }
 
+fn report(hv: &Hypervisor, img: &KernelImage, what: String) -> Box<StopReport> {
+    let c = &hv.vcpu.cpu;
+    Box::new(StopReport {
+        what,
+        rip: c.regs.rip,
+        rsp: c.regs.rsp,
+        cr2: c.sregs.cr2,
+        cr3: c.sregs.cr3,
+        cpl: c.cpl(),
+        kernel_mode: hv.vcpu.pv.kernel_mode,
+        symbol: img.symbolize(c.regs.rip),
+        last: hv.last,
+    })
+}
+
 pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Outcome, VcpuError> {
+    start_time(m, hv)?;
+    let mut kicker = Kicker::new(m)?;
     loop {
-        let Some(exit) = run_once(m)? else { continue };
+        if let Some(o) = before_entry(m, hv, img, &mut kicker)? {
+            hv.log.flush();
+            return Ok(o);
+        }
+        let Some(exit) = run_once(m)? else {
+            // The host timer (or another signal) interrupted KVM_RUN: the image must be the
+            // vCPU's current state before an event is delivered.
+            hv.stats.timer_kicks += 1;
+            kicker.armed_for = None;
+            load(m, hv)?;
+            continue;
+        };
         hv.stats.exits += 1;
         load(m, hv)?;
-        let report = |hv: &Hypervisor, what: String| {
-            let c = &hv.vcpu.cpu;
-            Box::new(StopReport {
-                what,
-                rip: c.regs.rip,
-                rsp: c.regs.rsp,
-                cr2: c.sregs.cr2,
-                cr3: c.sregs.cr3,
-                cpl: c.cpl(),
-                kernel_mode: hv.vcpu.pv.kernel_mode,
-                symbol: img.symbolize(c.regs.rip),
-                last: hv.last,
-            })
-        };
         match hv.handle_exit(exit) {
             Action::Resume => {}
             Action::Shutdown(r) => {
@@ -167,6 +205,7 @@ pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Ou
                 hv.log.flush();
                 return Ok(Outcome::Crashed(report(
                     hv,
+                    img,
                     format!("domain crashed: {what}"),
                 )));
             }
@@ -174,6 +213,7 @@ pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Ou
                 hv.log.flush();
                 return Ok(Outcome::Stopped(report(
                     hv,
+                    img,
                     format!("guest stopped: {what}"),
                 )));
             }
@@ -182,6 +222,7 @@ pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Ou
             if let Err(what) = sync(m, hv)? {
                 return Ok(Outcome::Stopped(report(
                     hv,
+                    img,
                     format!("guest stopped: {what}"),
                 )));
             }
@@ -189,6 +230,192 @@ pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Ou
         store(m, hv)?;
         // A killed VMM loses at most the records of the exit in progress.
         hv.log.flush();
+    }
+}
+
+/// The longest one sleep of a blocked vCPU lasts before the loop looks again.
+const MAX_BLOCK_SLEEP: Duration = Duration::from_secs(1);
+
+/// Before the guest runs again: due timers, a blocked vCPU's sleep, the event upcall, the
+/// host timer for the next deadline. `Some(outcome)`: the guest cannot continue.
+fn before_entry(
+    m: &mut Machine,
+    hv: &mut Hypervisor,
+    img: &KernelImage,
+    kicker: &mut Kicker,
+) -> Result<Option<Outcome>, VcpuError> {
+    let mut fired = hv.run_timers();
+    let slept = hv.is_blocked();
+    while hv.is_blocked() {
+        let Some(deadline) = hv.next_deadline() else {
+            return Ok(Some(Outcome::Stopped(report(
+                hv,
+                img,
+                "guest stopped: the vCPU blocked with no timer armed: nothing can wake it".into(),
+            ))));
+        };
+        let now = hv.now();
+        if deadline > now {
+            std::thread::sleep(
+                Duration::from_nanos(deadline.saturating_sub(now) as u64).min(MAX_BLOCK_SLEEP),
+            );
+        }
+        fired |= hv.run_timers();
+    }
+    if fired || slept {
+        // Events are delivered only to guest code (CPL 3); a vCPU interrupted inside a ring-0
+        // stub gets them at the stub's exit.
+        if hv.vcpu.cpu.cpl() == 3 {
+            if let Err(c) = hv.deliver_events() {
+                return Ok(Some(Outcome::Crashed(report(
+                    hv,
+                    img,
+                    format!("domain crashed: {c}"),
+                ))));
+            }
+        }
+        store(m, hv)?;
+    }
+    kicker.arm(hv.next_deadline(), hv.now())?;
+    Ok(None)
+}
+
+/// The guest's time from the host TSC: KVM's TSC frequency for the vCPU and the offset
+/// between the guest's TSC (MSR_IA32_TSC, read between two host readings) and the host's.
+fn start_time(m: &mut Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
+    const MSR_IA32_TSC: u32 = 0x10;
+    let khz = match m.vcpu.get_tsc_khz() {
+        Ok(k) if k > 0 => u64::from(k),
+        _ => calibrate_tsc_khz(),
+    };
+    let mut msrs = Msrs::from_entries(&[kvm_msr_entry {
+        index: MSR_IA32_TSC,
+        ..Default::default()
+    }])
+    .map_err(|_| VcpuError::Regs {
+        what: "MSR list",
+        err: vmm_sys_util::errno::Error::new(libc::EINVAL),
+    })?;
+    let before = HostClock::host_tsc();
+    m.vcpu
+        .get_msrs(&mut msrs)
+        .map_err(regs_err("read MSR_IA32_TSC"))?;
+    let after = HostClock::host_tsc();
+    let guest = msrs.as_slice()[0].data;
+    let clock = HostClock::new(before, guest, after, khz);
+    log::info!(
+        "pv time: TSC {khz} kHz, guest TSC {:#x} at start",
+        clock.guest_tsc()
+    );
+    hv.start_clock(Box::new(clock));
+    Ok(())
+}
+
+/// The host TSC's rate against CLOCK_MONOTONIC over 20 ms (when KVM cannot tell).
+fn calibrate_tsc_khz() -> u64 {
+    let t0 = std::time::Instant::now();
+    let c0 = HostClock::host_tsc();
+    std::thread::sleep(Duration::from_millis(20));
+    let c1 = HostClock::host_tsc();
+    let ns = t0.elapsed().as_nanos().max(1);
+    (u128::from(c1.wrapping_sub(c0)) * 1_000_000 / ns) as u64
+}
+
+/// `kvm_run.immediate_exit` of the vCPU this process runs, for the signal handler.
+static IMMEDIATE_EXIT: AtomicPtr<u8> = AtomicPtr::new(ptr::null_mut());
+
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let p = IMMEDIATE_EXIT.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: `p` is `&mut kvm_run.immediate_exit` of the vCPU's live kvm_run mapping: set
+        // by `Kicker::new` and reset to null by `Kicker`'s Drop, which runs before the
+        // Machine (and so the mapping) can be dropped (the Kicker lives inside `run`, which
+        // borrows the Machine). A one-byte volatile store is async-signal-safe; KVM reads the
+        // byte at the next KVM_RUN entry.
+        unsafe { p.write_volatile(1) }
+    }
+}
+
+/// The host timer that interrupts KVM_RUN at the vCPU's next deadline.
+struct Kicker {
+    timer: libc::timer_t,
+    /// The deadline (guest system time) the host timer is set for.
+    armed_for: Option<i64>,
+}
+
+/// The real-time signal (SIGRTMIN + this) the host timer sends.
+const KICK_SIGNAL: libc::c_int = 1;
+
+impl Kicker {
+    fn new(m: &mut Machine) -> Result<Self, VcpuError> {
+        let terr = |what| move |err| VcpuError::Timer { what, err };
+        let sig = vmm_sys_util::signal::SIGRTMIN() + KICK_SIGNAL;
+        vmm_sys_util::signal::register_signal_handler(sig, on_kick)
+            .map_err(terr("install the signal handler"))?;
+        let p: *mut u8 = &mut m.vcpu.get_kvm_run().immediate_exit;
+        IMMEDIATE_EXIT.store(p, Ordering::Release);
+        // SAFETY: sigevent is plain data; all-zero is a valid value that we then fill in.
+        let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
+        sev.sigev_notify = libc::SIGEV_THREAD_ID;
+        sev.sigev_signo = sig;
+        // SAFETY: gettid has no preconditions.
+        sev.sigev_notify_thread_id = unsafe { libc::gettid() };
+        let mut timer: libc::timer_t = ptr::null_mut();
+        // SAFETY: `sev` and `timer` are valid for the call; the kernel writes the new timer's
+        // id into `timer`.
+        let r = unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut timer) };
+        if r != 0 {
+            IMMEDIATE_EXIT.store(ptr::null_mut(), Ordering::Release);
+            return Err(VcpuError::Timer {
+                what: "timer_create",
+                err: vmm_sys_util::errno::Error::last(),
+            });
+        }
+        Ok(Kicker {
+            timer,
+            armed_for: None,
+        })
+    }
+
+    /// Sets the host timer for `deadline` (guest system time; `now` is the present), or
+    /// disarms it.
+    fn arm(&mut self, deadline: Option<i64>, now: i64) -> Result<(), VcpuError> {
+        if deadline == self.armed_for {
+            return Ok(());
+        }
+        let ns = match deadline {
+            Some(d) => d.saturating_sub(now).max(1_000),
+            None => 0,
+        };
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: ns / 1_000_000_000,
+                tv_nsec: ns % 1_000_000_000,
+            },
+        };
+        // SAFETY: `self.timer` is the live timer from timer_create; `spec` is valid for the
+        // call and the old value is not asked for.
+        let r = unsafe { libc::timer_settime(self.timer, 0, &spec, ptr::null_mut()) };
+        if r != 0 {
+            return Err(VcpuError::Timer {
+                what: "timer_settime",
+                err: vmm_sys_util::errno::Error::last(),
+            });
+        }
+        self.armed_for = deadline;
+        Ok(())
+    }
+}
+
+impl Drop for Kicker {
+    fn drop(&mut self) {
+        // SAFETY: `self.timer` is the live timer from timer_create, deleted once here.
+        unsafe { libc::timer_delete(self.timer) };
+        IMMEDIATE_EXIT.store(ptr::null_mut(), Ordering::Release);
     }
 }
 

@@ -34,6 +34,8 @@ const C_PRELUDE: &str = r#"#define __XEN_INTERFACE_VERSION__ __XEN_LATEST_INTERF
 #include <xen/memory.h>
 #include <xen/errno.h>
 #include <xen/callback.h>
+#include <xen/event_channel.h>
+#include <xen/vcpu.h>
 
 #define __XEN__ 1
 #define XEN_ERRNO(name, value) XENKVM_##name = value,

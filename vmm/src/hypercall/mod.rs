@@ -18,6 +18,7 @@ mod mmu;
 mod multicall;
 mod record;
 mod sched;
+mod vcpu_op;
 mod version;
 
 use crate::logging::EventLog;
@@ -180,6 +181,10 @@ pub struct Hypervisor {
     pub shutdown_code: Option<u32>,
     /// Xen's free heap and dom0's released frames (`memory_op`).
     pub(crate) mem: memory_op::Reservation,
+    /// Event channels (pv/event_channel.rs).
+    pub events: crate::pv::event_channel::EventChannels,
+    /// PV time, timers, block/poll state, runstate (pv/time.rs).
+    pub time: crate::pv::time::PvTime,
 }
 
 impl Hypervisor {
@@ -214,6 +219,8 @@ impl Hypervisor {
             last: None,
             shutdown_code: None,
             mem: memory_op::Reservation::default(),
+            events: Default::default(),
+            time: Default::default(),
         }
     }
 
@@ -256,6 +263,10 @@ impl Hypervisor {
             hc::VM_ASSIST => self.vm_assist(a[0], a[1]),
             hc::SET_SEGMENT_BASE => self.set_segment_base(a[0], a[1]),
             hc::CALLBACK_OP => self.callback_op(ctx, a[0], a[1]),
+            hc::EVENT_CHANNEL_OP => self.event_channel_op(ctx, a[0], a[1]),
+            hc::EVENT_CHANNEL_OP_COMPAT => self.event_channel_op_compat(ctx, a[0]),
+            hc::VCPU_OP => self.vcpu_op(ctx, a[0], a[1], a[2]),
+            hc::SET_TIMER_OP => self.set_timer_op(a[0]),
             hc::PHYSDEV_OP if a[0] == crate::pv::cpu_ops::PHYSDEVOP_SET_IOPL => {
                 self.physdev_set_iopl(ctx, a[1])
             }

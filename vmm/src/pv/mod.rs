@@ -13,7 +13,9 @@
 //! * [`cpu_ops`] — `set_segment_base`, `fpu_taskswitch`, `set/get_debugreg`, `vm_assist`,
 //!   `physdev_op` set_iopl;
 //! * [`descriptors`] — `set_gdt`, `update_descriptor` and the GDT the CPU uses;
-//! * [`ptwr`] — writable pagetables: guest writes into its pinned L1s, validated.
+//! * [`ptwr`] — writable pagetables: guest writes into its pinned L1s, validated;
+//! * [`event_channel`] — event channels (2-level and FIFO ABIs) and their delivery state;
+//! * [`time`] — PV time (vcpu_time_info, wall clock), timers, block/poll, runstate.
 //!
 //! [`Vcpu`] holds one vCPU's PV state and its register image; the vCPU loop (vcpu.rs) loads
 //! the image at each exit, the handlers change it, and the loop writes back what changed.
@@ -23,8 +25,10 @@ pub mod cpu_ops;
 pub mod cpuid;
 pub mod descriptors;
 pub mod emul_priv_op;
+pub mod event_channel;
 pub mod iret;
 pub mod ptwr;
+pub mod time;
 pub mod traps;
 pub mod xen_area;
 

@@ -484,10 +484,7 @@ impl LayoutStubs {
         let at = ENTRY_SYNC as usize;
         entry[at..at + code.len()].copy_from_slice(&code);
         debug_assert_eq!(l.sync_entry(), entry_va + ENTRY_SYNC);
-        Ok(LayoutStubs {
-            vectors,
-            entry,
-        })
+        Ok(LayoutStubs { vectors, entry })
     }
 }
 
