@@ -43,7 +43,7 @@ impl Hypervisor {
     /// Never into a validated pagetable: under enforce no writable mapping of one exists; under
     /// audit a tolerated one may, and the write is refused (-EFAULT) so that tables change only
     /// through the validator, whatever the policy.
-    pub(super) fn write_guest(&mut self, cr3: u64, va: u64, buf: &[u8]) -> Result<(), Fault> {
+    pub(crate) fn write_guest(&mut self, cr3: u64, va: u64, buf: &[u8]) -> Result<(), Fault> {
         let mut off = 0usize;
         while off < buf.len() {
             let cur = va.wrapping_add(off as u64);

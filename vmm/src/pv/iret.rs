@@ -54,8 +54,10 @@ impl Hypervisor {
         self.vcpu.cpu.set_guest_segments(c.cs as u16, c.ss as u16);
         // Restore the upcall mask from the supplied EFLAGS.IF.
         let mask = u8::from(c.rflags & flags::IF == 0);
-        self.ram
-            .write_phys(self.vcpu.pv.vcpu_info_gpa + VCPU_INFO_UPCALL_MASK, &[mask]);
+        if self.vcpu_info_writable() {
+            self.ram
+                .write_phys(self.vcpu.pv.vcpu_info_gpa + VCPU_INFO_UPCALL_MASK, &[mask]);
+        }
         self.stats.irets += 1;
         Ok(())
     }

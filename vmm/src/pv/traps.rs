@@ -127,8 +127,10 @@ impl Hypervisor {
         } = ev
         {
             // The guest reads CR2 from its vcpu_info (`arch_set_cr2`).
-            self.ram
-                .write_u64_phys(self.vcpu.pv.vcpu_info_gpa + VCPU_INFO_CR2, cr2);
+            if self.vcpu_info_writable() {
+                self.ram
+                    .write_u64_phys(self.vcpu.pv.vcpu_info_gpa + VCPU_INFO_CR2, cr2);
+            }
             self.vcpu.cpu.sregs_mut().cr2 = cr2;
             // Re-set the user-mode bit from the guest's point of view.
             if let Some(ec) = error_code.as_mut() {
@@ -201,12 +203,13 @@ impl Hypervisor {
         let base = rsp.wrapping_sub(frame.len() as u64 * 8);
         let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();
         let cr3 = self.vcpu.cpu.sregs.cr3;
-        if let Err(f) = self.ram.write_virt(cr3, base, &bytes) {
+        // Never into a validated table, even through a mapping audit mode tolerates.
+        if let Err(f) = self.write_guest(cr3, base, &bytes) {
             return Err(DomainCrash(format!(
                 "create_bounce_frame: cannot write the exception frame at {base:#x} on the guest kernel stack: {f}"
             )));
         }
-        if b.mask_events {
+        if b.mask_events && self.vcpu_info_writable() {
             self.ram.write_phys(mask_byte, &[1]);
         }
         let regs = self.vcpu.cpu.regs_mut();
