@@ -25,7 +25,7 @@ impl Hypervisor {
             0x4000_0002 => [1, 0x4000_0000, 1, 0],
             0x4000_0003..=0x4000_0005 => [0; 4],
             0x4000_0006..=0x4fff_ffff => [0; 4],
-            _ => self.host_cpuid(leaf, subleaf),
+            _ => pv_policy(leaf, subleaf, self.host_cpuid(leaf, subleaf)),
         }
     }
 
@@ -33,6 +33,40 @@ impl Hypervisor {
     fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
         self.cpuid.lookup(leaf, subleaf)
     }
+}
+
+/// Leaf 1 ECX bits the VMM handles itself: XSAVE (no XCR0 emulation here, so hidden with
+/// everything that needs it: AVX, F16C, FMA; leaf 7's AVX2/AVX-512 are covered by the mask's
+/// dependency below), OSXSAVE (reflects the guest's CR4, which never has it here) and the
+/// hypervisor bit (set, as for every Xen guest).
+const L1_ECX_XSAVE: u32 = 1 << 26;
+const L1_ECX_OSXSAVE: u32 = 1 << 27;
+const L1_ECX_AVX: u32 = 1 << 28;
+const L1_ECX_F16C: u32 = 1 << 29;
+const L1_ECX_FMA: u32 = 1 << 12;
+const L1_ECX_HYPERVISOR: u32 = 1 << 31;
+/// Leaf 7.0 EBX: AVX2 and the AVX-512 family (bits 5, 16-17, 21, 26-28, 30-31).
+const L7_EBX_XSAVE_DEPS: u32 = (1 << 5) | (3 << 16) | (1 << 21) | (7 << 26) | (3 << 30);
+
+/// Xen's default PV policy applied to what the CPU reports: the feature words keep only the
+/// bits `cpuid_mask.rs` (generated from Xen's cpufeatureset.h) allows; no PSE/PGE/MTRR/VME
+/// for PV, as on Xen.
+pub fn pv_policy(leaf: u32, subleaf: u32, mut r: [u32; 4]) -> [u32; 4] {
+    for &(l, s, reg, mask) in super::cpuid_mask::PV_DEFAULT {
+        if l == leaf && (s == subleaf || !matches!(leaf, 0x7 | 0xd)) {
+            r[reg] &= mask;
+        }
+    }
+    match leaf {
+        0x1 => {
+            r[2] &= !(L1_ECX_XSAVE | L1_ECX_OSXSAVE | L1_ECX_AVX | L1_ECX_F16C | L1_ECX_FMA);
+            r[2] |= L1_ECX_HYPERVISOR;
+        }
+        0x7 if subleaf == 0 => r[1] &= !L7_EBX_XSAVE_DEPS,
+        0xd => r = [0; 4],
+        _ => {}
+    }
+    r
 }
 
 /// The CPUID entries the vCPU was given (KVM_SET_CPUID2), for lookups.

@@ -31,6 +31,9 @@ pub enum Emulated {
 
 const CR0_TS: u64 = 1 << 3;
 
+/// `GUEST_MC_BANK_NUM`: the machine-check banks Xen's vMCE gives a guest.
+const VMCE_BANKS: u64 = 2;
+
 pub mod msr {
     pub const TSC: u32 = 0x10;
     pub const APIC_BASE: u32 = 0x1b;
@@ -42,6 +45,10 @@ pub mod msr {
     pub const FS_BASE: u32 = 0xc000_0100;
     pub const GS_BASE: u32 = 0xc000_0101;
     pub const SHADOW_GS_BASE: u32 = 0xc000_0102;
+    pub const MCG_CAP: u32 = 0x179;
+    pub const MCG_STATUS: u32 = 0x17a;
+    pub const MCG_CTL: u32 = 0x17b;
+    pub const MC0_CTL: u32 = 0x400;
     /// `XEN_MSR_PAT`: the PAT Xen runs PV guests with.
     pub const XEN_PAT: u64 = 0x0005_0100_0704_0406;
     /// `guest_misc_enable(0)`: BTS/PEBS unavailable, xTPR disabled.
@@ -334,7 +341,10 @@ impl Hypervisor {
             msr::PAT => msr::XEN_PAT,
             msr::MISC_ENABLE => msr::MISC_ENABLE_VALUE,
             msr::PERF_CAPABILITIES | msr::UCODE_REV => 0,
-            _ => return self.msr_gp(),
+            _ => match self.vmce_rdmsr(idx) {
+                Some(v) => v,
+                None => return self.msr_gp(),
+            },
         };
         let regs = self.vcpu.cpu.regs_mut();
         regs.rax = v & 0xffff_ffff;
@@ -362,6 +372,7 @@ impl Hypervisor {
             msr::EFER if v == self.vcpu.cpu.sregs.efer & EFER_GUEST_MASK => {}
             msr::PAT if v == msr::XEN_PAT => {}
             msr::MISC_ENABLE if v == msr::MISC_ENABLE_VALUE => {}
+            _ if self.vmce_wrmsr(idx) => {}
             _ => return self.msr_gp(),
         }
         true
@@ -375,8 +386,15 @@ impl Hypervisor {
     pub fn emulate_ro_mpt_read(&mut self, cr2: u64) -> Emulated {
         use pagetable_validator::abi::x86::MACH2PHYS_VIRT_START;
         let Some(i) = self.fetch_insn() else {
+            log::debug!("ro_mpt read at {cr2:#x}: instruction not readable");
             return Emulated::No;
         };
+        log::debug!(
+            "ro_mpt read at {cr2:#x}: {:?} {:?} size {}",
+            i.mnemonic(),
+            i.op0_register(),
+            i.memory_size().size()
+        );
         let load = matches!(
             i.mnemonic(),
             Mnemonic::Mov | Mnemonic::Movzx | Mnemonic::Movsx | Mnemonic::Movsxd
@@ -431,6 +449,42 @@ impl Hypervisor {
         self.vcpu.cpu.regs_mut().rip = i.next_ip();
         self.stats.emulated += 1;
         Emulated::Yes
+    }
+
+    /// Xen's virtual machine-check MSRs (`cpu/mcheck/vmce.c`): MCG_CAP with 2 banks (plus
+    /// SER/TES/CMCI on Intel), MCG_STATUS 0, MCi_CTL all ones, the banks' STATUS/ADDR/MISC 0.
+    /// No machine check is ever injected, so nothing stored needs to be kept.
+    fn vmce_rdmsr(&self, idx: u32) -> Option<u64> {
+        let banks = u32::try_from(VMCE_BANKS).unwrap_or(2);
+        Some(match idx {
+            msr::MCG_CAP => self.vmce_mcg_cap(),
+            msr::MCG_STATUS | msr::MCG_CTL => 0,
+            i if (msr::MC0_CTL..msr::MC0_CTL + 4 * banks).contains(&i) => {
+                if (i - msr::MC0_CTL) % 4 == 0 {
+                    u64::MAX
+                } else {
+                    0
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Writes Xen's vMCE accepts (and, with nothing injected, has no effect).
+    fn vmce_wrmsr(&self, idx: u32) -> bool {
+        let banks = u32::try_from(VMCE_BANKS).unwrap_or(2);
+        matches!(idx, msr::MCG_STATUS | msr::MCG_CTL)
+            || (msr::MC0_CTL..msr::MC0_CTL + 4 * banks).contains(&idx)
+    }
+
+    fn vmce_mcg_cap(&self) -> u64 {
+        // CPUID leaf 0's vendor: "AuthenticAMD" (and Hygon) get AMD_GUEST_MCG_CAP.
+        let amd = matches!(self.cpuid.lookup(0, 0)[1], 0x6874_7541 | 0x6f67_7948);
+        if amd {
+            VMCE_BANKS
+        } else {
+            (1 << 24) | (1 << 11) | (1 << 10) | VMCE_BANKS
+        }
     }
 
     /// An MSR access Xen refuses: #GP(0) injected (the emulation itself "succeeded").

@@ -23,6 +23,7 @@
 pub mod callbacks;
 pub mod cpu_ops;
 pub mod cpuid;
+mod cpuid_mask;
 pub mod descriptors;
 pub mod emul_priv_op;
 pub mod event_channel;

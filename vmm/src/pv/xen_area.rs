@@ -399,6 +399,9 @@ pub fn build(l: &XenLayout, ram: &GuestRam, m2p: &[u64]) -> Result<(), XenAreaEr
     ram.write_phys(l.pd_page(PD_VECTORS) << 12, &stubs.vectors);
     ram.write_phys(l.pd_page(PD_ENTRY) << 12, &stubs.entry);
 
+    // vCPU 0's vcpu_info starts with events masked (Xen's `vcpu_info_reset`).
+    ram.write_phys((l.shared_info_mfn() << 12) + 1, &[1]);
+
     // TSS: rsp0 = the ring-0 stack, I/O bitmap at offset 104 with every port closed except
     // the hypercall port.
     let tss = l.pd_page(PD_TSS) << 12;
