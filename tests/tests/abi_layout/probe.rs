@@ -32,6 +32,10 @@ const C_PRELUDE: &str = r#"#define __XEN_INTERFACE_VERSION__ __XEN_LATEST_INTERF
 #include <xen/elfnote.h>
 #include <xen/errno.h>
 #include <xen/callback.h>
+#include <xen/grant_table.h>
+#include <xen/features.h>
+#include <xen/physdev.h>
+#include <xen/platform.h>
 
 #define __XEN__ 1
 #define XEN_ERRNO(name, value) XENKVM_##name = value,

@@ -13,10 +13,13 @@
 //! count.
 
 mod console;
+pub mod grant_table;
 mod mmu;
 mod multicall;
 mod record;
 mod sched;
+#[cfg(test)]
+pub(crate) mod testenv;
 mod version;
 
 use crate::logging::EventLog;
@@ -174,6 +177,8 @@ pub struct Hypervisor {
     pub last: Option<LastCall>,
     /// SCHEDOP_shutdown_code reason, reported if the guest then dies without a shutdown.
     pub shutdown_code: Option<u32>,
+    /// The domain's grant table (grant_table.rs).
+    pub gnttab: grant_table::GrantTable,
 }
 
 impl Hypervisor {
@@ -187,6 +192,9 @@ impl Hypervisor {
     ) -> Self {
         // vCPU 0's vcpu_info is the first entry of shared_info.
         let vcpu_info = xen.shared_info_mfn() << 12;
+        let mut validator = validator;
+        // grant_table_init: the first shared frame exists (and is shared) from the start.
+        validator.share_xen_frame(xen.gnttab_shared_mfn(0));
         Hypervisor {
             ram,
             validator,
@@ -206,6 +214,7 @@ impl Hypervisor {
             unsupported_seen: BoundedSet::new(UNSUPPORTED_NAMED),
             last: None,
             shutdown_code: None,
+            gnttab: grant_table::GrantTable::default(),
         }
     }
 
@@ -247,6 +256,7 @@ impl Hypervisor {
             hc::VM_ASSIST => self.vm_assist(a[0], a[1]),
             hc::SET_SEGMENT_BASE => self.set_segment_base(a[0], a[1]),
             hc::CALLBACK_OP => self.callback_op(ctx, a[0], a[1]),
+            hc::GRANT_TABLE_OP => self.grant_table_op(ctx, a),
             hc::PHYSDEV_OP if a[0] == crate::pv::cpu_ops::PHYSDEVOP_SET_IOPL => {
                 self.physdev_set_iopl(ctx, a[1])
             }
