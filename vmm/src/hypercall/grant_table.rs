@@ -618,7 +618,7 @@ impl Hypervisor {
 
     /// Whether frame `mfn` is a page of ours for `get_paged_frame` (RAM, or a Xen frame
     /// shared with us: shared_info and the grant frames in use).
-    fn gnt_our_frame(&self, mfn: u64) -> bool {
+    pub(super) fn gnt_our_frame(&self, mfn: u64) -> bool {
         if mfn < self.validator.nr_frames() || mfn == self.xen.shared_info_mfn() {
             return true;
         }
@@ -630,7 +630,7 @@ impl Hypervisor {
 
     /// `get_page_type(page, PGT_writable_page)` for one of our frames, taken and dropped:
     /// refused while the frame holds a type with references or is a validated table.
-    fn gnt_writable(&self, mfn: u64) -> bool {
+    pub(super) fn gnt_writable(&self, mfn: u64) -> bool {
         match self.validator.frame_info(mfn) {
             None => true, // a shared Xen frame: PGT_writable_page
             Some(i) => {

@@ -16,6 +16,7 @@ mod console;
 pub mod grant_table;
 mod mmu;
 mod multicall;
+pub mod physdev;
 mod record;
 mod sched;
 #[cfg(test)]
@@ -179,6 +180,8 @@ pub struct Hypervisor {
     pub shutdown_code: Option<u32>,
     /// The domain's grant table (grant_table.rs).
     pub gnttab: grant_table::GrantTable,
+    /// PIRQs, PCI devices, I/O bitmap (physdev.rs).
+    pub physdev: physdev::Physdev,
 }
 
 impl Hypervisor {
@@ -215,6 +218,7 @@ impl Hypervisor {
             last: None,
             shutdown_code: None,
             gnttab: grant_table::GrantTable::default(),
+            physdev: physdev::Physdev::default(),
         }
     }
 
@@ -257,9 +261,7 @@ impl Hypervisor {
             hc::SET_SEGMENT_BASE => self.set_segment_base(a[0], a[1]),
             hc::CALLBACK_OP => self.callback_op(ctx, a[0], a[1]),
             hc::GRANT_TABLE_OP => self.grant_table_op(ctx, a),
-            hc::PHYSDEV_OP if a[0] == crate::pv::cpu_ops::PHYSDEVOP_SET_IOPL => {
-                self.physdev_set_iopl(ctx, a[1])
-            }
+            hc::PHYSDEV_OP => self.physdev_op(ctx, a[0], a[1]),
             _ => self.unsupported(ctx, nr, None),
         }
     }
