@@ -17,6 +17,7 @@ pub mod grant_table;
 mod mmu;
 mod multicall;
 pub mod physdev;
+pub mod platform;
 mod record;
 mod sched;
 #[cfg(test)]
@@ -182,6 +183,8 @@ pub struct Hypervisor {
     pub gnttab: grant_table::GrantTable,
     /// PIRQs, PCI devices, I/O bitmap (physdev.rs).
     pub physdev: physdev::Physdev,
+    /// What platform_op changed (platform.rs).
+    pub platform: platform::Platform,
 }
 
 impl Hypervisor {
@@ -219,6 +222,7 @@ impl Hypervisor {
             shutdown_code: None,
             gnttab: grant_table::GrantTable::default(),
             physdev: physdev::Physdev::default(),
+            platform: platform::Platform::default(),
         }
     }
 
@@ -262,6 +266,7 @@ impl Hypervisor {
             hc::CALLBACK_OP => self.callback_op(ctx, a[0], a[1]),
             hc::GRANT_TABLE_OP => self.grant_table_op(ctx, a),
             hc::PHYSDEV_OP => self.physdev_op(ctx, a[0], a[1]),
+            hc::PLATFORM_OP => self.platform_op(ctx, a[0]),
             _ => self.unsupported(ctx, nr, None),
         }
     }
