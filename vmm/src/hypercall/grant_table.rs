@@ -697,7 +697,8 @@ impl Hypervisor {
         let read = self.ram.read_phys((src << 12) + soff, &mut buf);
         let wrote = read && self.ram.write_phys((dst << 12) + doff, &buf);
         debug_assert!(wrote, "both frames are ours and in guest memory");
-        if self.log.machine() {
+        // Replay tracks guest RAM only; a copy into a shared Xen frame is not a guest write.
+        if self.log.machine() && dst < self.validator.nr_frames() {
             let bytes = super::record::hex(&buf);
             self.log.record(
                 &serde_json::json!({ "event": "guest_write", "gpa": (dst << 12) + doff, "hex": bytes }),
