@@ -319,6 +319,248 @@ pub mod memory {
     const _: () = assert!(core::mem::size_of::<MachphysMfnList>() == MFN_LIST_SIZE);
 }
 
+/// `grant_table_op` (grant_table.h): sub-ops, status codes, flags and the layouts of the
+/// argument structures as byte offsets (`<STRUCT>_<FIELD>`, `<STRUCT>_SIZE`).
+pub mod gnttab {
+    pub const GNTTABOP_MAP_GRANT_REF: u32 = 0;
+    pub const GNTTABOP_UNMAP_GRANT_REF: u32 = 1;
+    pub const GNTTABOP_SETUP_TABLE: u32 = 2;
+    pub const GNTTABOP_DUMP_TABLE: u32 = 3;
+    pub const GNTTABOP_TRANSFER: u32 = 4;
+    pub const GNTTABOP_COPY: u32 = 5;
+    pub const GNTTABOP_QUERY_SIZE: u32 = 6;
+    pub const GNTTABOP_UNMAP_AND_REPLACE: u32 = 7;
+    pub const GNTTABOP_SET_VERSION: u32 = 8;
+    pub const GNTTABOP_GET_STATUS_FRAMES: u32 = 9;
+    pub const GNTTABOP_GET_VERSION: u32 = 10;
+    pub const GNTTABOP_SWAP_GRANT_REF: u32 = 11;
+    pub const GNTTABOP_CACHE_FLUSH: u32 = 12;
+
+    pub const GNTST_OKAY: i16 = 0;
+    pub const GNTST_GENERAL_ERROR: i16 = -1;
+    pub const GNTST_BAD_DOMAIN: i16 = -2;
+    pub const GNTST_BAD_GNTREF: i16 = -3;
+    pub const GNTST_BAD_HANDLE: i16 = -4;
+    pub const GNTST_BAD_VIRT_ADDR: i16 = -5;
+    pub const GNTST_PERMISSION_DENIED: i16 = -8;
+    pub const GNTST_BAD_PAGE: i16 = -9;
+    pub const GNTST_BAD_COPY_ARG: i16 = -10;
+    pub const GNTST_EAGAIN: i16 = -12;
+
+    pub const GNTMAP_DEVICE_MAP: u32 = 1 << 0;
+    pub const GNTMAP_HOST_MAP: u32 = 1 << 1;
+    pub const GNTMAP_READONLY: u32 = 1 << 2;
+    pub const GNTCOPY_SOURCE_GREF: u16 = 1 << 0;
+    pub const GNTCOPY_DEST_GREF: u16 = 1 << 1;
+    pub const GNTTAB_CACHE_CLEAN: u32 = 1 << 0;
+    pub const GNTTAB_CACHE_INVAL: u32 = 1 << 1;
+    pub const GNTTAB_CACHE_SOURCE_GREF: u32 = 1 << 31;
+
+    /// Grant entry flags (`GTF_*`).
+    pub const GTF_PERMIT_ACCESS: u16 = 1;
+    pub const GTF_TYPE_MASK: u16 = 3;
+    pub const GTF_READONLY: u16 = 1 << 2;
+    pub const GTF_SUB_PAGE: u16 = 1 << 8;
+    /// Entries 0..8 are the toolstack's; `set_version` preserves them.
+    pub const GNTTAB_NR_RESERVED_ENTRIES: u32 = 8;
+    /// `sizeof(grant_entry_v1_t)`, `sizeof(grant_entry_v2_t)`, `sizeof(grant_status_t)`.
+    pub const ENTRY_V1_SIZE: u64 = 8;
+    pub const ENTRY_V2_SIZE: u64 = 16;
+    pub const STATUS_SIZE: u64 = 2;
+
+    pub const MAP_GRANT_REF_SIZE: u64 = 32;
+    pub const MAP_GRANT_REF_FLAGS: u64 = 8;
+    pub const MAP_GRANT_REF_REF: u64 = 12;
+    pub const MAP_GRANT_REF_DOM: u64 = 16;
+    pub const MAP_GRANT_REF_STATUS: u64 = 18;
+    pub const UNMAP_GRANT_REF_SIZE: u64 = 24;
+    pub const UNMAP_GRANT_REF_HANDLE: u64 = 16;
+    pub const UNMAP_GRANT_REF_STATUS: u64 = 20;
+    pub const UNMAP_AND_REPLACE_SIZE: u64 = 24;
+    pub const UNMAP_AND_REPLACE_HANDLE: u64 = 16;
+    pub const UNMAP_AND_REPLACE_STATUS: u64 = 20;
+    pub const SETUP_TABLE_SIZE: u64 = 24;
+    pub const SETUP_TABLE_NR_FRAMES: u64 = 4;
+    pub const SETUP_TABLE_STATUS: u64 = 8;
+    pub const SETUP_TABLE_FRAME_LIST: u64 = 16;
+    pub const TRANSFER_SIZE: u64 = 24;
+    pub const TRANSFER_DOMID: u64 = 8;
+    pub const TRANSFER_STATUS: u64 = 16;
+    pub const COPY_SIZE: u64 = 40;
+    pub const COPY_SOURCE: u64 = 0;
+    pub const COPY_DEST: u64 = 16;
+    pub const COPY_PTR_DOMID: u64 = 8;
+    pub const COPY_PTR_OFFSET: u64 = 10;
+    pub const COPY_LEN: u64 = 32;
+    pub const COPY_FLAGS: u64 = 34;
+    pub const COPY_STATUS: u64 = 36;
+    pub const QUERY_SIZE_SIZE: u64 = 16;
+    pub const QUERY_SIZE_NR_FRAMES: u64 = 4;
+    pub const QUERY_SIZE_MAX_NR_FRAMES: u64 = 8;
+    pub const QUERY_SIZE_STATUS: u64 = 12;
+    pub const SET_VERSION_SIZE: u64 = 4;
+    pub const GET_STATUS_FRAMES_SIZE: u64 = 16;
+    pub const GET_STATUS_FRAMES_DOM: u64 = 4;
+    pub const GET_STATUS_FRAMES_STATUS: u64 = 6;
+    pub const GET_STATUS_FRAMES_FRAME_LIST: u64 = 8;
+    pub const GET_VERSION_SIZE: u64 = 8;
+    pub const GET_VERSION_VERSION: u64 = 4;
+    pub const SWAP_GRANT_REF_SIZE: u64 = 12;
+    pub const SWAP_GRANT_REF_REF_B: u64 = 4;
+    pub const SWAP_GRANT_REF_STATUS: u64 = 8;
+    pub const CACHE_FLUSH_SIZE: u64 = 16;
+    pub const CACHE_FLUSH_OFFSET: u64 = 8;
+    pub const CACHE_FLUSH_LENGTH: u64 = 10;
+    pub const CACHE_FLUSH_OP: u64 = 12;
+}
+
+/// `physdev_op` (physdev.h): sub-ops, flags and argument layouts as byte offsets.
+pub mod physdev {
+    pub const PHYSDEVOP_EOI: u32 = 12;
+    pub const PHYSDEVOP_PIRQ_EOI_GMFN_V1: u32 = 17;
+    pub const PHYSDEVOP_PIRQ_EOI_GMFN_V2: u32 = 28;
+    pub const PHYSDEVOP_IRQ_STATUS_QUERY: u32 = 5;
+    pub const PHYSDEVOP_SET_IOPL: u32 = 6;
+    pub const PHYSDEVOP_SET_IOBITMAP: u32 = 7;
+    pub const PHYSDEVOP_APIC_READ: u32 = 8;
+    pub const PHYSDEVOP_APIC_WRITE: u32 = 9;
+    pub const PHYSDEVOP_ALLOC_IRQ_VECTOR: u32 = 10;
+    pub const PHYSDEVOP_FREE_IRQ_VECTOR: u32 = 11;
+    pub const PHYSDEVOP_MAP_PIRQ: u32 = 13;
+    pub const PHYSDEVOP_UNMAP_PIRQ: u32 = 14;
+    pub const PHYSDEVOP_MANAGE_PCI_ADD: u32 = 15;
+    pub const PHYSDEVOP_MANAGE_PCI_REMOVE: u32 = 16;
+    pub const PHYSDEVOP_RESTORE_MSI: u32 = 19;
+    pub const PHYSDEVOP_MANAGE_PCI_ADD_EXT: u32 = 20;
+    pub const PHYSDEVOP_SETUP_GSI: u32 = 21;
+    pub const PHYSDEVOP_GET_FREE_PIRQ: u32 = 23;
+    pub const PHYSDEVOP_PCI_MMCFG_RESERVED: u32 = 24;
+    pub const PHYSDEVOP_PCI_DEVICE_ADD: u32 = 25;
+    pub const PHYSDEVOP_PCI_DEVICE_REMOVE: u32 = 26;
+    pub const PHYSDEVOP_RESTORE_MSI_EXT: u32 = 27;
+    pub const PHYSDEVOP_DBGP_OP: u32 = 29;
+    pub const PHYSDEVOP_PREPARE_MSIX: u32 = 30;
+    pub const PHYSDEVOP_RELEASE_MSIX: u32 = 31;
+
+    pub const MAP_PIRQ_TYPE_MSI: i32 = 0;
+    pub const MAP_PIRQ_TYPE_GSI: i32 = 1;
+    pub const MAP_PIRQ_TYPE_MSI_SEG: i32 = 3;
+    pub const MAP_PIRQ_TYPE_MULTI_MSI: i32 = 4;
+    pub const XENIRQSTAT_NEEDS_EOI: u32 = 1;
+    pub const XEN_PCI_DEV_VIRTFN: u32 = 2;
+    pub const XEN_PCI_DEV_PXM: u32 = 4;
+    pub const XEN_PCI_MMCFG_RESERVED: u32 = 1;
+
+    pub const IRQ_STATUS_QUERY_SIZE: u64 = 8;
+    pub const IRQ_STATUS_QUERY_FLAGS: u64 = 4;
+    pub const SET_IOBITMAP_SIZE: u64 = 16;
+    pub const SET_IOBITMAP_NR_PORTS: u64 = 8;
+    pub const APIC_SIZE: u64 = 16;
+    pub const APIC_VALUE: u64 = 12;
+    pub const IRQ_SIZE: u64 = 8;
+    pub const IRQ_VECTOR: u64 = 4;
+    pub const MAP_PIRQ_SIZE: u64 = 40;
+    pub const MAP_PIRQ_TYPE: u64 = 4;
+    pub const MAP_PIRQ_INDEX: u64 = 8;
+    pub const MAP_PIRQ_PIRQ: u64 = 12;
+    pub const MAP_PIRQ_BUS: u64 = 16;
+    pub const MAP_PIRQ_ENTRY_NR: u64 = 24;
+    pub const MAP_PIRQ_TABLE_BASE: u64 = 32;
+    pub const UNMAP_PIRQ_SIZE: u64 = 8;
+    pub const UNMAP_PIRQ_PIRQ: u64 = 4;
+    pub const MANAGE_PCI_SIZE: u64 = 2;
+    pub const MANAGE_PCI_EXT_SIZE: u64 = 16;
+    pub const MANAGE_PCI_EXT_IS_EXTFN: u64 = 4;
+    pub const MANAGE_PCI_EXT_IS_VIRTFN: u64 = 8;
+    pub const MANAGE_PCI_EXT_PHYSFN: u64 = 12;
+    pub const PCI_DEVICE_ADD_SIZE: u64 = 12;
+    pub const PCI_DEVICE_ADD_FLAGS: u64 = 4;
+    pub const PCI_DEVICE_ADD_PHYSFN: u64 = 8;
+    pub const PCI_DEVICE_ADD_OPTARR: u64 = 12;
+    pub const PCI_DEVICE_SIZE: u64 = 4;
+    pub const SETUP_GSI_SIZE: u64 = 8;
+    pub const GET_FREE_PIRQ_SIZE: u64 = 8;
+    pub const GET_FREE_PIRQ_PIRQ: u64 = 4;
+    pub const PCI_MMCFG_RESERVED_SIZE: u64 = 16;
+    pub const PCI_MMCFG_RESERVED_FLAGS: u64 = 12;
+    pub const DBGP_OP_SIZE: u64 = 6;
+}
+
+/// `platform_op` (platform.h): commands and the `xen_platform_op` layout as byte offsets
+/// (`U` is where the union starts; the sub-structures' offsets are within it).
+pub mod platform {
+    pub const XENPF_INTERFACE_VERSION: u32 = 0x0300_0001;
+    pub const XENPF_SETTIME32: u32 = 17;
+    pub const XENPF_SETTIME64: u32 = 62;
+    pub const XENPF_ADD_MEMTYPE: u32 = 31;
+    pub const XENPF_DEL_MEMTYPE: u32 = 32;
+    pub const XENPF_READ_MEMTYPE: u32 = 33;
+    pub const XENPF_MICROCODE_UPDATE: u32 = 35;
+    pub const XENPF_PLATFORM_QUIRK: u32 = 39;
+    pub const XENPF_EFI_RUNTIME_CALL: u32 = 49;
+    pub const XENPF_FIRMWARE_INFO: u32 = 50;
+    pub const XENPF_ENTER_ACPI_SLEEP: u32 = 51;
+    pub const XENPF_CHANGE_FREQ: u32 = 52;
+    pub const XENPF_GETIDLETIME: u32 = 53;
+    pub const XENPF_SET_PROCESSOR_PMINFO: u32 = 54;
+    pub const XENPF_GET_CPUINFO: u32 = 55;
+    pub const XENPF_GET_CPU_VERSION: u32 = 48;
+    pub const XENPF_CPU_ONLINE: u32 = 56;
+    pub const XENPF_CPU_OFFLINE: u32 = 57;
+    pub const XENPF_CPU_HOTADD: u32 = 58;
+    pub const XENPF_MEM_HOTADD: u32 = 59;
+    pub const XENPF_CORE_PARKING: u32 = 60;
+    pub const XENPF_RESOURCE_OP: u32 = 61;
+    pub const XENPF_GET_SYMBOL: u32 = 63;
+
+    pub const XEN_FW_DISK_INFO: u32 = 1;
+    pub const XEN_FW_DISK_MBR_SIGNATURE: u32 = 2;
+    pub const XEN_FW_VBEDDC_INFO: u32 = 3;
+    pub const XEN_FW_EFI_INFO: u32 = 4;
+    pub const XEN_FW_KBD_SHIFT_FLAGS: u32 = 5;
+    pub const XENPF_ACPI_SLEEP_EXTENDED: u32 = 1;
+    pub const XEN_PCPU_FLAGS_ONLINE: u32 = 1;
+    pub const XEN_PCPU_FLAGS_INVALID: u32 = 2;
+    /// `ACPI_STATE_S3` (Xen's acpi headers; the sleep state the guest names).
+    pub const ACPI_STATE_S3: u32 = 3;
+
+    pub const OP_SIZE: u64 = 136;
+    pub const OP_INTERFACE_VERSION: u64 = 4;
+    pub const OP_U: u64 = 8;
+    pub const SETTIME32_NSECS: u64 = 4;
+    pub const SETTIME32_SYSTEM_TIME: u64 = 8;
+    pub const SETTIME64_NSECS: u64 = 8;
+    pub const SETTIME64_MBZ: u64 = 12;
+    pub const SETTIME64_SYSTEM_TIME: u64 = 16;
+    pub const FIRMWARE_INFO_INDEX: u64 = 4;
+    pub const FIRMWARE_INFO_U: u64 = 8;
+    pub const ENTER_ACPI_SLEEP_SLEEP_STATE: u64 = 4;
+    pub const ENTER_ACPI_SLEEP_FLAGS: u64 = 8;
+    pub const PCPUINFO_SIZE: u64 = 20;
+    pub const PCPUINFO_MAX_PRESENT: u64 = 4;
+    pub const PCPUINFO_FLAGS: u64 = 8;
+    pub const PCPUINFO_APIC_ID: u64 = 12;
+    pub const PCPUINFO_ACPI_ID: u64 = 16;
+    pub const PCPU_VERSION_SIZE: u64 = 32;
+    pub const PCPU_VERSION_MAX_PRESENT: u64 = 4;
+    pub const PCPU_VERSION_VENDOR_ID: u64 = 8;
+    pub const PCPU_VERSION_FAMILY: u64 = 20;
+    pub const PCPU_VERSION_MODEL: u64 = 24;
+    pub const PCPU_VERSION_STEPPING: u64 = 28;
+}
+
+/// `XENFEAT_*` bit numbers (features.h).
+pub mod xenfeat {
+    pub const PAE_PGDIR_ABOVE_4GB: u32 = 4;
+    pub const MMU_PT_UPDATE_PRESERVE_AD: u32 = 5;
+    pub const HIGHMEM_ASSIST: u32 = 6;
+    pub const GNTTAB_MAP_AVAIL_BITS: u32 = 7;
+    pub const DOM0: u32 = 11;
+    pub const MEMORY_OP_VNODE_SUPPORTED: u32 = 13;
+    pub const DIRECT_MAPPED: u32 = 17;
+    pub const NR_SUBMAPS: u32 = 1;
+}
+
 /// Domain ids (xen.h).
 pub mod domid {
     pub const DOMID_SELF: u16 = 0x7FF0;

@@ -34,6 +34,10 @@ const C_PRELUDE: &str = r#"#define __XEN_INTERFACE_VERSION__ __XEN_LATEST_INTERF
 #include <xen/memory.h>
 #include <xen/errno.h>
 #include <xen/callback.h>
+#include <xen/grant_table.h>
+#include <xen/features.h>
+#include <xen/physdev.h>
+#include <xen/platform.h>
 #include <xen/event_channel.h>
 #include <xen/vcpu.h>
 

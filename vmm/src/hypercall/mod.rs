@@ -13,11 +13,16 @@
 //! count.
 
 mod console;
+pub mod grant_table;
 mod memory_op;
 mod mmu;
 mod multicall;
+pub mod physdev;
+pub mod platform;
 mod record;
 mod sched;
+#[cfg(test)]
+pub(crate) mod testenv;
 mod vcpu_op;
 mod version;
 
@@ -181,6 +186,12 @@ pub struct Hypervisor {
     pub last: Option<LastCall>,
     /// SCHEDOP_shutdown_code reason, reported if the guest then dies without a shutdown.
     pub shutdown_code: Option<u32>,
+    /// The domain's grant table (grant_table.rs).
+    pub gnttab: grant_table::GrantTable,
+    /// PIRQs, PCI devices, I/O bitmap (physdev.rs).
+    pub physdev: physdev::Physdev,
+    /// What platform_op changed (platform.rs).
+    pub platform: platform::Platform,
     /// Xen's free heap and dom0's released frames (`memory_op`).
     pub(crate) mem: memory_op::Reservation,
     /// Event channels (pv/event_channel.rs).
@@ -200,6 +211,9 @@ impl Hypervisor {
     ) -> Self {
         // vCPU 0's vcpu_info is the first entry of shared_info.
         let vcpu_info = xen.shared_info_mfn() << 12;
+        let mut validator = validator;
+        // grant_table_init: the first shared frame exists (and is shared) from the start.
+        validator.share_xen_frame(xen.gnttab_shared_mfn(0));
         Hypervisor {
             ram,
             validator,
@@ -221,6 +235,9 @@ impl Hypervisor {
             unsupported_seen: BoundedSet::new(UNSUPPORTED_NAMED),
             last: None,
             shutdown_code: None,
+            gnttab: grant_table::GrantTable::default(),
+            physdev: physdev::Physdev::default(),
+            platform: platform::Platform::default(),
             mem: memory_op::Reservation::default(),
             events: Default::default(),
             time: Default::default(),
@@ -270,9 +287,9 @@ impl Hypervisor {
             hc::EVENT_CHANNEL_OP_COMPAT => self.event_channel_op_compat(ctx, a[0]),
             hc::VCPU_OP => self.vcpu_op(ctx, a[0], a[1], a[2]),
             hc::SET_TIMER_OP => self.set_timer_op(a[0]),
-            hc::PHYSDEV_OP if a[0] == crate::pv::cpu_ops::PHYSDEVOP_SET_IOPL => {
-                self.physdev_set_iopl(ctx, a[1])
-            }
+            hc::GRANT_TABLE_OP => self.grant_table_op(ctx, a),
+            hc::PHYSDEV_OP => self.physdev_op(ctx, a[0], a[1]),
+            hc::PLATFORM_OP => self.platform_op(ctx, a[0]),
             _ => self.unsupported(ctx, nr, None),
         }
     }

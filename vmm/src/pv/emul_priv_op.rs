@@ -460,7 +460,7 @@ impl Hypervisor {
             msr::MCG_CAP => self.vmce_mcg_cap(),
             msr::MCG_STATUS | msr::MCG_CTL => 0,
             i if (msr::MC0_CTL..msr::MC0_CTL + 4 * banks).contains(&i) => {
-                if (i - msr::MC0_CTL) % 4 == 0 {
+                if (i - msr::MC0_CTL).is_multiple_of(4) {
                     u64::MAX
                 } else {
                     0

@@ -74,6 +74,14 @@ const PD_SHARED_INFO: u64 = PD_STACK + PD_STACK_PAGES;
 const PD_ZERO: u64 = PD_SHARED_INFO + 1;
 const PD_PAGES: u64 = PD_ZERO + 1;
 
+/// Grant-table frames (Xen's `gt->shared_raw` and `gt->status`, xenheap pages shared with the
+/// guest): as many as Xen 4.17 lets a domain have by default (`gnttab_max_frames` = 64, and
+/// `grant_to_status_frames(64)` = 8 status frames), reserved up front so the table grows
+/// without allocation. They follow the direct map's tables and are mapped nowhere by the VMM;
+/// the guest maps them itself once they are shared (see hypercall/grant_table.rs).
+pub const GNTTAB_MAX_FRAMES: u64 = 64;
+pub const GNTTAB_MAX_STATUS_FRAMES: u64 = GNTTAB_MAX_FRAMES.div_ceil(8);
+
 /// Offsets in the entry page.
 const ENTRY_SYSCALL: u64 = 0;
 const ENTRY_SYSCALL32: u64 = 16;
@@ -139,7 +147,15 @@ impl XenLayout {
             if dm_l2s > 512 {
                 return Err(XenAreaError::TooLarge(ram_frames));
             }
-            let nr_frames = 2 + m2p_l1s + m2p_frames + 3 + PD_PAGES + 1 + dm_l2s;
+            let nr_frames = 2
+                + m2p_l1s
+                + m2p_frames
+                + 3
+                + PD_PAGES
+                + 1
+                + dm_l2s
+                + GNTTAB_MAX_FRAMES
+                + GNTTAB_MAX_STATUS_FRAMES;
             total = base_frame + nr_frames;
             l = Some(XenLayout {
                 base_frame,
@@ -185,8 +201,22 @@ impl XenLayout {
     fn dm_l2(&self, i: u64) -> u64 {
         self.dm_l3() + 1 + i
     }
-    fn end_frame(&self) -> u64 {
+    fn gnttab_first(&self) -> u64 {
         self.dm_l2(self.dm_l2s)
+    }
+    fn end_frame(&self) -> u64 {
+        self.gnttab_first() + GNTTAB_MAX_FRAMES + GNTTAB_MAX_STATUS_FRAMES
+    }
+
+    /// Machine frame of grant-table shared frame `i` (< [`GNTTAB_MAX_FRAMES`]).
+    pub fn gnttab_shared_mfn(&self, i: u64) -> u64 {
+        debug_assert!(i < GNTTAB_MAX_FRAMES);
+        self.gnttab_first() + i
+    }
+    /// Machine frame of grant-table status frame `i` (< [`GNTTAB_MAX_STATUS_FRAMES`]).
+    pub fn gnttab_status_mfn(&self, i: u64) -> u64 {
+        debug_assert!(i < GNTTAB_MAX_STATUS_FRAMES);
+        self.gnttab_first() + GNTTAB_MAX_FRAMES + i
     }
 
     fn pd_va(page: u64) -> u64 {
@@ -534,6 +564,12 @@ mod tests {
         assert_eq!(l.base_frame, 16384);
         assert!(l.pd_l3() > l.m2p_data(l.m2p_frames - 1));
         assert!(l.dm_l3() > l.pd_page(PD_PAGES - 1));
+        // The grant frames lie after every table of the area, inside it.
+        assert!(l.gnttab_shared_mfn(0) > l.dm_l2(l.dm_l2s - 1));
+        assert_eq!(
+            l.gnttab_status_mfn(GNTTAB_MAX_STATUS_FRAMES - 1) + 1,
+            l.end_frame()
+        );
         assert_eq!(l.end_frame(), l.base_frame + l.nr_frames);
         // The M2P covers every frame the domain can name, the area's included.
         assert!(l.m2p_entries() >= l.end_frame());

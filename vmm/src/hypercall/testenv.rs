@@ -1,0 +1,163 @@
+//! A GuestRam-backed [`Hypervisor`] for unit tests of hypercalls (no KVM): 4 MiB of RAM, the
+//! Xen area, and kernel tables (L4 frame 1, L3 2, L2 3, L1s 4-5) that map every RAM frame `f`
+//! at `KBASE + f * 4096`, writable except the tables themselves — the same domain the fuzzer
+//! builds (fuzz.rs `World::new`).
+
+use super::{Ctx, Hypervisor};
+use crate::logging::EventLog;
+use crate::memory::GuestRam;
+use crate::pv::cpuid::CpuidTable;
+use crate::pv::xen_area::{self, XenLayout};
+use pagetable_validator::pte::{
+    mk_pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
+};
+use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
+
+pub const MEM_MIB: u64 = 4;
+pub const NR: u64 = MEM_MIB * 256;
+pub const KBASE: u64 = 0xffff_ffff_8000_0000;
+pub const L4: u64 = 1;
+const L3: u64 = 2;
+const L2: u64 = 3;
+const L1S: [u64; 2] = [4, 5];
+/// A free data frame for test buffers.
+pub const BUF: u64 = 0x100;
+
+/// The kernel VA of byte `off` of RAM frame `f`.
+pub fn va(f: u64, off: u64) -> u64 {
+    KBASE + f * PAGE_SIZE + off
+}
+
+pub fn hypervisor() -> Hypervisor {
+    let xen = XenLayout::new(NR).expect("a Xen area for 4 MiB");
+    let ram = GuestRam::new(MEM_MIB, Some((xen.base_frame, xen.nr_frames))).expect("guest memory");
+    let table = |f: u64| _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | (f << 12);
+    ram.write_u64_phys(L4 * PAGE_SIZE + 511 * 8, table(L3));
+    ram.write_u64_phys(L3 * PAGE_SIZE + 510 * 8, table(L2));
+    for (i, &l1) in L1S.iter().enumerate() {
+        ram.write_u64_phys(L2 * PAGE_SIZE + i as u64 * 8, table(l1));
+        for s in 0..512u64 {
+            let f = i as u64 * 512 + s;
+            let rw = if (L4..=L1S[1]).contains(&f) {
+                0
+            } else {
+                _PAGE_RW
+            };
+            ram.write_u64_phys(
+                l1 * PAGE_SIZE + s * 8,
+                mk_pte(f, _PAGE_PRESENT | _PAGE_ACCESSED | rw),
+            );
+        }
+    }
+    let rules = Rules {
+        l1_disallow: L1_DISALLOW_IO_PRIV,
+        ..Rules::default()
+    };
+    let mut v = Validator::with_rules(NR, Policy::Enforce, rules);
+    let m2p: Vec<u64> = (0..NR).collect();
+    xen_area::build(&xen, &ram, &m2p).expect("the Xen area builds");
+    v.set_xen_l4_slots(xen.l4_slots(), xen.ro_mpt_l4e());
+    v.share_xen_frame(xen.shared_info_mfn());
+    v.set_m2p(m2p);
+    let log = EventLog::with_sinks(None, "test".into(), Box::new(std::io::sink()));
+    let mut hv = Hypervisor::new(
+        ram,
+        v,
+        xen,
+        CpuidTable::default(),
+        log,
+        Box::new(std::io::sink()),
+    );
+    hv.validator
+        .register_initial(&mut hv.ram, L4)
+        .expect("the test tables validate");
+    hv
+}
+
+pub fn ctx() -> Ctx {
+    Ctx::new(L4 << 12, KBASE + 0x20_0000)
+}
+
+impl Hypervisor {
+    pub fn t_write(&self, f: u64, off: u64, b: &[u8]) {
+        assert!(self.ram.write_phys(f * PAGE_SIZE + off, b));
+    }
+    pub fn t_read<const N: usize>(&self, f: u64, off: u64) -> [u8; N] {
+        let mut b = [0u8; N];
+        assert!(self.ram.read_phys(f * PAGE_SIZE + off, &mut b));
+        b
+    }
+    pub fn t_u16(&self, f: u64, off: u64) -> u16 {
+        u16::from_le_bytes(self.t_read(f, off))
+    }
+    pub fn t_u32(&self, f: u64, off: u64) -> u32 {
+        u32::from_le_bytes(self.t_read(f, off))
+    }
+    pub fn t_u64(&self, f: u64, off: u64) -> u64 {
+        u64::from_le_bytes(self.t_read(f, off))
+    }
+}
+
+/// Hostile arguments for grant_table_op, physdev_op and platform_op: random sub-commands,
+/// pointers (valid, read-only pagetables, Xen's range, non-canonical, unmapped, random),
+/// counts and buffer contents. Nothing may panic, and the guest's pagetables (frames 1-5)
+/// must be exactly as before: no hypercall output lands in a validated table.
+#[test]
+fn hostile_arguments_to_the_device_hypercalls() {
+    use pagetable_validator::abi::hypercall as hc;
+    let mut hv = hypervisor();
+    let tables: Vec<[u8; 4096]> = (L4..=L1S[1]).map(|f| hv.t_read(f, 0)).collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..20_000u32 {
+        let mut junk = [0u8; 256];
+        for b in junk.iter_mut() {
+            *b = match rnd() % 4 {
+                0 => 0,
+                1 => 0xff,
+                _ => rnd() as u8,
+            };
+        }
+        hv.t_write(BUF, 0, &junk);
+        let ptr = match rnd() % 8 {
+            0 => va(L1S[0], rnd() % 4096),
+            1 => 0xffff_8000_0000_0000 + rnd() % 0x1000,
+            2 => 0x0000_8000_0000_0000,
+            3 => rnd(),
+            4 => va(NR + 5, 0),
+            _ => va(BUF, rnd() % 128),
+        };
+        let (nr, a0) = match i % 3 {
+            0 => {
+                let mut cmd = rnd() % 14;
+                if rnd() % 8 == 0 {
+                    cmd |= (rnd() % 4) << 12;
+                }
+                (hc::GRANT_TABLE_OP, cmd)
+            }
+            1 => (hc::PHYSDEV_OP, rnd() % 33),
+            _ => (hc::PLATFORM_OP, ptr),
+        };
+        let count = match rnd() % 5 {
+            0 => 0,
+            1 => 1,
+            2 => 600,
+            3 => u64::from(u32::MAX),
+            _ => rnd() % 8,
+        };
+        let mut c = ctx();
+        let _ = hv.hypercall(&mut c, nr, [a0, ptr, count, 0, 0, 0]);
+    }
+    for (k, f) in (L4..=L1S[1]).enumerate() {
+        assert!(
+            hv.t_read::<4096>(f, 0) == tables[k],
+            "pagetable frame {f} changed"
+        );
+    }
+    assert!(hv.gnttab.nr_frames <= 64 && hv.physdev.pci.len() <= super::physdev::MAX_PCI_DEVICES);
+}
