@@ -3,22 +3,23 @@
 # our VMM (KVM), and diffs the hypervisor-independent transcript lines (T<nn>, END, COUNTS,
 # WORK, VERDICT, DEMO). The automated version is tests/tests/scenarios_matrix.rs.
 #
-# Usage: scripts/conformance.sh ["scenario=... variant=..." ...]   (default: the seed matrix)
+# Usage: scripts/conformance.sh ["scenario=... variant=..." ...]
+#   default: every row of guest/scenarios.manifest whose `runs` field names `conformance`
+#   (docs/scenarios.md lists them)
 # Exit status: 0 all identical, 1 some transcript differs or a run failed.
 # Environment: VMM_ARGS  extra `vmm run` options, e.g. "--p2m shuffle".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if (($# == 0)); then
-  set -- "scenario=basics" "scenario=xen-rules" \
-    "scenario=xfs-vmap variant=lazy" "scenario=xfs-vmap variant=eager" \
-    "scenario=xfs-vmap variant=vmap-pages" "scenario=xfs-vmap variant=unmap-aliases" \
-    "scenario=kmap variant=lazy" "scenario=kmap variant=flush-unused" \
-    "scenario=highpte variant=rw-kmap-atomic" "scenario=highpte variant=ro-kmap-atomic" \
-    "scenario=directmap-alias variant=forget-ro" "scenario=directmap-alias variant=make-ro" \
-    "scenario=gdt-alias variant=forget-ro" "scenario=gdt-alias variant=make-ro" \
-    "scenario=compound-vmap variant=tail-ref" "scenario=compound-vmap variant=head-ref" \
-    "scenario=xfs-btree-walk variant=lazy" "scenario=hostile seed=1 calls=400"
+  # Fields: cmdline | verdicts | provenance | runs | what happens (format in the manifest).
+  while IFS='|' read -r cmdline _ _ runs _; do
+    [[ $cmdline =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ " $runs " == *" conformance "* ]] || continue
+    cmdline=${cmdline#"${cmdline%%[![:space:]]*}"}
+    set -- "$@" "${cmdline%"${cmdline##*[![:space:]]}"}"
+  done <guest/scenarios.manifest
+  (($# > 0)) || { echo "conformance: no conformance rows in guest/scenarios.manifest" >&2; exit 1; }
 fi
 
 elf=$(bash scripts/build-guest.sh 2>/dev/null | tail -n1)

@@ -10,7 +10,7 @@
 #   LINUX_CMDLINE     the kernel's command line (default: console=hvc0 earlyprintk=xen)
 #   XEN_QEMU_TIMEOUT  default 300 s here (a boot takes ~10-20 s of TCG time)
 #   XEN_DOM0_MEM      default 256M;  XEN_QEMU_MEM default 512;  XEN_QEMU_CPU default max,-smap
-#     (with plain -cpu max dom0 dies at its first iretq: QEMU 7.2 and SMAP, DESIGN §11)
+#     (with plain -cpu max dom0 dies at its first iretq: QEMU 7.2 and SMAP, docs/architecture.md)
 #
 # The initramfs's /init ends with one line `XENKVM-INIT ... result=PASS|FAIL`, then powers off
 # (Xen: "Entering ACPI S5 state", QEMU exits; reported as dom0 halted, status 0).

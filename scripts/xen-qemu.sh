@@ -14,13 +14,13 @@
 # Environment:
 #   XEN_QEMU_TIMEOUT  seconds before the run is killed (default 60)
 #   XEN_ELF           use this hypervisor ELF instead of the cached Debian one (e.g. a debug
-#                     build, DESIGN §8, which logs why each hypercall failed)
+#                     build, docs/testing.md, which logs why each hypercall failed)
 #   XEN_CACHE_DIR     cache for the Debian package (default <repo>/.cache/xen, git-ignored)
 #   XEN_QEMU_SERIAL   also copy the raw serial log to this file
 #   XEN_EXTRA_ARGS    extra words for Xen's command line
 #   XEN_QEMU_MODULES  more multiboot modules after the guest, space-separated paths (dom0's
 #                     initrd is the first: scripts/xen-qemu-linux.sh)
-#   XEN_QEMU_CPU      QEMU -cpu model (default max; Linux needs max,-smap, DESIGN §11)
+#   XEN_QEMU_CPU      QEMU -cpu model (default max; Linux needs max,-smap, docs/architecture.md)
 #   XEN_QEMU_MEM      QEMU memory in MiB (default 512)
 #   XEN_DOM0_MEM      Xen's dom0_mem (default 64M)
 #

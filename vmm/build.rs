@@ -2,7 +2,7 @@
 //! `vmm` binary, which embeds it as the default kernel of `vmm run`.
 //!
 //! The guest is a bare-metal build: it must not inherit this build's flags or target dir, so
-//! every CARGO_* / RUST* variable cargo set for us is removed (GUEST-BUILD.md). If the guest
+//! every CARGO_* / RUST* variable cargo set for us is removed (docs/guest-build.md). If the guest
 //! cannot be built, the vmm still builds (with a warning) and `vmm run` without a KERNEL says so.
 
 use std::path::PathBuf;

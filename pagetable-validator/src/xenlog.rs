@@ -3,10 +3,11 @@
 //! `arch/x86/mm.c:LINE:d0v0 TEXT` (the source path relative to `xen/`).
 //!
 //! Line numbers are those of Xen 4.17.5's `arch/x86/mm.c` (Debian's
-//! 4.17.5+72 source, the debug build of DESIGN §8); the five lines observed on
-//! real Xen (DESIGN §4) and the ones the `xen-rules` scenario provokes were
-//! checked against that debug build. Messages from a macro (the linear-pagetable
-//! checks) carry the line of the macro's expansion, as `__LINE__` does in Xen.
+//! 4.17.5+72 source, the debug build of docs/testing.md); the five lines observed
+//! on real Xen (docs/testing.md, the basic pin sequence) and the ones the
+//! `xen-rules` scenario provokes were checked against that debug build.
+//! Messages from a macro (the linear-pagetable checks) carry the line of the
+//! macro's expansion, as `__LINE__` does in Xen.
 
 use crate::event::XenMsg;
 use crate::model::Mfn;

@@ -1,4 +1,4 @@
-//! The seven results real Xen 4.17 gave for the basic pin sequence (DESIGN §4),
+//! The seven results real Xen 4.17 gave for the basic pin sequence (docs/testing.md),
 //! and its debug-log lines, reproduced by the validator.
 
 mod common;
@@ -77,7 +77,7 @@ fn seven_results_and_log_lines_of_real_xen() {
     assert_eq!(
         lines(&mut v),
         [
-            // Not in DESIGN's excerpt of the log, but printed by _get_page_type
+            // Not in docs/testing.md's excerpt of the log, but printed by _get_page_type
             // for every type mismatch except the three linear-pagetable ones.
             "arch/x86/mm.c:2940:d0v0 Bad type (saw 2c00000000000001 != exp e000000000000000) for mfn 1ee03 (pfn 00203)",
             "arch/x86/mm.c:1014:d0v0 Could not get page type PGT_writable_page",

@@ -1,7 +1,7 @@
 //! The guest's `basics` scenario on real Xen 4.17 (dom0 in QEMU TCG): the ground truth the
 //! VMM's validator must later reproduce.
 //!
-//! Expected return codes are Xen's, not ours: T01..T07 are the values DESIGN §4 records from
+//! Expected return codes are Xen's, not ours: T01..T07 are the values docs/testing.md records from
 //! real Xen 4.17; each later one is a Xen rule cited next to it (xen/arch/x86/mm.c). A debug
 //! build of Xen 4.17.5 (`XEN_ELF=... scripts/xen-qemu.sh`) gave the same transcript and logged
 //! the stated reason for every failure: "Bad type" for T01/T14/T19 (writable resp. L1 type
@@ -16,7 +16,7 @@ const EBUSY: i64 = -16;
 
 /// (description the guest prints, rc real Xen returns, why).
 const EXPECTED: &[(&str, i64, &str)] = &[
-    // DESIGN §4's table, in order.
+    // The basic pin sequence (docs/testing.md), in order.
     (
         "pin_l1 A (zeroed, still mapped RW)",
         EINVAL,
@@ -127,7 +127,7 @@ fn basics_transcript_matches_real_xen() {
         .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
     eprintln!("real Xen boot: {:.2?}\n{}", run.wall, t.lines().join("\n"));
 
-    // The seven operations of DESIGN §4, as real Xen 4.17 answered them.
+    // The seven operations of the basic pin sequence, as real Xen 4.17 answered them.
     assert_eq!(t.rcs()[..7], [-22, 0, 0, -22, -16, 0, 0], "{}", run.dump());
 
     assert_eq!(t.ops.len(), EXPECTED.len(), "{}", run.dump());

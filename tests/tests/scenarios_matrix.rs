@@ -1,12 +1,15 @@
-//! The scenario matrix (DESIGN §7): every scenario × variant boots on our VMM (KVM) and on real
-//! Xen 4.17 (QEMU). For each case:
-//! * the VERDICT is the one DESIGN §7 / Xen's rules give (the table below, not our output);
+//! The scenario matrix: every scenario × variant marked `matrix` in guest/scenarios.manifest (the
+//! one list of the guest's scenarios, also read by scripts/conformance.sh and rendered into
+//! docs/scenarios.md) boots on our VMM (KVM) and on real Xen 4.17 (QEMU). For each case:
+//! * the VERDICTs are the manifest's (Xen's rules decide them, not our output);
 //! * on the VMM, a refusal's stderr and JSON log name the stale mapping precisely (vmalloc VA +
-//!   L1 slot, pkmap slot, fixmap slot, direct-map VA + pfn);
+//!   L1 slot, pkmap slot, fixmap slot, direct-map VA + pfn), as the manifest's provenance says;
 //! * the two transcripts (T-lines, END, COUNTS, WORK, VERDICT, DEMO) are identical.
 //!
 //! Plus: the default `vmm run` (README's first command) is the demo, and `--policy audit` runs
 //! xfs-vmap lazy to the end listing every offender. Runs are spread over two workers (2 cores).
+//! Without KVM or QEMU: the manifest itself is checked against the guest's scenario table,
+//! docs/scenarios.md, guest/README.md and scripts/conformance.sh, so none of them can drift.
 
 mod vmm_support;
 
@@ -22,7 +25,7 @@ use xenkvm_tests::real_xen::{qemu_or_skip, run_on_xen, XenRun, XenStatus};
 use xenkvm_tests::transcript::{diff, Transcript};
 
 /// What a refusal's provenance must name on the VMM (checked on stderr and in the JSON log).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Prov {
     /// No check (the hostile run: refusals galore, of every kind).
     Any,
@@ -39,132 +42,93 @@ enum Prov {
 }
 
 struct Case {
-    cmdline: &'static str,
-    /// Expected `result=` of each VERDICT line, in order (DESIGN §7).
-    verdicts: &'static [&'static str],
+    cmdline: String,
+    /// Expected `result=` of each VERDICT line, in order.
+    verdicts: Vec<String>,
     prov: Prov,
+    /// Where the case runs: `matrix`, `conformance`.
+    runs: Vec<String>,
+    /// The catalogue's one line.
+    what: String,
 }
 
-const fn case(cmdline: &'static str, verdicts: &'static [&'static str], prov: Prov) -> Case {
-    Case {
-        cmdline,
-        verdicts,
-        prov,
+/// The manifest, compiled in (cargo rebuilds this test when it changes).
+const MANIFEST: &str = include_str!("../../guest/scenarios.manifest");
+
+/// Parses guest/scenarios.manifest (format in its header).
+fn parse_manifest(text: &str) -> Result<Vec<Case>, String> {
+    let mut cases: Vec<Case> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [cmdline, verdicts, prov, runs, what] = f[..] else {
+            return Err(format!("line {n}: {} fields, want 5: {line}", f.len()));
+        };
+        if !cmdline.starts_with("scenario=") {
+            return Err(format!(
+                "line {n}: cmdline must start with scenario=: {cmdline}"
+            ));
+        }
+        if cases.iter().any(|c| c.cmdline == cmdline) {
+            return Err(format!("line {n}: {cmdline} is listed twice"));
+        }
+        let verdicts = match verdicts {
+            "-" => Vec::new(),
+            v => v.split(',').map(|s| s.trim().to_string()).collect(),
+        };
+        if verdicts.iter().any(|v| v.is_empty() || v.contains(' ')) {
+            return Err(format!("line {n}: bad verdict list"));
+        }
+        let prov = match prov {
+            "any" => Prov::Any,
+            "none" => Prov::None,
+            "vmalloc" => Prov::Vmalloc,
+            "pkmap" => Prov::Pkmap,
+            "fixmap" => Prov::Fixmap,
+            "directmap" => Prov::DirectMap,
+            p => return Err(format!("line {n}: unknown provenance {p:?}")),
+        };
+        let runs: Vec<String> = match runs {
+            "-" => Vec::new(),
+            r => r.split_whitespace().map(str::to_string).collect(),
+        };
+        if let Some(r) = runs
+            .iter()
+            .find(|r| !["matrix", "conformance"].contains(&r.as_str()))
+        {
+            return Err(format!("line {n}: unknown runs {r:?}"));
+        }
+        if what.is_empty() {
+            return Err(format!("line {n}: no description"));
+        }
+        cases.push(Case {
+            cmdline: cmdline.to_string(),
+            verdicts,
+            prov,
+            runs,
+            what: what.to_string(),
+        });
     }
+    Ok(cases)
 }
 
-/// DESIGN §7's table (plus the extra variants the guest README lists). Expected results follow
-/// Xen's rule: a frame still mapped RW cannot be pinned (-22); a RW mapping of a pinned table
-/// is refused (-16).
-const CASES: &[Case] = &[
-    // Longest first (the workers take cases in order): the seed workload, ~1700 blocks, each
-    // mapped, read and unmapped (eager: ~15 s on the emulated KVM here, lazy ~4 s).
-    case(
-        "scenario=xfs-btree-walk variant=eager blocks=1700",
-        &["all-reads-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=xfs-btree-walk variant=lazy blocks=1700",
-        &["all-reads-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=xfs-btree-walk variant=vmap-pages blocks=1700",
-        &["all-reads-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=xfs-vmap variant=lazy",
-        &["pin-refused"],
-        Prov::Vmalloc,
-    ),
-    case(
-        "scenario=xfs-vmap variant=eager",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=xfs-vmap variant=vmap-pages",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=xfs-vmap variant=unmap-aliases",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    case("scenario=kmap variant=lazy", &["pin-refused"], Prov::Pkmap),
-    case(
-        "scenario=kmap variant=flush-unused",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=kmap variant=pin-hook",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    // 511 more kmaps wrap the pkmap cursor: one flush clears the stale slots, the pin works.
-    case(
-        "scenario=kmap variant=wrap highmem=512",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=highpte variant=rw-kmap-atomic",
-        &["rw-mapping-refused"],
-        Prov::Fixmap,
-    ),
-    case(
-        "scenario=highpte variant=ro-kmap-atomic",
-        &["mapping-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=highpte variant=pin-while-kmapped",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=directmap-alias variant=forget-ro",
-        &["pin-refused"],
-        Prov::DirectMap,
-    ),
-    case(
-        "scenario=directmap-alias variant=make-ro",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    // A GDT frame (Xen's descriptor-page type) with its direct-map alias still RW / made RO.
-    case(
-        "scenario=gdt-alias variant=forget-ro",
-        &["gdt-refused"],
-        Prov::DirectMap,
-    ),
-    case(
-        "scenario=gdt-alias variant=make-ro",
-        &["gdt-ok"],
-        Prov::None,
-    ),
-    case(
-        "scenario=compound-vmap variant=tail-ref",
-        &["pin-refused"],
-        Prov::Vmalloc,
-    ),
-    case(
-        "scenario=compound-vmap variant=head-ref",
-        &["all-pins-ok"],
-        Prov::None,
-    ),
-    case("scenario=hostile seed=1 calls=400", &[], Prov::Any),
-    // The demo: xfs-vmap lazy (refused, stale vmap alias named), then the vmap-pages fix.
-    case(
-        "scenario=demo",
-        &["pin-refused", "all-pins-ok"],
-        Prov::Vmalloc,
-    ),
-];
+fn manifest() -> Vec<Case> {
+    parse_manifest(MANIFEST).unwrap_or_else(|e| panic!("guest/scenarios.manifest: {e}"))
+}
+
+/// The matrix: the manifest's `matrix` rows, in its order. Expected results follow Xen's rule:
+/// a frame still mapped RW cannot be pinned (-22); a RW mapping of a pinned table is refused
+/// (-16).
+fn matrix_cases() -> Vec<Case> {
+    manifest()
+        .into_iter()
+        .filter(|c| c.runs.iter().any(|r| r == "matrix"))
+        .collect()
+}
 
 /// Lines that must be identical under both hypervisors.
 fn conformance_lines<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
@@ -233,14 +197,14 @@ fn check_case(c: &Case, xen: &XenRun, run: &VmmRun, log: &Path) -> Vec<String> {
             d.join("\n")
         ));
     }
-    // Verdicts as DESIGN §7 expects them, on both hypervisors.
+    // Verdicts as the manifest expects them, on both hypervisors.
     for (who, lines) in [("real Xen", &x), ("vmm", &v)] {
         let got: Vec<&str> = lines
             .iter()
             .filter(|l| l.starts_with("VERDICT "))
             .filter_map(|l| l.split(" result=").nth(1)?.split(' ').next())
             .collect();
-        if got != c.verdicts {
+        if got != c.verdicts.iter().map(String::as_str).collect::<Vec<_>>() {
             bad.push(format!(
                 "{who}: verdicts {got:?}, expected {:?}",
                 c.verdicts
@@ -350,11 +314,12 @@ fn every_scenario_matches_real_xen_with_expected_verdicts_and_provenance() {
         return;
     }
     let start = Instant::now();
+    let cases = matrix_cases();
     let elf = guest_elf();
     let elf_s = elf.to_str().expect("utf-8 path").to_string();
     vmm_bin(); // build once before the workers start
     let jobs: Mutex<Vec<Job>> = Mutex::new(
-        (0..CASES.len())
+        (0..cases.len())
             .flat_map(|i| [Job::Xen(i), Job::Vmm(i)])
             .rev()
             .collect(),
@@ -370,17 +335,17 @@ fn every_scenario_matches_real_xen_with_expected_verdicts_and_provenance() {
                 };
                 match job {
                     Job::Xen(i) => {
-                        let r = run_on_xen(&elf, CASES[i].cmdline);
+                        let r = run_on_xen(&elf, &cases[i].cmdline);
                         xen_runs.lock().unwrap().insert(i, r);
                     }
                     Job::Vmm(i) => {
                         let l = log(i);
                         let l = l.to_str().unwrap();
                         // The demo is what `vmm run` boots by default (README's first command).
-                        let r = if CASES[i].cmdline == "scenario=demo" {
+                        let r = if cases[i].cmdline == "scenario=demo" {
                             vmm(&["run", "--log", l])
                         } else {
-                            vmm(&["run", &elf_s, "--cmdline", CASES[i].cmdline, "--log", l])
+                            vmm(&["run", &elf_s, "--cmdline", &cases[i].cmdline, "--log", l])
                         };
                         vmm_runs.lock().unwrap().insert(i, r);
                     }
@@ -391,7 +356,7 @@ fn every_scenario_matches_real_xen_with_expected_verdicts_and_provenance() {
     let xen_runs = xen_runs.into_inner().unwrap();
     let vmm_runs = vmm_runs.into_inner().unwrap();
     let mut failures = Vec::new();
-    for (i, c) in CASES.iter().enumerate() {
+    for (i, c) in cases.iter().enumerate() {
         let bad = check_case(c, &xen_runs[&i], &vmm_runs[&i], &log(i));
         eprintln!(
             "{:<48} xen {:>5.2?} vmm {:>5.2?} {}",
@@ -407,7 +372,7 @@ fn every_scenario_matches_real_xen_with_expected_verdicts_and_provenance() {
     std::fs::remove_dir_all(tmp("x").parent().unwrap()).ok();
     eprintln!(
         "scenario matrix: {} cases x 2 hypervisors in {:.1?}",
-        CASES.len(),
+        cases.len(),
         start.elapsed()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -522,4 +487,174 @@ fn audit_mode_runs_xfs_vmap_lazy_to_the_end_listing_every_offender() {
         "{}",
         run.stderr
     );
+}
+
+// ---- The manifest and the places that used to keep their own copy (no KVM, no QEMU). ----
+
+const DOC_BEGIN: &str = "<!-- BEGIN generated from guest/scenarios.manifest -->";
+const DOC_END: &str = "<!-- END generated from guest/scenarios.manifest -->";
+
+/// `scenario=NAME` of a command line.
+fn scenario_name(cmdline: &str) -> &str {
+    cmdline
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.strip_prefix("scenario="))
+        .unwrap_or("")
+}
+
+/// The catalogue table of docs/scenarios.md, rendered from the manifest.
+fn render_catalogue(cases: &[Case]) -> String {
+    let mut out = String::new();
+    out.push_str(DOC_BEGIN);
+    out.push_str(
+        "\n<!-- do not edit: SCENARIOS_DOC=write cargo test -p xenkvm-tests --test scenarios_matrix manifest -->\n\n",
+    );
+    out.push_str(
+        "| scenario | options | VERDICT results | provenance named | runs in | what happens |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|\n");
+    // Grouped by scenario, in the order each first appears (the manifest's order is the
+    // matrix's run order, longest first).
+    let mut names: Vec<&str> = Vec::new();
+    for c in cases {
+        if !names.contains(&scenario_name(&c.cmdline)) {
+            names.push(scenario_name(&c.cmdline));
+        }
+    }
+    let grouped = names.iter().flat_map(|n| {
+        cases
+            .iter()
+            .filter(move |c| scenario_name(&c.cmdline) == *n)
+    });
+    for c in grouped {
+        let opts: Vec<&str> = c.cmdline.split_whitespace().skip(1).collect();
+        let code = |s: &str| format!("`{s}`");
+        let opts = if opts.is_empty() {
+            "".to_string()
+        } else {
+            code(&opts.join(" "))
+        };
+        let verdicts = if c.verdicts.is_empty() {
+            "no VERDICT line".to_string()
+        } else {
+            c.verdicts
+                .iter()
+                .map(|v| code(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let prov = match c.prov {
+            Prov::Any => "not checked",
+            Prov::None => "no refusal",
+            Prov::Vmalloc => "vmalloc VA + L1 slot",
+            Prov::Pkmap => "pkmap slot",
+            Prov::Fixmap => "fixmap slot",
+            Prov::DirectMap => "direct-map VA + pfn",
+        };
+        let runs = if c.runs.is_empty() {
+            "—".to_string()
+        } else {
+            c.runs.join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {opts} | {verdicts} | {prov} | {runs} | {} |\n",
+            scenario_name(&c.cmdline),
+            c.what
+        ));
+    }
+    out.push('\n');
+    out.push_str(DOC_END);
+    out
+}
+
+#[test]
+fn manifest_parses_and_names_every_scenario_the_guest_knows() {
+    let cases = manifest();
+    // The guest's `SCENARIOS` table: lines `    ("name", module::run),`.
+    let src = include_str!("../../guest/src/scenarios/mod.rs");
+    let table = src
+        .split("const SCENARIOS")
+        .nth(1)
+        .and_then(|s| s.split("];").next())
+        .expect("guest/src/scenarios/mod.rs has a SCENARIOS table");
+    let guest: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("(\"")?.split('"').next())
+        .collect();
+    let listed: std::collections::BTreeSet<&str> =
+        cases.iter().map(|c| scenario_name(&c.cmdline)).collect();
+    assert!(guest.len() > 10, "parsed the guest's table: {guest:?}");
+    assert_eq!(
+        guest, listed,
+        "every scenario of guest/src/scenarios/mod.rs has a row in guest/scenarios.manifest and no other"
+    );
+    for c in &cases {
+        if c.prov != Prov::Any && c.prov != Prov::None {
+            assert!(
+                c.runs.iter().any(|r| r == "matrix"),
+                "{}: a provenance is checked only in the matrix",
+                c.cmdline
+            );
+        }
+    }
+    assert!(matrix_cases().iter().any(|c| c.cmdline == "scenario=demo"));
+    assert!(parse_manifest("scenario=x | - | wrong | - | y").is_err());
+    assert!(parse_manifest("scenario=x | - | any | -").is_err());
+    assert!(parse_manifest("scenario=x | - | any | elsewhere | y").is_err());
+}
+
+#[test]
+fn manifest_and_docs_scenarios_md_agree() {
+    let path = xenkvm_tests::guest::repo_root().join("docs/scenarios.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/scenarios.md");
+    let want = render_catalogue(&manifest());
+    let (Some(a), Some(b)) = (doc.find(DOC_BEGIN), doc.find(DOC_END)) else {
+        panic!("docs/scenarios.md lacks the markers {DOC_BEGIN} ... {DOC_END}");
+    };
+    let have = &doc[a..b + DOC_END.len()];
+    if have == want {
+        return;
+    }
+    if std::env::var("SCENARIOS_DOC").is_ok_and(|v| v == "write") {
+        let new = format!("{}{want}{}", &doc[..a], &doc[b + DOC_END.len()..]);
+        std::fs::write(&path, new).expect("write docs/scenarios.md");
+        eprintln!("docs/scenarios.md: catalogue rewritten from guest/scenarios.manifest");
+        return;
+    }
+    panic!(
+        "docs/scenarios.md's catalogue differs from guest/scenarios.manifest; rerun with \
+         SCENARIOS_DOC=write to regenerate it. Expected:\n{want}"
+    );
+}
+
+#[test]
+fn manifest_is_the_only_list_conformance_sh_and_guest_readme_keep_none() {
+    let root = xenkvm_tests::guest::repo_root();
+    let sh = std::fs::read_to_string(root.join("scripts/conformance.sh")).expect("conformance.sh");
+    assert!(
+        sh.contains("guest/scenarios.manifest"),
+        "scripts/conformance.sh reads guest/scenarios.manifest"
+    );
+    let own: Vec<&str> = sh
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains("scenario="))
+        .collect();
+    assert!(
+        own.is_empty(),
+        "conformance.sh keeps its own cases: {own:?}"
+    );
+    let readme = std::fs::read_to_string(root.join("guest/README.md")).expect("guest/README.md");
+    assert!(
+        readme.contains("docs/scenarios.md"),
+        "guest/README.md points to the catalogue"
+    );
+    for c in manifest() {
+        let row = format!("| `{}` |", scenario_name(&c.cmdline));
+        assert!(
+            !readme.lines().any(|l| l.starts_with(&row)),
+            "guest/README.md keeps its own row for {}: the catalogue is docs/scenarios.md",
+            c.cmdline
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The project's Rust guest under KVM: `vmm run` with no KERNEL boots the embedded guest, here
 //! with `--cmdline scenario=basics` (the default, the demo, is tested in scenarios_matrix.rs);
-//! every return code must be real Xen 4.17's (DESIGN §4's table and real_xen_basics.rs, which
-//! checks the same list against real Xen).
+//! every return code must be real Xen 4.17's (the basic pin sequence in docs/testing.md, and
+//! real_xen_basics.rs, which checks the same list against real Xen).
 
 mod vmm_support;
 
@@ -9,7 +9,7 @@ use vmm_support::*;
 
 /// rc of T01..T24 of `scenario=basics` as real Xen 4.17 returns them.
 const XEN_RCS: [i64; 24] = [
-    -22, 0, 0, -22, -16, 0, 0, // DESIGN §4's table
+    -22, 0, 0, -22, -16, 0, 0, // the basic pin sequence (docs/testing.md)
     0, 0, 0, -22, 0, 0, -22, 0, 0, -16, 0, -22, 0, 0, -22, 0, 0,
 ];
 const END: &str = "END basics ops=24 ok=16 failed=8";
@@ -26,7 +26,7 @@ fn embedded_guest_basics_matches_xens_return_codes() {
         .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
     assert_eq!(t.rcs(), XEN_RCS, "{}", run.dump());
     assert_eq!(t.end, END);
-    // Xen's debug-log lines for the refused pin (DESIGN §4), then our provenance.
+    // Xen's debug-log lines for the refused pin (docs/testing.md), then our provenance.
     let err = &run.stderr;
     assert!(
         err.contains("Bad type (saw e400000000000001 != exp 2000000000000000) for mfn"),

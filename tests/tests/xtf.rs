@@ -3,6 +3,7 @@
 //! this test reads), and SUCCESS for the tests this QEMU cannot run on real Xen (selftest and
 //! both pv-iopl sub-tests: XTF's own expectation on a correct hypervisor).
 //!
+//! ../shared/xtf is external input beside the repository, not part of it (docs/testing.md).
 //! In CI a missing ../shared/xtf fails loudly; elsewhere the test skips with one line.
 
 mod vmm_support;

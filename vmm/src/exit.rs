@@ -399,8 +399,8 @@ impl Hypervisor {
     }
 
     /// #UD: this host's KVM raises #UD for `int n` (n != 3) at CPL 3 instead of consulting
-    /// the IDT (DESIGN §11): treat `cd nn` as the software interrupt. Then Xen's
-    /// forced-emulation prefix; else #UD to the guest.
+    /// the IDT (docs/architecture.md, host quirks): treat `cd nn` as the software interrupt.
+    /// Then Xen's forced-emulation prefix; else #UD to the guest.
     fn invalid_op(&mut self) -> Result<Action, DomainCrash> {
         let rip = self.vcpu.cpu.regs.rip;
         let mut b = [0u8; 2];

@@ -10,8 +10,8 @@
 use pagetable_validator::pte::layout;
 use pagetable_validator::{Event, PageType, StrayMapping, VaRef, Violation, ViolationKind};
 
-/// A guest VA named after the kernel facility that maps it (`layout` = the guest layout of
-/// DESIGN §7), e.g. `pkmap slot 1 (va ffffe90000001000)`.
+/// A guest VA named after the kernel facility that maps it (`layout` = the guest's memory
+/// layout, guest/README.md), e.g. `pkmap slot 1 (va ffffe90000001000)`.
 pub fn describe_va(v: &VaRef) -> String {
     let va = v.va;
     let region = v.region.as_deref().unwrap_or("unnamed region");

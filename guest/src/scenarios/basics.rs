@@ -1,11 +1,12 @@
 //! Scenario `basics`: the core Xen PV page-type rules, one hypercall per transcript line.
 //!
-//! T01..T07 are the seven operations of DESIGN §4's table, in order. Then: a batched pin as
-//! Linux does it (make RO + pin in one multicall), a failing mmuext batch (stops at the first
-//! failure, `done` counts the successes), an L1 that maps another page RW is pinned (after
-//! which that page cannot be pinned, until an `mmu_update` clears the entry), writes into a
-//! pinned L1, PIN_L2 over a frame typed L1, an L2 above a pinned L1, and unpin of a frame that
-//! is not pinned. Pages are named A..D; no frame numbers appear in the transcript.
+//! T01..T07 are the seven operations of the basic pin sequence (docs/testing.md), in order.
+//! Then: a batched pin as Linux does it (make RO + pin in one multicall), a failing mmuext
+//! batch (stops at the first failure, `done` counts the successes), an L1 that maps another
+//! page RW is pinned (after which that page cannot be pinned, until an `mmu_update` clears the
+//! entry), writes into a pinned L1, PIN_L2 over a frame typed L1, an L2 above a pinned L1, and
+//! unpin of a frame that is not pinned. Pages are named A..D; no frame numbers appear in the
+//! transcript.
 
 use pagetable_validator::abi::{domid::DOMID_SELF, mmu, mmuext, uvmf};
 use pagetable_validator::pte::{mk_pte, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_TABLE};
@@ -54,7 +55,7 @@ pub fn run(k: &mut Kernel, _variant: Option<&str>) {
     let va = fix_to_virt(slot);
     let (a_rw, a_ro) = (mk_pte(ma.0, PAGE_KERNEL), mk_pte(ma.0, PAGE_KERNEL_RO));
 
-    // DESIGN §4's table.
+    // The basic pin sequence (docs/testing.md).
     must(fix.set_fixmap(slot, ma, PAGE_KERNEL), "map A RW");
     t!(t, pin_table(1, ma), "pin_l1 A (zeroed, still mapped RW)");
     t!(t, uvm(va, a_ro), "update_va_mapping A -> RO");

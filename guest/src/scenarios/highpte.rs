@@ -134,7 +134,8 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     k.pages.free_highmem_page(d);
 
     print_counts(k, &before);
-    // Xen 4.17 refuses a writable mapping of a pinned table with -16 (DESIGN §4).
+    // Xen 4.17 refuses a writable mapping of a pinned table with -16 (docs/testing.md, the
+    // basic pin sequence).
     let result = match decisive {
         0 => "mapping-ok",
         -16 => "rw-mapping-refused",
