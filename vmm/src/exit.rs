@@ -290,9 +290,6 @@ impl Hypervisor {
             X86_EXC_NM => self.device_not_available().map(|()| Action::Resume),
             X86_EXC_PF => {
                 let cr2 = self.vcpu.cpu.sregs.cr2;
-                if self.spurious_pf.is_some_and(|(r, _)| r != f.rip) {
-                    self.spurious_pf = None;
-                }
                 if log::log_enabled!(log::Level::Debug) {
                     let mut t = self.vcpu.cpu.sregs.cr3 & pagetable_validator::pte::PTE_ADDR_MASK;
                     for level in (1..=4u32).rev() {
@@ -315,16 +312,6 @@ impl Hypervisor {
                 // faults although our tables map the M2P there): emulate the read.
                 if self.in_ro_mpt(cr2) {
                     if ec & PFEC_WRITE == 0 && self.emulate_ro_mpt_read(cr2) == Emulated::Yes {
-                        return Ok(Action::Resume);
-                    }
-                    // Measured on this host: a #PF can arrive with CR2 still naming the last
-                    // M2P read although the instruction does not read there (it was taken at
-                    // the first instruction of an event callback just bounced to). Retry
-                    // once instead of blaming the guest.
-                    let rip = self.vcpu.cpu.regs.rip;
-                    if ec & PFEC_WRITE == 0 && self.spurious_pf != Some((rip, cr2)) {
-                        self.spurious_pf = Some((rip, cr2));
-                        log::debug!("#PF at {rip:#x} with a stale M2P CR2 {cr2:#x}: retried");
                         return Ok(Action::Resume);
                     }
                     // As Xen: a fault on a present read-only page.

@@ -180,8 +180,9 @@ fn report(hv: &Hypervisor, img: &KernelImage, what: String) -> Box<StopReport> {
 pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Outcome, VcpuError> {
     start_time(m, hv)?;
     let mut kicker = Kicker::new(m)?;
+    let mut can_deliver = true;
     loop {
-        if let Some(o) = before_entry(m, hv, img, &mut kicker)? {
+        if let Some(o) = before_entry(m, hv, img, &mut kicker, can_deliver)? {
             hv.log.flush();
             return Ok(o);
         }
@@ -191,8 +192,14 @@ pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Ou
             hv.stats.timer_kicks += 1;
             kicker.armed_for = None;
             load(m, hv)?;
+            // KVM may hold an exception it has not delivered yet (a guest #PF found while
+            // shadowing): it is injected at the next entry, at whatever RIP we set. Bouncing
+            // an upcall now would have it taken at the callback's first instruction with the
+            // old CR2 (measured), so events wait for the exception's exit.
+            can_deliver = !exception_in_flight(m)?;
             continue;
         };
+        can_deliver = true;
         hv.stats.exits += 1;
         load(m, hv)?;
         match hv.handle_exit(exit) {
@@ -233,6 +240,18 @@ pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Ou
     }
 }
 
+/// Whether KVM has an exception (or NMI/interrupt) pending or half-injected for the vCPU.
+fn exception_in_flight(m: &Machine) -> Result<bool, VcpuError> {
+    let e = m
+        .vcpu
+        .get_vcpu_events()
+        .map_err(regs_err("get vcpu events"))?;
+    Ok(e.exception.injected != 0
+        || e.exception.pending != 0
+        || e.interrupt.injected != 0
+        || e.nmi.injected != 0)
+}
+
 /// The longest one sleep of a blocked vCPU lasts before the loop looks again.
 const MAX_BLOCK_SLEEP: Duration = Duration::from_secs(1);
 
@@ -243,6 +262,7 @@ fn before_entry(
     hv: &mut Hypervisor,
     img: &KernelImage,
     kicker: &mut Kicker,
+    can_deliver: bool,
 ) -> Result<Option<Outcome>, VcpuError> {
     let mut fired = hv.run_timers();
     let slept = hv.is_blocked();
@@ -265,7 +285,7 @@ fn before_entry(
     if fired || slept {
         // Events are delivered only to guest code (CPL 3); a vCPU interrupted inside a ring-0
         // stub gets them at the stub's exit.
-        if hv.vcpu.cpu.cpl() == 3 {
+        if hv.vcpu.cpu.cpl() == 3 && can_deliver {
             if let Err(c) = hv.deliver_events() {
                 return Ok(Some(Outcome::Crashed(report(
                     hv,

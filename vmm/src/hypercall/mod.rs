@@ -173,8 +173,6 @@ pub struct Hypervisor {
     /// Whether this host's KVM reports port-I/O exits with RIP past the instruction (learned
     /// from the first hypercall through the page).
     pub io_rip_after: Option<bool>,
-    /// The last #PF (rip, cr2) retried as a stale-CR2 report (see exit.rs).
-    pub spurious_pf: Option<(u64, u64)>,
     /// TLB coherence state across exits.
     pub tlb: Tlb,
     pub log: EventLog,
@@ -227,7 +225,6 @@ impl Hypervisor {
             pending_flush: Flush::None,
             hypercall_page: None,
             io_rip_after: None,
-            spurious_pf: None,
             tlb: Tlb::default(),
             log,
             stats: Stats::default(),
