@@ -773,11 +773,15 @@ impl Hypervisor {
     }
 
     /// `XENMEM_machphys_mapping`: the read-only M2P; a hardware domain without memory
-    /// hotplug sees `max_mfn = max_page - 1`.
+    /// hotplug sees `max_mfn = max_page - 1`. Deviation: the range named is the M2P's alias
+    /// (XenLayout::m2p_alias_va), because this project's hosts refuse guest accesses to L4
+    /// slot 256 where Xen puts it; the M2P is mapped at both places.
     fn machphys_mapping(&mut self, ctx: &Ctx, arg: u64) -> i64 {
         let mut b = [0u8; m::MACHPHYS_MAPPING_SIZE];
-        b[..8].copy_from_slice(&x86::MACH2PHYS_VIRT_START.to_le_bytes());
-        b[8..16].copy_from_slice(&x86::MACH2PHYS_VIRT_END.to_le_bytes());
+        let start = self.xen.m2p_alias_va();
+        let len = x86::MACH2PHYS_VIRT_END - x86::MACH2PHYS_VIRT_START;
+        b[..8].copy_from_slice(&start.to_le_bytes());
+        b[8..16].copy_from_slice(&(start + len).to_le_bytes());
         b[16..].copy_from_slice(&(self.xen.max_page() - 1).to_le_bytes());
         match self.guest_write(ctx, arg, &b) {
             Ok(()) => 0,

@@ -49,6 +49,12 @@ pub mod port {
     pub const SYNC_DONE: u16 = 0xe4;
 }
 
+/// Second mapping of the read-only M2P: this project's kvm-pvm hosts keep L4 slot 256 for
+/// themselves (guest accesses there fault although our tables map the M2P), so the VMM also
+/// maps it here and `XENMEM_machphys_mapping` names this address (guests that take the
+/// M2P's address from Xen, as Linux does, then run at full speed; fixed-address readers of
+/// slot 256 still work through read emulation).
+const SLOT_M2P_ALIAS: usize = 257;
 const SLOT_PERDOMAIN: usize = 260;
 const SLOT_DIRECTMAP: usize = 262;
 
@@ -307,6 +313,10 @@ impl XenLayout {
     pub fn set_m2p(&self, ram: &GuestRam, mfn: u64, pfn: u64) -> bool {
         mfn < self.m2p_entries() && ram.write_u64_phys(self.m2p_gpa(mfn), pfn)
     }
+    /// Where `XENMEM_machphys_mapping` says the M2P is (its alias; see `SLOT_M2P_ALIAS`).
+    pub fn m2p_alias_va(&self) -> u64 {
+        slot_va(SLOT_M2P_ALIAS)
+    }
     /// VA of guest-physical `gpa` in the supervisor direct map.
     pub fn directmap_va(gpa: u64) -> u64 {
         slot_va(SLOT_DIRECTMAP) + gpa
@@ -324,6 +334,7 @@ impl XenLayout {
     pub fn l4_slots(&self) -> [u64; XEN_L4_SLOTS] {
         let mut s = [0u64; XEN_L4_SLOTS];
         let first = pagetable_validator::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
+        s[SLOT_M2P_ALIAS - first] = self.ro_mpt_l4e();
         s[SLOT_PERDOMAIN - first] = pte::mk_pte(self.pd_l3(), HYP_RW | pte::_PAGE_USER);
         s[SLOT_DIRECTMAP - first] = pte::mk_pte(self.dm_l3(), HYP_RW);
         s
