@@ -168,9 +168,14 @@ impl VmmRun {
 
 /// Runs `vmm` with `args` (a hung guest is killed after 60 s by `timeout`).
 pub fn vmm(args: &[&str]) -> VmmRun {
+    vmm_with_timeout(args, 60)
+}
+
+/// Runs `vmm` with `args`, killed after `secs` seconds.
+pub fn vmm_with_timeout(args: &[&str], secs: u32) -> VmmRun {
     let start = Instant::now();
     let out = Command::new("timeout")
-        .arg("60")
+        .arg(secs.to_string())
         .arg(vmm_bin())
         .args(args)
         .output()
