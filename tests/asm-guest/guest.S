@@ -14,6 +14,7 @@
  *      multicall, console_io, xen_version, unknown) with random and half-plausible
  *      arguments; batches point at a scratch page of random requests. Prints "H <nr> rc=<rc>" per
  *      call, so real Xen and the VMM can be compared call by call.
+ *   l  spin forever (never shuts down: for `--timeout` and SIGINT/SIGTERM)
  *   b  long batches (longer than the VMM's preemption budget, so they run as Xen-style
  *      continuations): mmu_update of 700 MMU_MACHPHYS_UPDATE requests, the same with the
  *      PREEMPTED bit set by the guest, one with a bad 601st request, mmuext_op of 600 TLB
@@ -58,6 +59,8 @@ _start:
     je do_hostile
     cmp al, 'b'
     je do_batch
+    cmp al, 'l'
+    je do_loop
     jmp main_run
 
     .text
@@ -195,6 +198,11 @@ do_reboot:
 do_fault:
     mov byte ptr [0x1000], 1           /* unmapped: #PF, no IDT -> triple fault */
     jmp do_fault
+
+    .globl do_loop
+do_loop:                               /* spins forever: for --timeout and signals */
+    pause
+    jmp do_loop
 
     .globl do_out
 do_out:

@@ -145,3 +145,60 @@ fn missing_dev_kvm() {
     };
     one_line_error(&run, "cannot open /dev/kvm");
 }
+
+/// A guest that never shuts down: `--timeout` ends the run with status 6, the summary and a
+/// complete log; so do SIGINT and SIGTERM.
+#[test]
+fn timeout_and_signals_end_a_spinning_guest_with_a_summary() {
+    if !vmm_support::kvm_or_skip("timeout_and_signals_end_a_spinning_guest_with_a_summary") {
+        return;
+    }
+    let elf = vmm_support::asm_guest().to_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("vmm-timeout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("run.jsonl");
+    let run = vmm_support::vmm(&[
+        "run",
+        &elf,
+        "--cmdline",
+        "l",
+        "--timeout",
+        "2",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status, Some(6), "{}", run.dump());
+    assert!(
+        run.stderr.contains("the --timeout elapsed"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.stderr.contains("=== vmm summary"), "{}", run.dump());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines().last().unwrap_or("").contains("\"end\""),
+        "no end record"
+    );
+    for (sig, word) in [(2, "SIGINT"), (15, "SIGTERM")] {
+        let mut child = std::process::Command::new(vmm_support::vmm_bin())
+            .args(["run", &elf, "--cmdline", "l"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let kill = std::process::Command::new("kill")
+            .args([format!("-{sig}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{word}: {err}");
+        assert!(
+            err.contains(word) && err.contains("=== vmm summary"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,7 +47,9 @@ fn boot(policy: &str) {
     eprintln!("{test}: status {:?} after {:.1?}", run.status, run.wall);
     let lines = run.lines();
     assert!(
-        lines.iter().any(|l| l.contains("Run /init as init process")),
+        lines
+            .iter()
+            .any(|l| l.contains("Run /init as init process")),
         "{}",
         run.dump()
     );
@@ -59,8 +61,17 @@ fn boot(policy: &str) {
     let pins = summary_count(&run.stderr, "pins").unwrap_or(0);
     let ptwr = summary_count(&run.stderr, "ptwr").unwrap_or(0);
     assert!(pins >= 1000, "only {pins} pins\n{}", run.stderr);
-    assert!(ptwr >= 100, "only {ptwr} writable-pagetable updates\n{}", run.stderr);
-    assert_eq!(summary_count(&run.stderr, "violations"), Some(0), "{}", run.stderr);
+    assert!(
+        ptwr >= 100,
+        "only {ptwr} writable-pagetable updates\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        summary_count(&run.stderr, "violations"),
+        Some(0),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("REFUSED"), "{}", run.stderr);
     assert!(!run.stderr.contains("audit: tolerated"), "{}", run.stderr);
 }

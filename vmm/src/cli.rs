@@ -18,19 +18,23 @@ pub mod exit {
     pub const SETUP: u8 = 4;
     /// The guest asked for reboot or suspend, which this VMM does not do.
     pub const OTHER_SHUTDOWN: u8 = 5;
+    /// The run was ended from outside: `--timeout` elapsed, or SIGINT/SIGTERM.
+    pub const INTERRUPTED: u8 = 6;
 }
 
 const AFTER_HELP: &str = "\
 Exit status of `vmm run`:
   0  the guest powered off (sched_op SHUTDOWN_poweroff)
-  1  the guest crashed (SHUTDOWN_crash / SHUTDOWN_watchdog)
+  1  the guest crashed: SHUTDOWN_crash / SHUTDOWN_watchdog, or the VMM crashed the domain
+     as Xen would (an exception with no handler, a kernel stack it cannot write)
   2  bad command line
-  3  the VMM stopped the guest: triple fault, KVM internal error, privileged instruction,
-     CR3 not a validated L4, or CR0.WP cleared (a report with RIP, CR2, CR3, the last
-     hypercall and the nearest guest symbol is printed)
+  3  the VMM stopped the guest: an exit no PV guest can cause (a fault in the VMM's ring-0
+     stubs, a KVM internal error or entry failure), or a vCPU blocked with nothing to wake it
+     (a report with RIP, CR2, CR3, the last hypercall and the nearest guest symbol is printed)
   4  setup error: /dev/kvm missing, kernel unreadable or not a Xen PV x86_64 ELF (or a
      bzImage holding one), initrd unreadable, too little memory, log file not writable
   5  the guest asked for reboot or suspend (not supported)
+  6  ended from outside: --timeout elapsed, or SIGINT/SIGTERM (summary and log complete)
 
 Output: the guest console on stdout; refusals and violations on stderr in Xen's debug-log
 style with provenance (rate-limited like Xen's printk: 10 messages, then one per 5 s; --log
@@ -106,6 +110,10 @@ pub struct RunArgs {
     /// Seed for `--p2m shuffle` (default: from the clock; the seed is printed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Stop a guest that has not shut down after SECONDS of wall time (exit status 6, with the
+    /// summary and a complete log). SIGINT and SIGTERM end the run the same way.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
     /// Do not print the summary and boot banner.
     #[arg(long, short)]
     pub quiet: bool,

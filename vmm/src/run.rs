@@ -218,7 +218,8 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
     };
     hv.cpuid = cpuid;
     let boot_time = start.elapsed();
-    let outcome = vcpu::run(&mut machine, &mut hv, &img);
+    let timeout = args.timeout.map(std::time::Duration::from_secs);
+    let outcome = vcpu::run(&mut machine, &mut hv, &img, timeout);
     drop(machine);
     let outcome = match outcome {
         Ok(o) => o,
@@ -252,6 +253,7 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
                 format!("guest stopped by the VMM: {}", rep.what),
             )
         }
+        Outcome::Interrupted(why) => (exit::INTERRUPTED, format!("run ended: {why}")),
         Outcome::Crashed(rep) => {
             eprintln!("vmm: {rep}");
             (exit::CRASH, format!("guest CRASHED ({})", rep.what))

@@ -28,7 +28,7 @@ use kvm_ioctls::VcpuExit;
 use pagetable_validator::abi::x86 as xen;
 use std::fmt;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -98,6 +98,31 @@ pub enum Outcome {
     Crashed(Box<StopReport>),
     /// The VMM stopped the guest.
     Stopped(Box<StopReport>),
+    /// Ended from outside (`--timeout`, SIGINT, SIGTERM): why.
+    Interrupted(String),
+}
+
+/// Why the run is to end from outside, set by the signal handlers: 0 none, else a signal
+/// number (the timeout arrives as TIMEOUT_SIGNAL). A static because signal handlers cannot
+/// reach anything else; only the vCPU thread reads it.
+static STOP_REQUEST: AtomicI32 = AtomicI32::new(0);
+
+/// The real-time signal (SIGRTMIN + this) the `--timeout` timer sends.
+const TIMEOUT_SIGNAL: libc::c_int = 2;
+
+extern "C" fn on_stop(sig: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    STOP_REQUEST.store(sig, Ordering::Release);
+    on_kick(sig, ptr::null_mut(), ptr::null_mut());
+}
+
+/// The stop request as a sentence, if any.
+fn stop_requested() -> Option<String> {
+    match STOP_REQUEST.load(Ordering::Acquire) {
+        0 => None,
+        libc::SIGINT => Some("interrupted by SIGINT".into()),
+        libc::SIGTERM => Some("terminated by SIGTERM".into()),
+        _ => Some("the --timeout elapsed".into()),
+    }
 }
 
 /// One KVM_RUN, its exit as an [`Exit`] (None: run again, e.g. EINTR).
@@ -177,11 +202,21 @@ fn report(hv: &Hypervisor, img: &KernelImage, what: String) -> Box<StopReport> {
     })
 }
 
-pub fn run(m: &mut Machine, hv: &mut Hypervisor, img: &KernelImage) -> Result<Outcome, VcpuError> {
+pub fn run(
+    m: &mut Machine,
+    hv: &mut Hypervisor,
+    img: &KernelImage,
+    timeout: Option<Duration>,
+) -> Result<Outcome, VcpuError> {
     start_time(m, hv)?;
     let mut kicker = Kicker::new(m)?;
+    let _stopper = Stopper::new(timeout)?;
     let mut can_deliver = true;
     loop {
+        if let Some(why) = stop_requested() {
+            hv.log.flush();
+            return Ok(Outcome::Interrupted(why));
+        }
         if let Some(o) = before_entry(m, hv, img, &mut kicker, can_deliver)? {
             hv.log.flush();
             return Ok(o);
@@ -267,6 +302,9 @@ fn before_entry(
     let mut fired = hv.run_timers();
     let slept = hv.is_blocked();
     while hv.is_blocked() {
+        if let Some(why) = stop_requested() {
+            return Ok(Some(Outcome::Interrupted(why)));
+        }
         let Some(deadline) = hv.next_deadline() else {
             return Ok(Some(Outcome::Stopped(report(
                 hv,
@@ -357,6 +395,71 @@ extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_v
 }
 
 /// The host timer that interrupts KVM_RUN at the vCPU's next deadline.
+/// SIGINT/SIGTERM handlers and the `--timeout` timer, for the length of a run.
+struct Stopper {
+    timer: Option<libc::timer_t>,
+}
+
+impl Stopper {
+    fn new(timeout: Option<Duration>) -> Result<Self, VcpuError> {
+        let terr = |what| move |err| VcpuError::Timer { what, err };
+        STOP_REQUEST.store(0, Ordering::Release);
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            vmm_sys_util::signal::register_signal_handler(sig, on_stop)
+                .map_err(terr("install the SIGINT/SIGTERM handler"))?;
+        }
+        let Some(t) = timeout else {
+            return Ok(Stopper { timer: None });
+        };
+        let sig = vmm_sys_util::signal::SIGRTMIN() + TIMEOUT_SIGNAL;
+        vmm_sys_util::signal::register_signal_handler(sig, on_stop)
+            .map_err(terr("install the timeout handler"))?;
+        // SAFETY: sigevent is plain data; all-zero is a valid value that we then fill in.
+        let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
+        sev.sigev_notify = libc::SIGEV_THREAD_ID;
+        sev.sigev_signo = sig;
+        // SAFETY: gettid has no preconditions.
+        sev.sigev_notify_thread_id = unsafe { libc::gettid() };
+        let mut timer: libc::timer_t = ptr::null_mut();
+        // SAFETY: `sev` and `timer` are valid for the call; the kernel writes the timer id.
+        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut timer) } != 0 {
+            return Err(VcpuError::Timer {
+                what: "timer_create (--timeout)",
+                err: vmm_sys_util::errno::Error::last(),
+            });
+        }
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: t.as_secs() as libc::time_t,
+                tv_nsec: t.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: `timer` is the live timer just created; `spec` is valid for the call.
+        if unsafe { libc::timer_settime(timer, 0, &spec, ptr::null_mut()) } != 0 {
+            // SAFETY: the live timer from timer_create, deleted once.
+            unsafe { libc::timer_delete(timer) };
+            return Err(VcpuError::Timer {
+                what: "timer_settime (--timeout)",
+                err: vmm_sys_util::errno::Error::last(),
+            });
+        }
+        Ok(Stopper { timer: Some(timer) })
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer {
+            // SAFETY: the live timer from timer_create, deleted once here.
+            unsafe { libc::timer_delete(t) };
+        }
+    }
+}
+
 struct Kicker {
     timer: libc::timer_t,
     /// The deadline (guest system time) the host timer is set for.
