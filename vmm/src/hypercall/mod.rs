@@ -265,7 +265,7 @@ impl Hypervisor {
             hc::MMUEXT_OP => self.mmuext_op(ctx, a),
             hc::MULTICALL => self.multicall(ctx, a),
             hc::MEMORY_OP => self.memory_op(ctx, a),
-            hc::CONSOLE_IO => self.console_io(ctx, a[0], a[1], a[2]),
+            hc::CONSOLE_IO => self.console_io(ctx, a),
             hc::SCHED_OP => self.sched_op(ctx, a[0], a[1]),
             hc::SCHED_OP_COMPAT => self.sched_op_compat(ctx, a[0], a[1]),
             hc::XEN_VERSION => self.xen_version(ctx, a[0], a[1]),
