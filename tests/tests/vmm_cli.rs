@@ -180,7 +180,7 @@ fn timeout_and_signals_end_a_spinning_guest_with_a_summary() {
         "no end record"
     );
     for (sig, word) in [(2, "SIGINT"), (15, "SIGTERM")] {
-        let mut child = std::process::Command::new(vmm_support::vmm_bin())
+        let child = std::process::Command::new(vmm_support::vmm_bin())
             .args(["run", &elf, "--cmdline", "l"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
