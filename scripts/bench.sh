@@ -8,7 +8,10 @@
 #    VT-x/AMD-V, so the counts and their ratios are the figures that carry across machines;
 #    wall time is printed for this machine only.
 #
-# Usage: scripts/bench.sh [--validator-only | --guest-only] [blocks=N]
+# 3. (--linux) Debian's stock kernel with the project's initramfs, booted to /init and
+#    powered off: wall time on the VMM and on real Xen 4.17 in QEMU, side by side.
+#
+# Usage: scripts/bench.sh [--validator-only | --guest-only | --linux] [blocks=N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,10 +21,29 @@ for a in "$@"; do
   case "$a" in
     --validator-only) what=validator ;;
     --guest-only) what=guest ;;
+    --linux) what=linux ;;
     blocks=*) blocks=" $a" ;;
-    *) echo "usage: $0 [--validator-only | --guest-only] [blocks=N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--validator-only | --guest-only | --linux] [blocks=N]" >&2; exit 2 ;;
   esac
 done
+
+if [[ $what == linux ]]; then
+  echo "== Debian's Linux to /init and poweroff: vmm vs real Xen 4.17 in QEMU =="
+  eval "$(bash scripts/fetch-linux.sh | grep -E '^(vmlinuz)=')"
+  bash scripts/build-initramfs.sh >/dev/null
+  initrd=.cache/linux/initramfs.cpio.gz
+  cargo build -q --release -p vmm
+  vmm=${CARGO_TARGET_DIR:-target}/release/vmm
+  t0=$(date +%s.%N)
+  "$vmm" run -q --mem 256 --initrd "$initrd" --cmdline "console=hvc0 earlyprintk=xen" "$vmlinuz" \
+    | grep -m1 'XENKVM-INIT .*result=' || true
+  t1=$(date +%s.%N)
+  bash scripts/xen-qemu-linux.sh "$vmlinuz" "$initrd" 2>/dev/null | grep -m1 'XENKVM-INIT .*result=' || true
+  t2=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
+    printf "wall: vmm %.1f s, real Xen in QEMU %.1f s, ratio xen/vmm %.2f\n", b - a, c - b, (c - b) / (b - a) }'
+  exit 0
+fi
 
 if [[ $what != guest ]]; then
   # Criterion, short configuration (~30 s); per benchmark its estimate [low mid high],
