@@ -106,7 +106,9 @@ fn usage_errors_and_help() {
         "--log",
         "--mem",
         "--cmdline",
-        "triple fault",
+        "--timeout",
+        "ring-0",
+        "ended from outside",
     ] {
         assert!(
             help.stdout.contains(needle),
