@@ -7,7 +7,7 @@ use crate::logging::EventLog;
 use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
 use crate::pv::xen_area::{self, XenLayout};
-use pagetable_validator::abi::MmuUpdate;
+use pagetable_validator::abi::{domid, MmuUpdate};
 use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
 use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
 

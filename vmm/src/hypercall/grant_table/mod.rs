@@ -1,0 +1,213 @@
+//! `grant_table_op` (hypercall 20) as Xen 4.17's `common/grant_table.c` answers it for our
+//! dom0, the only domain there is.
+//!
+//! The table itself is served: `setup_table`, `query_size`, `set_version`, `get_version`,
+//! `get_status_frames` and `swap_grant_ref` behave as on Xen, with the shared and status frames
+//! VMM-owned frames of the Xen area (see [`crate::pv::xen_area::GNTTAB_MAX_FRAMES`]) that are
+//! shared with the guest through the validator as they come into use (Xen's
+//! `share_xen_page_with_guest`), so the guest may map them read-only or writable.
+//!
+//! Nobody else exists to grant to or map from, so everything that would touch another domain
+//! fails with Xen's status for it: a map of another domain's grant `GNTST_bad_domain`, every
+//! unmap `GNTST_bad_handle` (no map was ever made), a transfer or copy naming another domain
+//! `GNTST_bad_domain` (`GNTST_permission_denied` for a frame of another domain). A copy between
+//! two of our own frames is performed (Xen does it too). What remains — dom0 mapping,
+//! transferring to, or copying through its *own* grant references — would need Xen's active
+//! grant and maptrack machinery; those requests get `GNTST_general_error` after every check
+//! Xen makes before them, and the VMM logs a refusal.
+//!
+//! The files: this one holds the state, the helpers and the `grant_table_op` dispatch;
+//! `table` the table's frames and the sub-ops that serve it (setup_table, query_size,
+//! set_version, get_version, get_status_frames); `grants` the sub-ops on grant
+//! references (map, unmap, transfer, copy, swap, cache_flush).
+
+use super::{err, handle_okay, Ctx, Hypervisor};
+use pagetable_validator::abi::gnttab::*;
+use pagetable_validator::abi::{domid, errno, hypercall as hc};
+use pagetable_validator::pte::PAGE_SIZE;
+
+mod grants;
+mod table;
+#[cfg(test)]
+mod tests;
+
+/// Xen's `GNTTABOP_CONTINUATION_ARG_SHIFT` (common/grant_table.c): the sub-op is the low 12
+/// bits of `cmd`; the bits above carry `cache_flush`'s continuation state.
+const GNTTABOP_CMD_MASK: u32 = (1 << 12) - 1;
+/// `GNTTAB_UNMAP_BATCH_SIZE`: unmaps are preempted only between batches of this many.
+const UNMAP_BATCH: u64 = 32;
+/// Linux/Xen `EILSEQ`.
+const EILSEQ: i64 = 84;
+/// Our domain id: we are dom0.
+const DOM0: u16 = 0;
+/// Grant entries per v2 shared frame and status entries per status frame.
+const V2_PER_FRAME: u64 = PAGE_SIZE / ENTRY_V2_SIZE;
+const STATUS_PER_FRAME: u64 = PAGE_SIZE / STATUS_SIZE;
+/// `GTF_reading | GTF_writing`.
+const GTF_READING_WRITING: u16 = (1 << 3) | (1 << 4);
+const GTF_TRANSITIVE: u16 = 3;
+
+/// The domain's grant table (Xen's `struct grant_table`, without active entries or maptrack:
+/// no grant is ever pinned here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantTable {
+    /// `gt_version`: 1 or 2.
+    pub version: u32,
+    /// `nr_grant_frames`: shared frames in use (at least `INITIAL_NR_GRANT_FRAMES` = 1).
+    pub nr_frames: u32,
+    /// `nr_status_frames` (v2 only; 0 under v1).
+    pub nr_status_frames: u32,
+}
+
+impl Default for GrantTable {
+    /// As `grant_table_init` leaves it: version 1, one shared frame.
+    fn default() -> Self {
+        GrantTable {
+            version: 1,
+            nr_frames: 1,
+            nr_status_frames: 0,
+        }
+    }
+}
+
+/// `grant_to_status_frames(n)`.
+pub const fn status_frames_for(n: u32) -> u32 {
+    ((n as u64 * V2_PER_FRAME).div_ceil(STATUS_PER_FRAME)) as u32
+}
+
+impl GrantTable {
+    /// `nr_grant_entries(gt)`.
+    pub fn nr_entries(&self) -> u64 {
+        let per = if self.version == 1 {
+            PAGE_SIZE / ENTRY_V1_SIZE
+        } else {
+            V2_PER_FRAME
+        };
+        u64::from(self.nr_frames) * per
+    }
+}
+
+/// `rcu_lock_domain_by_any_id`: DOMID_SELF or our own id.
+fn is_us_any(d: u16) -> bool {
+    d == domid::DOMID_SELF || d == DOM0
+}
+
+fn u16_at(b: &[u8], off: u64) -> u16 {
+    let o = off as usize;
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], off: u64) -> u32 {
+    let o = off as usize;
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+fn u64_at(b: &[u8], off: u64) -> u64 {
+    let o = off as usize;
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(v)
+}
+
+/// How a batch sub-op ended.
+enum Batch {
+    /// Every element served.
+    Done,
+    /// Preempted before element `i`: continue from there.
+    Preempted(u64),
+}
+
+impl Hypervisor {
+    /// `grant_table_op(cmd, uop, count)`.
+    pub(super) fn grant_table_op(&mut self, ctx: &mut Ctx, a: [u64; 6]) -> i64 {
+        let cmd_in = a[0] as u32;
+        let uop = a[1];
+        let count = a[2] as u32;
+        if (count as i32) < 0 {
+            return err(errno::EINVAL);
+        }
+        let opaque_in = cmd_in & !GNTTABOP_CMD_MASK;
+        let cmd = cmd_in & GNTTABOP_CMD_MASK;
+        if cmd != GNTTABOP_CACHE_FLUSH && opaque_in != 0 {
+            return err(errno::EINVAL);
+        }
+        let count = u64::from(count);
+        // Xen's `hypercall_create_continuation(.., "ihi", cmd, uop + done, count - done)`.
+        let batch = |ctx: &mut Ctx, size: u64, r: Result<Batch, i64>| match r {
+            Ok(Batch::Done) => 0,
+            Ok(Batch::Preempted(i)) => ctx.create_continuation(
+                hc::GRANT_TABLE_OP,
+                a,
+                &[(1, uop + i * size), (2, count - i)],
+            ),
+            Err(rc) => rc,
+        };
+        match cmd {
+            GNTTABOP_SETUP_TABLE => self.gnttab_setup_table(ctx, uop, count),
+            GNTTABOP_QUERY_SIZE => self.gnttab_query_size(ctx, uop, count),
+            GNTTABOP_SET_VERSION => self.gnttab_set_version(ctx, uop),
+            GNTTABOP_GET_VERSION => self.gnttab_get_version(ctx, uop),
+            GNTTABOP_GET_STATUS_FRAMES => self.gnttab_get_status_frames(ctx, uop, count),
+            GNTTABOP_MAP_GRANT_REF => {
+                if !handle_okay(uop) {
+                    return err(errno::EFAULT);
+                }
+                let r = self.gnttab_map(ctx, uop, count);
+                batch(ctx, MAP_GRANT_REF_SIZE, r)
+            }
+            GNTTABOP_UNMAP_GRANT_REF | GNTTABOP_UNMAP_AND_REPLACE => {
+                if !handle_okay(uop) {
+                    return err(errno::EFAULT);
+                }
+                // Same size, handle and status offsets for both structures.
+                let r = self.gnttab_unmap(ctx, uop, count, cmd);
+                batch(ctx, UNMAP_GRANT_REF_SIZE, r)
+            }
+            GNTTABOP_TRANSFER => {
+                if !handle_okay(uop) {
+                    return err(errno::EFAULT);
+                }
+                let r = self.gnttab_transfer(ctx, uop, count);
+                batch(ctx, TRANSFER_SIZE, r)
+            }
+            GNTTABOP_COPY => {
+                if !handle_okay(uop) {
+                    return err(errno::EFAULT);
+                }
+                let r = self.gnttab_copy(ctx, uop, count);
+                batch(ctx, COPY_SIZE, r)
+            }
+            GNTTABOP_SWAP_GRANT_REF => {
+                if !handle_okay(uop) {
+                    return err(errno::EFAULT);
+                }
+                let r = self.gnttab_swap(ctx, uop, count);
+                batch(ctx, SWAP_GRANT_REF_SIZE, r)
+            }
+            GNTTABOP_CACHE_FLUSH => {
+                if !handle_okay(uop) {
+                    return err(errno::EFAULT);
+                }
+                self.gnttab_cache_flush(ctx, a, opaque_in, count)
+            }
+            // GNTTABOP_dump_table (3) is gone from Xen 4.17's dispatcher: -ENOSYS, as for
+            // every unknown sub-op.
+            _ => self.unsupported(ctx, hc::GRANT_TABLE_OP, Some(u64::from(cmd))),
+        }
+    }
+
+    /// Reads `N` bytes of an argument structure.
+    fn gnt_read<const N: usize>(&mut self, ctx: &Ctx, va: u64, what: &str) -> Result<[u8; N], i64> {
+        let mut b = [0u8; N];
+        match self.ram.read_virt(ctx.cr3, va, &mut b) {
+            Ok(()) => Ok(b),
+            Err(f) => Err(self.efault(ctx, "grant_table_op", what, f)),
+        }
+    }
+
+    /// Writes an output field; -EFAULT if the guest's memory refuses it.
+    fn gnt_write(&mut self, ctx: &Ctx, va: u64, bytes: &[u8], what: &str) -> Result<(), i64> {
+        match self.write_guest(ctx.cr3, va, bytes) {
+            Ok(()) => Ok(()),
+            Err(f) => Err(self.efault(ctx, "grant_table_op", what, f)),
+        }
+    }
+}
