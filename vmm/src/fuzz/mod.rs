@@ -235,7 +235,7 @@ impl World {
     }
 
     /// One hypercall as the guest's stub makes it, continuations included (the stub re-enters
-    /// with the continuation's arguments, as vcpu.rs arranges). Checks after every exit.
+    /// with the continuation's arguments, as vcpu/ arranges). Checks after every exit.
     fn hypercall(&mut self, nr: u64, args: [u64; 6]) -> Result<i64, FuzzError> {
         self.what = format!("{}({nr}) {args:x?}", hc::name(nr));
         let (mut nr, mut args) = (nr, args);

@@ -5,7 +5,7 @@
 //! The guest kernel runs at CPL 3 as on Xen: it cannot touch CR3, CR0, the IDT or the GDT,
 //! and every pagetable frame is mapped read-only in every address space the validator
 //! accepted, so the CPU enforces the rules between exits. What the VMM changes in guest page
-//! tables from userspace reaches the hardware through ring-0 code (see pv/xen_area.rs).
+//! tables from userspace reaches the hardware through ring-0 code (see pv/xen_area/).
 //!
 //! Time: before every KVM_RUN the loop runs the vCPU's due timers (pv/time.rs), sleeps while
 //! the vCPU is blocked (SCHEDOP_block/poll) until a timer wakes it, delivers a pending event

@@ -1,4 +1,4 @@
-//! Running the ring-0 sync trampoline (pv/xen_area.rs) between exits: the vCPU enters it at
+//! Running the ring-0 sync trampoline (pv/xen_area/stubs.rs) between exits: the vCPU enters it at
 //! CPL 0 with the queue of the pagetable entries the VMM changed from userspace, and comes
 //! back with `out SYNC_DONE` to the guest's own image.
 
