@@ -1,6 +1,6 @@
 //! Reference counting: `get_page_type` / `put_page_type` (the one place that
 //! enforces the type rules) and the references taken by pagetable entries.
-//! Whole-table validation / devalidation is in `tables.rs`.
+//! Whole-table validation / devalidation is in `tables/`.
 //!
 //! Xen facts this follows (`arch/x86/mm.c`, 4.17 semantics):
 //! * A frame's type changes only while its type count is 0 ("Bad type", -EINVAL).

@@ -1,6 +1,6 @@
 //! One vCPU exit, decoded and handled: the PV hypervisor's entry points (Xen's `entry.S`
 //! dispatch) as a pure function of the exit and the vCPU's register image, so it can be
-//! tested with fake exits and no KVM. vcpu.rs turns KVM's exits into [`Exit`]s, loads the
+//! tested with fake exits and no KVM. vcpu/ turns KVM's exits into [`Exit`]s, loads the
 //! register image before [`Hypervisor::handle_exit`] and applies the image after.
 
 use crate::hypercall::{Ctx, Hypervisor};

@@ -73,7 +73,7 @@ pub struct GuestRam {
     nr_frames: u64,
     /// Guest-physical addresses of pagetable entries changed from userspace in a way a
     /// shadowing host may still have cached (see [`needs_sync`]); the vCPU loop has ring-0
-    /// code re-store them before the guest runs again (pv/xen_area.rs).
+    /// code re-store them before the guest runs again (pv/xen_area/).
     touched: Vec<u64>,
 }
 

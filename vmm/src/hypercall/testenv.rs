@@ -1,7 +1,7 @@
 //! A GuestRam-backed [`Hypervisor`] for unit tests of hypercalls (no KVM): 4 MiB of RAM, the
 //! Xen area, and kernel tables (L4 frame 1, L3 2, L2 3, L1s 4-5) that map every RAM frame `f`
 //! at `KBASE + f * 4096`, writable except the tables themselves — the same domain the fuzzer
-//! builds (fuzz.rs `World::new`).
+//! builds (fuzz/mod.rs `World::new`).
 
 use super::{Ctx, Hypervisor};
 use crate::logging::EventLog;

@@ -17,7 +17,7 @@
 //! * [`event_channel`] — event channels (2-level and FIFO ABIs) and their delivery state;
 //! * [`time`] — PV time (vcpu_time_info, wall clock), timers, block/poll, runstate.
 //!
-//! [`Vcpu`] holds one vCPU's PV state and its register image; the vCPU loop (vcpu.rs) loads
+//! [`Vcpu`] holds one vCPU's PV state and its register image; the vCPU loop (vcpu/) loads
 //! the image at each exit, the handlers change it, and the loop writes back what changed.
 
 pub mod callbacks;

@@ -5,7 +5,7 @@
 //! The guest kernel runs at CPL 3 as on Xen: it cannot touch CR3, CR0, the IDT or the GDT,
 //! and every pagetable frame is mapped read-only in every address space the validator
 //! accepted, so the CPU enforces the rules between exits. What the VMM changes in guest page
-//! tables from userspace reaches the hardware through ring-0 code (see pv/xen_area.rs).
+//! tables from userspace reaches the hardware through ring-0 code (see pv/xen_area/).
 //!
 //! Time: before every KVM_RUN the loop runs the vCPU's due timers (pv/time.rs), sleeps while
 //! the vCPU is blocked (SCHEDOP_block/poll) until a timer wakes it, delivers a pending event
@@ -13,6 +13,16 @@
 //! The signal's handler sets KVM's `immediate_exit`, so a deadline that passes while the guest
 //! runs — or just before KVM_RUN starts — ends KVM_RUN with EINTR (the Firecracker/rust-vmm
 //! pattern) and the timer event is delivered at once.
+//!
+//! This file holds the run loop; `kick.rs` the signals and host timers that end a KVM_RUN
+//! (the deadline [`Kicker`](kick::Kicker), the SIGINT/SIGTERM/`--timeout` `Stopper`);
+//! `sync.rs` the runner of the ring-0 sync trampoline.
+
+mod kick;
+mod sync;
+
+use kick::{stop_requested, Kicker, Stopper};
+use sync::sync;
 
 use crate::arch::Machine;
 use crate::builder::HYPERCALL_PORT;
@@ -20,15 +30,11 @@ use crate::exit::{Action, Exit};
 use crate::hypercall::{Hypervisor, LastCall};
 use crate::loader::elf::KernelImage;
 use crate::pv::time::{Clock, HostClock};
-use crate::pv::xen_area::{port, SyncFlush, XenLayout, SYNC_QUEUE_CAP};
+use crate::pv::xen_area::port;
 use crate::tlb::Flush;
-use kvm_bindings::kvm_segment;
 use kvm_bindings::{kvm_msr_entry, Msrs};
 use kvm_ioctls::VcpuExit;
-use pagetable_validator::abi::x86 as xen;
 use std::fmt;
-use std::ptr;
-use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -100,29 +106,6 @@ pub enum Outcome {
     Stopped(Box<StopReport>),
     /// Ended from outside (`--timeout`, SIGINT, SIGTERM): why.
     Interrupted(String),
-}
-
-/// Why the run is to end from outside, set by the signal handlers: 0 none, else a signal
-/// number (the timeout arrives as TIMEOUT_SIGNAL). A static because signal handlers cannot
-/// reach anything else; only the vCPU thread reads it.
-static STOP_REQUEST: AtomicI32 = AtomicI32::new(0);
-
-/// The real-time signal (SIGRTMIN + this) the `--timeout` timer sends.
-const TIMEOUT_SIGNAL: libc::c_int = 2;
-
-extern "C" fn on_stop(sig: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    STOP_REQUEST.store(sig, Ordering::Release);
-    on_kick(sig, ptr::null_mut(), ptr::null_mut());
-}
-
-/// The stop request as a sentence, if any.
-fn stop_requested() -> Option<String> {
-    match STOP_REQUEST.load(Ordering::Acquire) {
-        0 => None,
-        libc::SIGINT => Some("interrupted by SIGINT".into()),
-        libc::SIGTERM => Some("terminated by SIGTERM".into()),
-        _ => Some("the --timeout elapsed".into()),
-    }
 }
 
 /// One KVM_RUN, its exit as an [`Exit`] (None: run again, e.g. EINTR).
@@ -377,268 +360,4 @@ fn calibrate_tsc_khz() -> u64 {
     let c1 = HostClock::host_tsc();
     let ns = t0.elapsed().as_nanos().max(1);
     (u128::from(c1.wrapping_sub(c0)) * 1_000_000 / ns) as u64
-}
-
-/// `kvm_run.immediate_exit` of the vCPU this process runs, for the signal handler.
-static IMMEDIATE_EXIT: AtomicPtr<u8> = AtomicPtr::new(ptr::null_mut());
-
-extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    let p = IMMEDIATE_EXIT.load(Ordering::Acquire);
-    if !p.is_null() {
-        // SAFETY: `p` is `&mut kvm_run.immediate_exit` of the vCPU's live kvm_run mapping: set
-        // by `Kicker::new` and reset to null by `Kicker`'s Drop, which runs before the
-        // Machine (and so the mapping) can be dropped (the Kicker lives inside `run`, which
-        // borrows the Machine). A one-byte volatile store is async-signal-safe; KVM reads the
-        // byte at the next KVM_RUN entry.
-        unsafe { p.write_volatile(1) }
-    }
-}
-
-/// The host timer that interrupts KVM_RUN at the vCPU's next deadline.
-/// SIGINT/SIGTERM handlers and the `--timeout` timer, for the length of a run.
-struct Stopper {
-    timer: Option<libc::timer_t>,
-}
-
-impl Stopper {
-    fn new(timeout: Option<Duration>) -> Result<Self, VcpuError> {
-        let terr = |what| move |err| VcpuError::Timer { what, err };
-        STOP_REQUEST.store(0, Ordering::Release);
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            vmm_sys_util::signal::register_signal_handler(sig, on_stop)
-                .map_err(terr("install the SIGINT/SIGTERM handler"))?;
-        }
-        let Some(t) = timeout else {
-            return Ok(Stopper { timer: None });
-        };
-        let sig = vmm_sys_util::signal::SIGRTMIN() + TIMEOUT_SIGNAL;
-        vmm_sys_util::signal::register_signal_handler(sig, on_stop)
-            .map_err(terr("install the timeout handler"))?;
-        // SAFETY: sigevent is plain data; all-zero is a valid value that we then fill in.
-        let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
-        sev.sigev_notify = libc::SIGEV_THREAD_ID;
-        sev.sigev_signo = sig;
-        // SAFETY: gettid has no preconditions.
-        sev.sigev_notify_thread_id = unsafe { libc::gettid() };
-        let mut timer: libc::timer_t = ptr::null_mut();
-        // SAFETY: `sev` and `timer` are valid for the call; the kernel writes the timer id.
-        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut timer) } != 0 {
-            return Err(VcpuError::Timer {
-                what: "timer_create (--timeout)",
-                err: vmm_sys_util::errno::Error::last(),
-            });
-        }
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: t.as_secs() as libc::time_t,
-                tv_nsec: t.subsec_nanos() as libc::c_long,
-            },
-        };
-        // SAFETY: `timer` is the live timer just created; `spec` is valid for the call.
-        if unsafe { libc::timer_settime(timer, 0, &spec, ptr::null_mut()) } != 0 {
-            // SAFETY: the live timer from timer_create, deleted once.
-            unsafe { libc::timer_delete(timer) };
-            return Err(VcpuError::Timer {
-                what: "timer_settime (--timeout)",
-                err: vmm_sys_util::errno::Error::last(),
-            });
-        }
-        Ok(Stopper { timer: Some(timer) })
-    }
-}
-
-impl Drop for Stopper {
-    fn drop(&mut self) {
-        if let Some(t) = self.timer {
-            // SAFETY: the live timer from timer_create, deleted once here.
-            unsafe { libc::timer_delete(t) };
-        }
-    }
-}
-
-struct Kicker {
-    timer: libc::timer_t,
-    /// The deadline (guest system time) the host timer is set for.
-    armed_for: Option<i64>,
-}
-
-/// The real-time signal (SIGRTMIN + this) the host timer sends.
-const KICK_SIGNAL: libc::c_int = 1;
-
-impl Kicker {
-    fn new(m: &mut Machine) -> Result<Self, VcpuError> {
-        let terr = |what| move |err| VcpuError::Timer { what, err };
-        let sig = vmm_sys_util::signal::SIGRTMIN() + KICK_SIGNAL;
-        vmm_sys_util::signal::register_signal_handler(sig, on_kick)
-            .map_err(terr("install the signal handler"))?;
-        let p: *mut u8 = &mut m.vcpu.get_kvm_run().immediate_exit;
-        IMMEDIATE_EXIT.store(p, Ordering::Release);
-        // SAFETY: sigevent is plain data; all-zero is a valid value that we then fill in.
-        let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
-        sev.sigev_notify = libc::SIGEV_THREAD_ID;
-        sev.sigev_signo = sig;
-        // SAFETY: gettid has no preconditions.
-        sev.sigev_notify_thread_id = unsafe { libc::gettid() };
-        let mut timer: libc::timer_t = ptr::null_mut();
-        // SAFETY: `sev` and `timer` are valid for the call; the kernel writes the new timer's
-        // id into `timer`.
-        let r = unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut timer) };
-        if r != 0 {
-            IMMEDIATE_EXIT.store(ptr::null_mut(), Ordering::Release);
-            return Err(VcpuError::Timer {
-                what: "timer_create",
-                err: vmm_sys_util::errno::Error::last(),
-            });
-        }
-        Ok(Kicker {
-            timer,
-            armed_for: None,
-        })
-    }
-
-    /// Sets the host timer for `deadline` (guest system time; `now` is the present), or
-    /// disarms it.
-    fn arm(&mut self, deadline: Option<i64>, now: i64) -> Result<(), VcpuError> {
-        if deadline == self.armed_for {
-            return Ok(());
-        }
-        let ns = match deadline {
-            Some(d) => d.saturating_sub(now).max(1_000),
-            None => 0,
-        };
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: ns / 1_000_000_000,
-                tv_nsec: ns % 1_000_000_000,
-            },
-        };
-        // SAFETY: `self.timer` is the live timer from timer_create; `spec` is valid for the
-        // call and the old value is not asked for.
-        let r = unsafe { libc::timer_settime(self.timer, 0, &spec, ptr::null_mut()) };
-        if r != 0 {
-            return Err(VcpuError::Timer {
-                what: "timer_settime",
-                err: vmm_sys_util::errno::Error::last(),
-            });
-        }
-        self.armed_for = deadline;
-        Ok(())
-    }
-}
-
-impl Drop for Kicker {
-    fn drop(&mut self) {
-        // SAFETY: `self.timer` is the live timer from timer_create, deleted once here.
-        unsafe { libc::timer_delete(self.timer) };
-        IMMEDIATE_EXIT.store(ptr::null_mut(), Ordering::Release);
-    }
-}
-
-fn ring0_segments(s: &mut kvm_bindings::kvm_sregs) {
-    let cs = kvm_segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector: xen::HYPERVISOR_CS,
-        type_: 0xb,
-        present: 1,
-        dpl: 0,
-        db: 0,
-        s: 1,
-        l: 1,
-        g: 1,
-        avl: 0,
-        unusable: 0,
-        padding: 0,
-    };
-    s.cs = cs;
-    s.ss = kvm_segment {
-        selector: xen::HYPERVISOR_DS32,
-        type_: 3,
-        l: 0,
-        db: 1,
-        ..cs
-    };
-}
-
-/// Runs the ring-0 sync trampoline: re-stores every pagetable entry the VMM changed from
-/// userspace (so a shadowing host sees it), then the flush the guest needs, then resumes the
-/// guest's image. `Ok(Err(_))`: the trampoline did not come back as expected.
-fn sync(m: &mut Machine, hv: &mut Hypervisor) -> Result<Result<(), String>, VcpuError> {
-    let started = std::time::Instant::now();
-    let r = sync_inner(m, hv);
-    hv.stats.ring0_time += started.elapsed();
-    r
-}
-
-fn sync_inner(m: &mut Machine, hv: &mut Hypervisor) -> Result<Result<(), String>, VcpuError> {
-    let guest = hv.vcpu.cpu.clone();
-    let touched = hv.ram.take_touched();
-    let flush = std::mem::take(&mut hv.pending_flush);
-    let l: &XenLayout = &hv.xen;
-    let chunks: Vec<&[u64]> = if touched.is_empty() {
-        vec![&[]]
-    } else {
-        touched.chunks(SYNC_QUEUE_CAP).collect()
-    };
-    let last = chunks.len() - 1;
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        for (k, &gpa) in chunk.iter().enumerate() {
-            let q = l
-                .pd_gpa(l.queue_va() + k as u64 * 8)
-                .expect("queue inside the area");
-            hv.ram.write_u64_phys(q, XenLayout::directmap_va(gpa));
-        }
-        let (kind, va) = match (i == last, flush) {
-            (true, Flush::Page(va)) => (SyncFlush::Page, va),
-            (true, Flush::Full) => (SyncFlush::Full, 0),
-            _ => (SyncFlush::None, 0),
-        };
-        let mut regs = guest.regs;
-        regs.rsi = l.queue_va();
-        regs.rcx = chunk.len() as u64;
-        regs.rdx = kind as u64;
-        regs.rdi = va;
-        regs.rip = l.sync_entry();
-        regs.rsp = l.stack_top();
-        regs.rflags = 0x2;
-        let mut sregs = guest.sregs;
-        ring0_segments(&mut sregs);
-        m.vcpu.set_sregs(&sregs).map_err(regs_err("set sregs"))?;
-        m.vcpu.set_regs(&regs).map_err(regs_err("set regs"))?;
-        let exit = loop {
-            if let Some(e) = run_once(m)? {
-                break e;
-            }
-        };
-        hv.stats.exits += 1;
-        if exit != Exit::Stub(port::SYNC_DONE) {
-            load(m, hv)?;
-            return Ok(Err(format!(
-                "the ring-0 sync trampoline ended in {exit:?} at {:#x}",
-                hv.vcpu.cpu.regs.rip
-            )));
-        }
-        hv.stats.syncs += 1;
-        hv.stats.synced_entries += chunk.len() as u64;
-        match kind {
-            SyncFlush::Page => hv.stats.invlpgs += 1,
-            SyncFlush::Full => {
-                hv.stats.cr3_reloads += 1;
-                hv.tlb.flushed_all();
-            }
-            SyncFlush::None => {}
-        }
-    }
-    hv.vcpu.cpu = guest;
-    hv.vcpu.cpu.regs_dirty = true;
-    hv.vcpu.cpu.sregs_dirty = true;
-    Ok(Ok(()))
 }

@@ -1,0 +1,415 @@
+//! A fuzzer below the guest: random register values and random guest memory go through the
+//! real hypercall decoding ([`Hypervisor::hypercall`] on a [`GuestRam`], no KVM) into the
+//! validator. After every exit it checks that
+//! * nothing panicked;
+//! * the validator's invariants hold ([`Validator::check_invariants`], the brute-force oracle);
+//! * the vCPU loop's invariant holds: the base the guest would run on is the validator's
+//!   current base, typed L4;
+//! * the counts agree: pinned frames = 1 (the builder's L4) + pins - unpins;
+//!
+//! and at the end of every epoch (a fresh domain every [`EPOCH`] calls) that the epoch's JSON
+//! log replays identically (`vmm replay`'s code) and that its refusal records match the
+//! VMM's refusal count.
+//!
+//! Inputs are a mix of noise and structure: the fake domain is laid out like the builder's
+//! (4 MiB mapped at a kernel VA through L4/L3/L2/two L1s, the table frames read-only), and the
+//! fuzzer acts as a guest: it writes candidate pagetables into pool frames through its own
+//! mappings, makes them read-only, and sends valid-looking `mmu_update` / `mmuext_op` /
+//! `multicall` arrays (short ones and ones long enough to be preempted and continued),
+//! `update_va_mapping`, `xen_version`, `console_io` and `sched_op` calls, with a share of
+//! wild pointers, counts, commands and domids.
+//!
+//! `vmm fuzz --calls N --seed S` runs it (hidden subcommand); `fuzz_short` (tests.rs) runs a few
+//! thousand calls in the normal test suite, `VMM_FUZZ_CALLS=N` makes that test longer
+//! (`VMM_FUZZ_SEED=S` picks the seed). A failure names the seed and the call; with
+//! `VMM_FUZZ_DUMP=FILE` the failing epoch's JSON log is written to FILE.
+//!
+//! The parts: this file holds the fake domain ([`World`]: its hypercall exits with the checks
+//! after each, its guest stores, the end-of-epoch replay) and the driver; [`inputs`] makes the
+//! inputs (the guest's moves and their random arguments); `tests.rs` runs it.
+
+mod inputs;
+#[cfg(test)]
+mod tests;
+
+use inputs::Rng;
+
+use crate::hypercall::{Ctx, Hypervisor};
+use crate::logging::EventLog;
+use crate::memory::GuestRam;
+use crate::pv::cpuid::CpuidTable;
+use crate::pv::xen_area::{self, XenLayout};
+use crate::tlb::Flush;
+use pagetable_validator::abi::hypercall as hc;
+use pagetable_validator::pte::{
+    mk_pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
+};
+use pagetable_validator::{PageType, Policy, Region, Rules, Validator, L1_DISALLOW_IO_PRIV};
+use serde_json::json;
+use std::cell::RefCell;
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Guest RAM of the fake domain (MiB) and its frames.
+const MEM_MIB: u64 = 4;
+const NR: u64 = MEM_MIB * 256;
+/// Where the domain's frames are mapped: frame f at `KBASE + f * 4096`.
+const KBASE: u64 = 0xffff_ffff_8000_0000;
+/// The builder-like tables.
+const L4: u64 = 1;
+const L3: u64 = 2;
+const L2: u64 = 3;
+const L1S: [u64; 2] = [4, 5];
+/// Request arrays of top-level batches (frames 8..24), of multicall entries (24) and of their
+/// sub-batches (25..32); outputs (`done`, xen_version buffers) in 32..40; console text 40.
+const SCRATCH: u64 = 8;
+const MC: u64 = 24;
+const MC_SUB: u64 = 25;
+const OUT: u64 = 32;
+const TEXT: u64 = 40;
+/// Frames the fuzzer turns into pagetables (and maps, unmaps, pins, ...).
+const POOL: u64 = 512;
+/// Calls per fresh domain (each epoch's log is replayed at its end).
+pub const EPOCH: u64 = 2000;
+/// Continuations one call may take before the fuzzer calls it a hang.
+const MAX_ROUNDS: u32 = 100_000;
+
+const fn va(f: u64) -> u64 {
+    KBASE + f * PAGE_SIZE
+}
+
+#[derive(Debug, Error)]
+pub enum FuzzError {
+    #[error("seed {seed}, call {call} ({what}): the VMM panicked: {msg}")]
+    Panic {
+        seed: u64,
+        call: u64,
+        what: String,
+        msg: String,
+    },
+    #[error("seed {seed}, call {call} ({what}): validator invariant broken:\n{msg}")]
+    Invariant {
+        seed: u64,
+        call: u64,
+        what: String,
+        msg: String,
+    },
+    #[error("seed {seed}, call {call} ({what}): {msg}")]
+    Check {
+        seed: u64,
+        call: u64,
+        what: String,
+        msg: String,
+    },
+    #[error("seed {seed}, epoch ending at call {call}: the log does not replay: {msg}")]
+    Replay { seed: u64, call: u64, msg: String },
+}
+
+#[derive(Debug, Default)]
+pub struct FuzzReport {
+    pub calls: u64,
+    pub exits: u64,
+    pub epochs: u64,
+    /// Successful pins, refusals, -EFAULTs, continuations over all epochs: proof the inputs
+    /// reach the deep paths.
+    pub pins: u64,
+    pub refusals: u64,
+    pub efaults: u64,
+    pub continuations: u64,
+    pub records_replayed: u64,
+    pub elapsed: Duration,
+}
+
+/// The JSON log in memory.
+#[derive(Clone, Default)]
+struct Shared(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One fake domain and the fuzzer acting as its guest.
+struct World {
+    hv: Hypervisor,
+    cr3: u64,
+    json: Shared,
+    rng: Rng,
+    seed: u64,
+    call: u64,
+    what: String,
+    policy: Policy,
+}
+
+impl World {
+    fn new(seed: u64, rng: Rng, policy: Policy) -> Self {
+        let xen = XenLayout::new(NR).expect("a Xen area for 4 MiB");
+        let ram = GuestRam::new(MEM_MIB, Some((xen.base_frame, xen.nr_frames)))
+            .expect("4 MiB of guest memory");
+        let table = |f: u64| _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | (f << 12);
+        ram.write_u64_phys(L4 * PAGE_SIZE + 511 * 8, table(L3));
+        ram.write_u64_phys(L3 * PAGE_SIZE + 510 * 8, table(L2));
+        for (i, &l1) in L1S.iter().enumerate() {
+            ram.write_u64_phys(L2 * PAGE_SIZE + i as u64 * 8, table(l1));
+            for s in 0..512u64 {
+                let f = i as u64 * 512 + s;
+                let rw = if (L4..=L1S[1]).contains(&f) {
+                    0
+                } else {
+                    _PAGE_RW
+                };
+                ram.write_u64_phys(
+                    l1 * PAGE_SIZE + s * 8,
+                    mk_pte(f, _PAGE_PRESENT | _PAGE_ACCESSED | rw),
+                );
+            }
+        }
+        let rules = Rules {
+            l1_disallow: L1_DISALLOW_IO_PRIV,
+            ..Rules::default()
+        };
+        let mut v = Validator::with_rules(NR, policy, rules);
+        let m2p: Vec<u64> = (0..NR).collect();
+        xen_area::build(&xen, &ram, &m2p).expect("the Xen area builds");
+        v.set_xen_l4_slots(xen.l4_slots(), xen.ro_mpt_l4e());
+        v.share_xen_frame(xen.shared_info_mfn());
+        v.set_m2p(m2p.clone());
+        let regions = vec![Region::new(
+            "fuzz domain",
+            KBASE,
+            KBASE + NR * PAGE_SIZE - 1,
+        )];
+        v.set_regions(regions.clone());
+        let json = Shared::default();
+        let mut log = EventLog::with_sinks(
+            Some(Box::new(json.clone())),
+            "fuzz log".into(),
+            Box::new(std::io::sink()),
+        );
+        log.domain(
+            json!({ "kernel": "fuzz", "nr_frames": NR, "policy": policy, "cmdline": "",
+                "l4": L4, "rules": { "l1_disallow": rules.l1_disallow, "linear_pt": rules.linear_pt },
+                "regions": regions }),
+            &m2p,
+        );
+        let mut hv = Hypervisor::new(
+            ram,
+            v,
+            xen,
+            CpuidTable::default(),
+            log,
+            Box::new(std::io::sink()),
+        );
+        hv.snapshot(L4, 4);
+        let r = hv.validator.register_initial(&mut hv.ram, L4);
+        let events = hv.validator.drain_events();
+        hv.log.validator_events(events, "domain_build", 0);
+        r.expect("the fuzzer's initial tables validate");
+        World {
+            hv,
+            cr3: L4 << 12,
+            json,
+            rng,
+            seed,
+            call: 0,
+            what: String::new(),
+            policy,
+        }
+    }
+
+    fn err_check(&self, msg: String) -> FuzzError {
+        FuzzError::Check {
+            seed: self.seed,
+            call: self.call,
+            what: self.what.clone(),
+            msg,
+        }
+    }
+
+    /// One hypercall as the guest's stub makes it, continuations included (the stub re-enters
+    /// with the continuation's arguments, as vcpu/ arranges). Checks after every exit.
+    fn hypercall(&mut self, nr: u64, args: [u64; 6]) -> Result<i64, FuzzError> {
+        self.what = format!("{}({nr}) {args:x?}", hc::name(nr));
+        let (mut nr, mut args) = (nr, args);
+        for _ in 0..MAX_ROUNDS {
+            let mut ctx = Ctx::new(self.cr3, KBASE + 0x20_0000);
+            let hv = &mut self.hv;
+            let r = catch_unwind(AssertUnwindSafe(|| hv.hypercall(&mut ctx, nr, args)));
+            let rc = r.map_err(|p| FuzzError::Panic {
+                seed: self.seed,
+                call: self.call,
+                what: self.what.clone(),
+                msg: p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default(),
+            })?;
+            self.hv.stats.exits += 1;
+            // The stub's flush tail, then the next exit's CR3.
+            if ctx.flush == Flush::Full {
+                self.hv.tlb.flushed_all();
+            }
+            self.cr3 = ctx.cr3;
+            if let Err(e) = self.check() {
+                // VMM_FUZZ_DUMP=FILE keeps the failing epoch's JSON log for a look.
+                if let Some(path) = std::env::var_os("VMM_FUZZ_DUMP") {
+                    self.hv.log.flush();
+                    let _ = std::fs::write(path, &*self.json.0.borrow());
+                }
+                return Err(e);
+            }
+            match ctx.continuation {
+                Some(c) => (nr, args) = (c.nr, c.args),
+                None => return Ok(rc),
+            }
+        }
+        Err(self.err_check(format!("still continuing after {MAX_ROUNDS} exits")))
+    }
+
+    /// The invariants, after every exit.
+    fn check(&self) -> Result<(), FuzzError> {
+        let v = &self.hv.validator;
+        if v.current_base() != Some(self.cr3 >> 12) || v.page_type(self.cr3 >> 12) != PageType::L4 {
+            return Err(self.err_check(format!(
+                "the guest would run on CR3 {:#x}, the validator's base is {:?}",
+                self.cr3,
+                v.current_base()
+            )));
+        }
+        v.check_invariants(&self.hv.ram)
+            .map_err(|msg| FuzzError::Invariant {
+                seed: self.seed,
+                call: self.call,
+                what: self.what.clone(),
+                msg,
+            })?;
+        let pinned = (0..NR).filter(|&m| v.is_pinned(m)).count() as u64;
+        let s = &self.hv.stats;
+        if pinned + s.unpins != 1 + s.pins {
+            return Err(self.err_check(format!(
+                "{pinned} frames pinned, but 1 + {} pins - {} unpins",
+                s.pins, s.unpins
+            )));
+        }
+        Ok(())
+    }
+
+    /// A guest store through the guest's own mappings. Like the CPU, nothing is written where
+    /// the current tables give no writable mapping; under audit, not into a validated table
+    /// through a tolerated RW mapping either (replay cannot see guest stores into tables).
+    fn store(&mut self, va: u64, bytes: &[u8]) -> bool {
+        let mut off = 0u64;
+        while off < bytes.len() as u64 {
+            let Ok(gpa) = self.hv.ram.translate(self.cr3, va + off, true) else {
+                return false;
+            };
+            if self
+                .hv
+                .validator
+                .frame_info(gpa >> 12)
+                .is_some_and(|i| i.ty.is_table())
+            {
+                return false;
+            }
+            off += PAGE_SIZE - ((va + off) & (PAGE_SIZE - 1));
+        }
+        self.hv.ram.write_virt(self.cr3, va, bytes).is_ok()
+    }
+
+    /// End of an epoch: the log gets its end record and must replay identically, with one
+    /// refusal record per refusal counted.
+    fn finish(&mut self, report: &mut FuzzReport) -> Result<(), FuzzError> {
+        self.hv.log.end("fuzz epoch", Some(0), 0.0);
+        self.hv.log.flush();
+        let bytes = std::mem::take(&mut *self.json.0.borrow_mut());
+        let fail = |msg: String| FuzzError::Replay {
+            seed: self.seed,
+            call: self.call,
+            msg,
+        };
+        let mut refusal_records = 0u64;
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let r: serde_json::Value =
+                serde_json::from_slice(line).map_err(|e| fail(format!("bad JSON: {e}")))?;
+            let is_op = r.get("seq").is_some();
+            if r["event"] == "vmm_refusal" || (is_op && r["rc"].as_i64() != Some(0)) {
+                refusal_records += 1;
+            }
+        }
+        if refusal_records != self.hv.log.refusals {
+            return Err(fail(format!(
+                "{refusal_records} refusal records, {} refusals counted",
+                self.hv.log.refusals
+            )));
+        }
+        let r =
+            crate::replay::replay_from(&bytes[..], "fuzz log").map_err(|e| fail(e.to_string()))?;
+        if !r.clean() {
+            let mut all = r.mismatches.shown.clone();
+            all.extend(r.integrity.shown.iter().cloned());
+            return Err(fail(all.join("\n")));
+        }
+        let s = &self.hv.stats;
+        report.records_replayed += r.records;
+        report.pins += s.pins;
+        report.efaults += s.efaults;
+        report.continuations += s.continuations;
+        report.exits += s.exits;
+        report.refusals += self.hv.log.refusals;
+        report.epochs += 1;
+        Ok(())
+    }
+}
+
+/// Runs `calls` fuzzer steps from `seed`; `progress` is called after every epoch.
+pub fn run(
+    calls: u64,
+    seed: u64,
+    mut progress: impl FnMut(&FuzzReport),
+) -> Result<FuzzReport, FuzzError> {
+    let start = Instant::now();
+    let mut report = FuzzReport::default();
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut done = 0;
+    while done < calls {
+        let policy = if rng.chance(4) {
+            Policy::Audit
+        } else {
+            Policy::Enforce
+        };
+        let mut w = World::new(seed, Rng(rng.next() | 1), policy);
+        w.call = done;
+        let n = EPOCH.min(calls - done);
+        for _ in 0..n {
+            w.step()?;
+        }
+        w.finish(&mut report)?;
+        done += n;
+        report.calls = done;
+        report.elapsed = start.elapsed();
+        progress(&report);
+    }
+    Ok(report)
+}
+
+/// An honest, complete log of `calls` fuzzer steps (enforce), for replay's tests.
+#[cfg(test)]
+pub(crate) fn sample_log(calls: u64, seed: u64) -> Vec<u8> {
+    let mut w = World::new(seed, Rng(seed | 1), Policy::Enforce);
+    for _ in 0..calls {
+        w.step().unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.hv.log.end("sample", Some(0), 0.0);
+    w.hv.log.flush();
+    let bytes = std::mem::take(&mut *w.json.0.borrow_mut());
+    bytes
+}

@@ -1,0 +1,203 @@
+//! Reading a log as hostile input: one bounded line at a time ([`MAX_LINE`]), record fields of
+//! the right type, the domain record with every size checked against what `vmm run` can
+//! produce, and the record numbers that reveal a deleted, repeated or moved line.
+
+use super::apply::Replayer;
+use super::MAX_FRAMES;
+use crate::logging::{LOG_FORMAT, MAX_LINE};
+use pagetable_validator::pte::{self, PAGE_SIZE};
+use pagetable_validator::{Policy, Region, Rules};
+use serde_json::Value;
+use std::io::BufRead;
+
+/// Most regions in a domain record (the builder writes 12).
+const MAX_REGIONS: usize = 256;
+/// Longest region name.
+const MAX_NAME: usize = 256;
+
+pub(super) enum Line {
+    Eof,
+    Complete,
+    /// The last line of the file, without its newline.
+    Unterminated,
+    TooLong,
+}
+
+/// Reads one line (without the newline) into `buf`, at most [`MAX_LINE`] bytes.
+pub(super) fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Line> {
+    buf.clear();
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(if buf.is_empty() {
+                Line::Eof
+            } else {
+                Line::Unterminated
+            });
+        }
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > MAX_LINE {
+            return Ok(Line::TooLong);
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take + usize::from(done));
+        if done {
+            return Ok(Line::Complete);
+        }
+    }
+}
+
+/// The domain record, checked.
+pub(super) struct Domain {
+    pub(super) nr: u64,
+    pub(super) policy: Policy,
+    pub(super) rules: Rules,
+    pub(super) regions: Vec<Region>,
+}
+
+pub(super) fn get<'a>(v: &'a Value, k: &str) -> Result<&'a Value, String> {
+    v.get(k).ok_or_else(|| format!("record lacks {k:?}"))
+}
+
+pub(super) fn num(v: &Value, k: &str) -> Result<u64, String> {
+    get(v, k)?
+        .as_u64()
+        .ok_or_else(|| format!("{k:?} is not an unsigned 64-bit number"))
+}
+
+pub(super) fn array<'a>(v: &'a Value, k: &str) -> Result<&'a Vec<Value>, String> {
+    get(v, k)?
+        .as_array()
+        .ok_or_else(|| format!("{k:?} is not an array"))
+}
+
+impl Replayer {
+    /// `rec` must count the lines: 0, 1, 2, ...
+    pub(super) fn check_sequence(&mut self, rec: &Value, lineno: u64) -> Result<(), String> {
+        let n = rec
+            .get("rec")
+            .ok_or("record without its number (\"rec\"): not a vmm log of this version, or edited")?
+            .as_u64()
+            .ok_or("\"rec\" is not a number")?;
+        let want = self.next_rec;
+        if n > want {
+            let missing = if n - want == 1 {
+                format!("record {want} is missing")
+            } else {
+                format!("records {want}..={} are missing", n - 1)
+            };
+            self.report.integrity.push(format!(
+                "line {lineno}: {missing} (this line is record {n})"
+            ));
+        } else if n < want {
+            self.report.integrity.push(format!(
+                "line {lineno}: record {n} again or out of order (expected record {want})"
+            ));
+        }
+        self.next_rec = self.next_rec.max(n.saturating_add(1));
+        Ok(())
+    }
+}
+
+/// A domain record, with every size checked against what `vmm run` can produce.
+pub(super) fn domain(rec: &Value) -> Result<Domain, String> {
+    match rec.get("log_format").map(Value::as_u64) {
+        Some(Some(LOG_FORMAT)) => {}
+        None => {
+            return Err(format!(
+                "no log_format: written by an older vmm (this replay reads format {LOG_FORMAT}, with record numbers)"
+            ))
+        }
+        Some(x) => {
+            return Err(format!(
+                "log format {} (this replay reads format {LOG_FORMAT})",
+                x.map_or_else(|| "?".to_string(), |x| x.to_string())
+            ))
+        }
+    }
+    let nr = num(rec, "nr_frames")?;
+    if nr == 0 || nr > MAX_FRAMES {
+        return Err(format!(
+            "nr_frames {nr} out of range (1..={MAX_FRAMES}: vmm run builds at most 65536 MiB)"
+        ));
+    }
+    let policy: Policy = serde_json::from_value(get(rec, "policy")?.clone())
+        .map_err(|e| format!("bad policy: {e}"))?;
+    let r = get(rec, "rules")?;
+    let rules = Rules {
+        l1_disallow: num(r, "l1_disallow")?,
+        linear_pt: get(r, "linear_pt")?
+            .as_bool()
+            .ok_or("\"linear_pt\" is not a boolean")?,
+    };
+    let list = array(rec, "regions")?;
+    if list.len() > MAX_REGIONS {
+        return Err(format!("{} regions (at most {MAX_REGIONS})", list.len()));
+    }
+    let mut regions = Vec::with_capacity(list.len());
+    for x in list {
+        let name = get(x, "name")?
+            .as_str()
+            .ok_or("region name is not a string")?;
+        if name.len() > MAX_NAME {
+            return Err(format!(
+                "region name of {} bytes (at most {MAX_NAME})",
+                name.len()
+            ));
+        }
+        regions.push(Region::new(name, num(x, "start")?, num(x, "end")?));
+    }
+    Ok(Domain {
+        nr,
+        policy,
+        rules,
+        regions,
+    })
+}
+
+/// `"entries": [[slot, value], ...]` of a frame: at most 512, slots below 512.
+pub(super) fn parse_entries(f: &Value) -> Result<Vec<(usize, u64)>, String> {
+    let list = array(f, "entries")?;
+    if list.len() > pte::ENTRIES {
+        return Err(format!("{} entries in one frame", list.len()));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for e in list {
+        let pair = e
+            .as_array()
+            .filter(|p| p.len() == 2)
+            .ok_or("entry is not [slot, value]")?;
+        let slot = pair[0]
+            .as_u64()
+            .filter(|&s| s < pte::ENTRIES as u64)
+            .ok_or("entry slot not in 0..512")?;
+        let val = pair[1].as_u64().ok_or("entry value is not a number")?;
+        out.push((slot as usize, val));
+    }
+    Ok(out)
+}
+
+pub(super) fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) || s.len() > 2 * PAGE_SIZE as usize {
+        return Err(format!(
+            "\"hex\" of {} digits (an even number, at most 8192)",
+            s.len()
+        ));
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        _ => Err("\"hex\" has a character that is not a lower-case hex digit".to_string()),
+    };
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}
