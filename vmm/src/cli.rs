@@ -3,23 +3,47 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Exit statuses of `vmm run` (also in `--help`).
-pub mod exit {
+/// Exit statuses of `vmm run` (each also in `--help`, checked by a test).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
     /// The guest powered off (SCHEDOP_shutdown, SHUTDOWN_poweroff).
-    pub const POWEROFF: u8 = 0;
-    /// The guest crashed (SHUTDOWN_crash or SHUTDOWN_watchdog).
-    pub const CRASH: u8 = 1;
+    Poweroff = 0,
+    /// The guest crashed (SHUTDOWN_crash or SHUTDOWN_watchdog), or the VMM crashed the domain
+    /// as Xen would.
+    Crash = 1,
     /// Bad command line (clap's usage errors).
-    pub const USAGE: u8 = 2;
-    /// The VMM stopped the guest: triple fault, KVM internal error, privileged instruction,
-    /// CR3 not a validated L4 or CR0.WP cleared.
-    pub const STOPPED: u8 = 3;
+    Usage = 2,
+    /// The VMM stopped the guest: an exit no PV guest can cause, or a vCPU nothing can wake.
+    Stopped = 3,
     /// VMM/setup error: no /dev/kvm, unreadable or non-Xen kernel, too little memory, log file.
-    pub const SETUP: u8 = 4;
+    Setup = 4,
     /// The guest asked for reboot or suspend, which this VMM does not do.
-    pub const OTHER_SHUTDOWN: u8 = 5;
+    OtherShutdown = 5,
     /// The run was ended from outside: `--timeout` elapsed, or SIGINT/SIGTERM.
-    pub const INTERRUPTED: u8 = 6;
+    Interrupted = 6,
+}
+
+impl ExitStatus {
+    pub const ALL: [ExitStatus; 7] = [
+        ExitStatus::Poweroff,
+        ExitStatus::Crash,
+        ExitStatus::Usage,
+        ExitStatus::Stopped,
+        ExitStatus::Setup,
+        ExitStatus::OtherShutdown,
+        ExitStatus::Interrupted,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        std::process::ExitCode::from(s.code())
+    }
 }
 
 const AFTER_HELP: &str = "\
@@ -129,4 +153,17 @@ pub enum PolicyArg {
 pub enum P2mArg {
     Identity,
     Shuffle,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_documents_every_exit_status() {
+        for s in ExitStatus::ALL {
+            let line = format!("\n  {}  ", s.code());
+            assert!(AFTER_HELP.contains(&line), "--help does not document {s:?}");
+        }
+    }
 }

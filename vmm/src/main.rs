@@ -32,7 +32,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { cli::exit::USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                cli::ExitStatus::Usage.code()
+            } else {
+                0
+            });
         }
     };
     match cli.command {
@@ -51,7 +55,7 @@ fn replay_command(log: &std::path::Path) -> u8 {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "vmm: replay: {e}");
-            return cli::exit::SETUP;
+            return cli::ExitStatus::Setup.code();
         }
     };
     let status = if r.clean() { 0 } else { 1 };

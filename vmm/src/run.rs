@@ -2,7 +2,7 @@
 
 use crate::arch::{self, BootParams};
 use crate::builder::{self, BuildConfig, P2mMode};
-use crate::cli::{exit, P2mArg, PolicyArg, RunArgs};
+use crate::cli::{ExitStatus, P2mArg, PolicyArg, RunArgs};
 use crate::hypercall::Hypervisor;
 use crate::loader::bzimage::{self, BzImageError, KernelFormat};
 use crate::loader::elf::{ElfError, KernelImage};
@@ -49,17 +49,17 @@ enum SetupError {
     Vcpu(#[from] vcpu::VcpuError),
 }
 
-pub fn run(args: &RunArgs) -> u8 {
+pub fn run(args: &RunArgs) -> ExitStatus {
     match boot(args) {
         Ok(code) => code,
         Err(e) => {
             say!("vmm: {e}");
-            exit::SETUP
+            ExitStatus::Setup
         }
     }
 }
 
-fn boot(args: &RunArgs) -> Result<u8, SetupError> {
+fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
     let start = Instant::now();
     let (bytes, name, default_cmdline): (Cow<[u8]>, String, &str) = match &args.kernel {
         Some(p) => {
@@ -228,39 +228,43 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
 
     let (code, what) = match &outcome {
         Outcome::Shutdown(r) => match *r {
-            sched::SHUTDOWN_POWEROFF => (exit::POWEROFF, "guest powered off".to_string()),
-            sched::SHUTDOWN_CRASH => (exit::CRASH, "guest CRASHED (SHUTDOWN_crash)".to_string()),
-            sched::SHUTDOWN_WATCHDOG => {
-                (exit::CRASH, "guest CRASHED (SHUTDOWN_watchdog)".to_string())
-            }
+            sched::SHUTDOWN_POWEROFF => (ExitStatus::Poweroff, "guest powered off".to_string()),
+            sched::SHUTDOWN_CRASH => (
+                ExitStatus::Crash,
+                "guest CRASHED (SHUTDOWN_crash)".to_string(),
+            ),
+            sched::SHUTDOWN_WATCHDOG => (
+                ExitStatus::Crash,
+                "guest CRASHED (SHUTDOWN_watchdog)".to_string(),
+            ),
             sched::SHUTDOWN_REBOOT => (
-                exit::OTHER_SHUTDOWN,
+                ExitStatus::OtherShutdown,
                 "guest asked for reboot (not supported)".to_string(),
             ),
             sched::SHUTDOWN_SUSPEND => (
-                exit::OTHER_SHUTDOWN,
+                ExitStatus::OtherShutdown,
                 "guest asked for suspend (not supported)".to_string(),
             ),
             r => (
-                exit::OTHER_SHUTDOWN,
+                ExitStatus::OtherShutdown,
                 format!("guest shut down with unknown reason {r}"),
             ),
         },
         Outcome::Stopped(rep) => {
             say!("vmm: {rep}");
             (
-                exit::STOPPED,
+                ExitStatus::Stopped,
                 format!("guest stopped by the VMM: {}", rep.what),
             )
         }
-        Outcome::Interrupted(why) => (exit::INTERRUPTED, format!("run ended: {why}")),
+        Outcome::Interrupted(why) => (ExitStatus::Interrupted, format!("run ended: {why}")),
         Outcome::Crashed(rep) => {
             eprintln!("vmm: {rep}");
-            (exit::CRASH, format!("guest CRASHED ({})", rep.what))
+            (ExitStatus::Crash, format!("guest CRASHED ({})", rep.what))
         }
     };
     let wall = start.elapsed();
-    hv.log.end(&what, Some(code), wall.as_secs_f64());
+    hv.log.end(&what, Some(code.code()), wall.as_secs_f64());
     let finished = hv.log.finish();
     if !args.quiet {
         let summary = Summary {
@@ -273,12 +277,12 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
         };
         say!("{summary}");
         say!("(setup {:.3}s)", boot_time.as_secs_f64());
-    } else if code != exit::POWEROFF && !matches!(outcome, Outcome::Stopped(_)) {
+    } else if code != ExitStatus::Poweroff && !matches!(outcome, Outcome::Stopped(_)) {
         say!("vmm: {what}");
     }
     if let Err(e) = finished {
         say!("vmm: the JSON log is incomplete: {e}");
-        return Ok(exit::SETUP);
+        return Ok(ExitStatus::Setup);
     }
     Ok(code)
 }
@@ -288,7 +292,7 @@ fn boot(args: &RunArgs) -> Result<u8, SetupError> {
 fn failed(hv: &mut Hypervisor, start: Instant, e: SetupError) -> SetupError {
     hv.log.end(
         &format!("vmm error: {e}"),
-        Some(exit::SETUP),
+        Some(ExitStatus::Setup.code()),
         start.elapsed().as_secs_f64(),
     );
     let _ = hv.log.finish();
