@@ -288,7 +288,13 @@ impl Validator {
         let preserve_ad = cmd == mmu::PT_UPDATE_PRESERVE_AD;
         match level {
             0 => {
-                // Not a pagetable: a plain write, like Xen's writable-page path.
+                // Not a pagetable: a plain write, like Xen's writable-page path. A descriptor
+                // page in use matches none of do_mmu_update's type cases: -EINVAL, nothing
+                // logged.
+                let f = self.frames[table as usize];
+                if f.ty() == PageType::SegDesc && f.count() > 0 {
+                    return Err(XenError::inval("mmu_update into a descriptor page"));
+                }
                 mem.write_entry(table, slot, val);
                 Ok(val)
             }

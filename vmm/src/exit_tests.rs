@@ -10,6 +10,7 @@ use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
 use crate::pv::xen_area::{self, port, XenLayout};
 use crate::pv::{flat_segment, CpuImage};
+use pagetable_validator::abi::errno;
 use pagetable_validator::abi::x86::{self as xen, TrapInfo};
 use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
 use pagetable_validator::{Policy, Validator};
@@ -274,4 +275,16 @@ fn a_stub_port_from_guest_code_is_guest_io() {
     assert_eq!(hv.vcpu.cpu.regs.rip, HANDLER + 13);
     let rsp = hv.vcpu.cpu.regs.rsp;
     assert_eq!(read(&hv, rsp + 24), 0x1_8000, "#GP at the out itself");
+}
+
+/// Xen's `int reg`: a register number with high bits set is the truncated one, and neither
+/// call indexes with the full 64-bit value (the fuzzer found that panic).
+#[test]
+fn debug_registers_take_the_truncated_register_number() {
+    let mut hv = domain();
+    assert_eq!(hv.set_debugreg((1 << 32) | 2, 0x1000), 0);
+    assert_eq!(hv.get_debugreg((1 << 32) | 2), 0x1000);
+    assert_eq!(hv.get_debugreg(2), 0x1000);
+    assert_eq!(hv.get_debugreg(0x0001_0000_0000_0008), -errno::ENODEV);
+    assert_eq!(hv.set_debugreg(0xffff_0000_0000_0009, 0), -errno::ENODEV);
 }

@@ -164,6 +164,7 @@ fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
         "p2m": match p2m { P2mMode::Identity => json!("identity"), P2mMode::Shuffle { seed } => json!({ "shuffle": seed }) },
         "cmdline": cmdline,
         "l4": dom.l4_mfn,
+        "xen": dom.xen.replay_record(),
         "rules": { "l1_disallow": L1_DISALLOW_IO_PRIV, "linear_pt": Rules::default().linear_pt },
         "regions": regions,
     }), &dom.m2p);

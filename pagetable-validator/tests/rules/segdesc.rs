@@ -159,3 +159,23 @@ fn update_descriptor_follows_do_update_descriptor() {
     assert_eq!(s.mem.read_entry(l4, 0), was);
     check(&v, &s.mem);
 }
+
+#[test]
+fn mmu_update_into_a_descriptor_page_is_refused() {
+    // do_mmu_update: a seg_desc page in use matches none of its type cases, so the
+    // request keeps its -EINVAL and nothing is written (the fuzzer found the plain write).
+    let (mut s, mut v, _) = kernel_space();
+    s.mem.write_entry(50, 1, KERNEL_CS);
+    v.set_gdt(&mut s.mem, &[50], 16).unwrap();
+    let req = MmuUpdate {
+        ptr: 50 * 4096 + 8,
+        val: 0x1234,
+    };
+    assert_eq!(v.mmu_update(&mut s.mem, req).unwrap_err().errno(), -22);
+    assert_eq!(s.mem.read_entry(50, 1), KERNEL_CS_FIXED);
+    check(&v, &s.mem);
+    // Once the GDT lets go of it, it is plain memory again.
+    v.set_gdt(&mut s.mem, &[], 0).unwrap();
+    v.mmu_update(&mut s.mem, req).unwrap();
+    assert_eq!(s.mem.read_entry(50, 1), 0x1234);
+}

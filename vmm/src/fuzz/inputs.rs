@@ -10,6 +10,30 @@ use pagetable_validator::pte::{
 };
 use pagetable_validator::Policy;
 
+/// The calls of a PV kernel beyond the MMU ones, given structured arguments by [`World::pv_args`].
+/// Not `memory_op`: replay does not reproduce reservation changes (its `"memory_op"` records),
+/// so an epoch with a successful one could not be replayed; its own tests cover it.
+const PV_CALLS: [u64; 18] = [
+    hc::SET_TRAP_TABLE,
+    hc::SET_GDT,
+    hc::STACK_SWITCH,
+    hc::SET_CALLBACKS,
+    hc::FPU_TASKSWITCH,
+    hc::PLATFORM_OP,
+    hc::SET_DEBUGREG,
+    hc::GET_DEBUGREG,
+    hc::UPDATE_DESCRIPTOR,
+    hc::SET_TIMER_OP,
+    hc::EVENT_CHANNEL_OP_COMPAT,
+    hc::GRANT_TABLE_OP,
+    hc::VM_ASSIST,
+    hc::VCPU_OP,
+    hc::SET_SEGMENT_BASE,
+    hc::CALLBACK_OP,
+    hc::EVENT_CHANNEL_OP,
+    hc::PHYSDEV_OP,
+];
+
 /// xorshift64*: small, fast, reproducible.
 pub(super) struct Rng(pub(super) u64);
 
@@ -264,6 +288,7 @@ impl World {
                 };
                 [cmd, ptr_or_wild(self, va(OUT)), 0, 0, 0, 0]
             }
+            _ if PV_CALLS.contains(&nr) => self.pv_args(nr, at),
             _ => std::array::from_fn(|_| match self.rng.below(3) {
                 0 => self.rng.next(),
                 1 => va(SCRATCH),
@@ -272,8 +297,61 @@ impl World {
         }
     }
 
+    /// A guest-made structure for a PV call's pointer argument: words that are small numbers,
+    /// frames and addresses of the domain, or noise.
+    fn pv_struct(&mut self, at: u64) -> u64 {
+        let mut b = Vec::with_capacity(256);
+        for _ in 0..32 {
+            let w = match self.rng.below(8) {
+                0 => self.rng.next(),
+                1 => 0,
+                2 => self.pool(),
+                3 => va(self.pool()) + 8 * self.rng.below(512),
+                4 => at + 8 * self.rng.below(32),
+                5 => self.mfn() << 12,
+                _ => self.rng.below(16),
+            };
+            b.extend(w.to_le_bytes());
+        }
+        self.store(at, &b);
+        at
+    }
+
+    /// Arguments of the PV CPU, event, time, grant and memory calls: mostly a small command,
+    /// a pointer to a guest-made structure and a small count, with a share of noise. The few
+    /// calls whose first argument is not a command get their own shape.
+    fn pv_args(&mut self, nr: u64, at: u64) -> [u64; 6] {
+        let p = self.pv_struct(at);
+        let noise = |w: &mut Self, v: u64| if w.rng.chance(10) { w.rng.next() } else { v };
+        let small = self.rng.below(16);
+        let count = match self.rng.below(8) {
+            0 => self.rng.next(),
+            1 => 0,
+            2 => 8192 + self.rng.below(16), // past the GDT's frames / a grant batch
+            _ => 1 + self.rng.below(4),
+        };
+        let args = match nr {
+            hc::SET_TRAP_TABLE | hc::PLATFORM_OP | hc::EVENT_CHANNEL_OP_COMPAT => [p, 0, 0],
+            hc::SET_GDT => [p, count, 0],
+            hc::UPDATE_DESCRIPTOR => [
+                (self.pool() << 12) + 8 * self.rng.below(512),
+                self.rng.next(),
+                0,
+            ],
+            hc::STACK_SWITCH | hc::SET_CALLBACKS => [small, va(self.pool()), va(self.pool())],
+            hc::SET_TIMER_OP | hc::FPU_TASKSWITCH => [self.rng.below(3), 0, 0],
+            hc::VCPU_OP => [small, self.rng.below(3), p],
+            hc::SET_SEGMENT_BASE | hc::SET_DEBUGREG | hc::VM_ASSIST => {
+                [self.rng.below(8), va(self.pool()), 0]
+            }
+            _ => [small, p, count],
+        };
+        let [a, b, c] = args;
+        [noise(self, a), noise(self, b), noise(self, c), 0, 0, 0]
+    }
+
     fn kind(&mut self) -> u64 {
-        match self.rng.below(40) {
+        match self.rng.below(44) {
             0..=9 => hc::MMUEXT_OP,
             10..=17 => hc::MMU_UPDATE,
             18..=23 => hc::UPDATE_VA_MAPPING,
@@ -284,6 +362,7 @@ impl World {
             32 => hc::SCHED_OP_COMPAT,
             33 => self.rng.below(64),
             34 => self.rng.next(),
+            35..=38 => PV_CALLS[self.rng.below(PV_CALLS.len() as u64) as usize],
             _ => u64::MAX, // a guest store: a candidate pagetable in a pool frame
         }
     }

@@ -196,7 +196,7 @@ impl World {
         );
         log.domain(
             json!({ "kernel": "fuzz", "nr_frames": NR, "policy": policy, "cmdline": "",
-                "l4": L4, "rules": { "l1_disallow": rules.l1_disallow, "linear_pt": rules.linear_pt },
+                "l4": L4, "xen": xen.replay_record(), "rules": { "l1_disallow": rules.l1_disallow, "linear_pt": rules.linear_pt },
                 "regions": regions }),
             &m2p,
         );
@@ -305,7 +305,8 @@ impl World {
 
     /// A guest store through the guest's own mappings. Like the CPU, nothing is written where
     /// the current tables give no writable mapping; under audit, not into a validated table
-    /// through a tolerated RW mapping either (replay cannot see guest stores into tables).
+    /// or descriptor page through a tolerated RW mapping either (replay cannot see guest stores
+    /// into them).
     fn store(&mut self, va: u64, bytes: &[u8]) -> bool {
         let mut off = 0u64;
         while off < bytes.len() as u64 {
@@ -316,7 +317,7 @@ impl World {
                 .hv
                 .validator
                 .frame_info(gpa >> 12)
-                .is_some_and(|i| i.ty.is_table())
+                .is_some_and(|i| i.ty.is_validated_type())
             {
                 return false;
             }
@@ -354,6 +355,9 @@ impl World {
         let r =
             crate::replay::replay_from(&bytes[..], "fuzz log").map_err(|e| fail(e.to_string()))?;
         if !r.clean() {
+            if let Some(path) = std::env::var_os("VMM_FUZZ_DUMP") {
+                let _ = std::fs::write(path, &bytes);
+            }
             let mut all = r.mismatches.shown.clone();
             all.extend(r.integrity.shown.iter().cloned());
             return Err(fail(all.join("\n")));

@@ -316,12 +316,13 @@ impl Hypervisor {
     }
 
     /// MMUEXT_CLEAR_PAGE / MMUEXT_COPY_PAGE: the destination must be able to take a writable
-    /// type (not an in-use pagetable), the source must be RAM; else -EINVAL like Xen.
+    /// type (not an in-use pagetable or descriptor page), the source must be RAM; else -EINVAL
+    /// like Xen.
     fn clear_or_copy(&mut self, ctx: &Ctx, cmd: u32, dst: u64, src: u64) -> i64 {
         let nr = self.ram.nr_frames();
         let in_use_table = |v: &pagetable_validator::Validator, m: u64| {
             v.frame_info(m)
-                .is_some_and(|i| i.ty.is_table() && i.type_count > 0)
+                .is_some_and(|i| i.ty.is_validated_type() && i.type_count > 0)
         };
         let ok = dst < nr
             && !in_use_table(&self.validator, dst)

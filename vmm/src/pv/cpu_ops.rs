@@ -128,15 +128,16 @@ impl Hypervisor {
     /// Hardware breakpoints are not armed (no guest debugging through this VMM).
     pub(crate) fn set_debugreg(&mut self, reg: u64, value: u64) -> i64 {
         let dr = &mut self.vcpu.pv.dr;
+        // Xen's `int reg`: the match and the index use the same truncated value.
         match reg as i32 {
-            0..=3 => {
+            r @ 0..=3 => {
                 // breakpoint_addr_ok: canonical and below the hypervisor's area.
                 if !is_canonical(value)
                     || (xen::HYPERVISOR_VIRT_START..xen::HYPERVISOR_VIRT_END).contains(&value)
                 {
                     return err(errno::EPERM);
                 }
-                dr[reg as usize] = value;
+                dr[r as usize] = value;
             }
             4 | 6 => {
                 if value != u64::from(value as u32) {
@@ -170,7 +171,7 @@ impl Hypervisor {
     /// `get_debugreg(reg)`.
     pub(crate) fn get_debugreg(&mut self, reg: u64) -> i64 {
         match reg as i32 {
-            0..=3 | 6 | 7 => self.vcpu.pv.dr[reg as usize] as i64,
+            r @ (0..=3 | 6 | 7) => self.vcpu.pv.dr[r as usize] as i64,
             4 => self.vcpu.pv.dr[6] as i64,
             5 => self.vcpu.pv.dr[7] as i64,
             _ => err(errno::ENODEV),

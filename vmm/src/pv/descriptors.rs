@@ -27,6 +27,12 @@ impl Hypervisor {
             }
             *f = u64::from_le_bytes(b);
         }
+        // Validation reads the descriptors: replay needs the frames' contents.
+        if self.log.machine() {
+            for &f in &frames {
+                self.snapshot(f, 1);
+            }
+        }
         // The frames take the descriptor-page type (validated, no writable mapping left).
         let r = self
             .validator

@@ -128,6 +128,12 @@ impl Replayer {
                 let mut v = Validator::with_rules(dom.nr, dom.policy, dom.rules);
                 v.set_m2p(m2p);
                 v.set_regions(dom.regions);
+                if let Some(x) = dom.xen {
+                    v.set_xen_l4_slots(x.l4_slots, x.ro_mpt);
+                    for f in x.shared {
+                        v.share_xen_frame(f);
+                    }
+                }
                 let mem = VecFrames::new(dom.nr);
                 self.phase = Phase::Ops {
                     v: Box::new(v),

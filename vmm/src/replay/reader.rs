@@ -6,7 +6,7 @@ use super::apply::Replayer;
 use super::MAX_FRAMES;
 use crate::logging::{LOG_FORMAT, MAX_LINE};
 use pagetable_validator::pte::{self, PAGE_SIZE};
-use pagetable_validator::{Policy, Region, Rules};
+use pagetable_validator::{Policy, Region, Rules, XEN_L4_SLOTS};
 use serde_json::Value;
 use std::io::BufRead;
 
@@ -60,6 +60,46 @@ pub(super) struct Domain {
     pub(super) policy: Policy,
     pub(super) rules: Rules,
     pub(super) regions: Vec<Region>,
+    /// The Xen area (absent in logs of domains without one).
+    pub(super) xen: Option<Box<XenArea>>,
+}
+
+/// The domain record's `"xen"`: see `XenLayout::replay_record`.
+pub(super) struct XenArea {
+    pub(super) l4_slots: [u64; XEN_L4_SLOTS],
+    pub(super) ro_mpt: u64,
+    pub(super) shared: Vec<u64>,
+}
+
+fn xen_area(x: &Value) -> Result<Box<XenArea>, String> {
+    let list = array(x, "l4_slots")?;
+    if list.len() != XEN_L4_SLOTS {
+        return Err(format!(
+            "{} Xen L4 slots (Xen has {XEN_L4_SLOTS})",
+            list.len()
+        ));
+    }
+    let mut l4_slots = [0u64; XEN_L4_SLOTS];
+    for (s, e) in l4_slots.iter_mut().zip(list) {
+        *s = e.as_u64().ok_or("a Xen L4 slot is not a number")?;
+    }
+    let list = array(x, "shared")?;
+    if list.len() > XEN_L4_SLOTS {
+        return Err(format!(
+            "{} shared Xen frames (at most {XEN_L4_SLOTS})",
+            list.len()
+        ));
+    }
+    let mut shared = Vec::with_capacity(list.len());
+    for f in list {
+        // Xen's own frames lie outside the domain's: any number (the count is bounded).
+        shared.push(f.as_u64().ok_or("a shared Xen frame is not a number")?);
+    }
+    Ok(Box::new(XenArea {
+        l4_slots,
+        ro_mpt: num(x, "ro_mpt")?,
+        shared,
+    }))
 }
 
 pub(super) fn get<'a>(v: &'a Value, k: &str) -> Result<&'a Value, String> {
@@ -154,11 +194,13 @@ pub(super) fn domain(rec: &Value) -> Result<Domain, String> {
         }
         regions.push(Region::new(name, num(x, "start")?, num(x, "end")?));
     }
+    let xen = rec.get("xen").map(xen_area).transpose()?;
     Ok(Domain {
         nr,
         policy,
         rules,
         regions,
+        xen,
     })
 }
 

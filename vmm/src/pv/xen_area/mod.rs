@@ -349,6 +349,16 @@ impl XenLayout {
         s[SLOT_DIRECTMAP - first] = pte::mk_pte(self.dm_l3(), HYP_RW);
         s
     }
+
+    /// What replay needs of the Xen area (the domain record's `"xen"`): the L4 entries
+    /// validation installs, the read-only M2P entry, and the frame Xen shares from the start.
+    pub fn replay_record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "l4_slots": self.l4_slots(),
+            "ro_mpt": self.ro_mpt_l4e(),
+            "shared": [self.shared_info_mfn()],
+        })
+    }
 }
 
 fn gdt_zero_flags() -> u64 {
