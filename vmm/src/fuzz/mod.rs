@@ -16,7 +16,8 @@
 //! fuzzer acts as a guest: it writes candidate pagetables into pool frames through its own
 //! mappings, makes them read-only, and sends valid-looking `mmu_update` / `mmuext_op` /
 //! `multicall` arrays (short ones and ones long enough to be preempted and continued),
-//! `update_va_mapping`, `xen_version`, `console_io` and `sched_op` calls, with a share of
+//! `update_va_mapping`, `xen_version`, `console_io` and `sched_op` calls, the PV CPU, event,
+//! time and grant calls with guest-made structures behind their pointers, with a share of
 //! wild pointers, counts, commands and domids.
 //!
 //! `vmm fuzz --calls N --seed S` runs it (hidden subcommand); `fuzz_short` (tests.rs) runs a few
