@@ -37,15 +37,11 @@ use inputs::Rng;
 
 use crate::hypercall::{Ctx, Hypervisor};
 use crate::logging::EventLog;
-use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
-use crate::pv::xen_area::{self, XenLayout};
 use crate::tlb::Flush;
 use pagetable_validator::abi::hypercall as hc;
-use pagetable_validator::pte::{
-    mk_pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
-};
-use pagetable_validator::{PageType, Policy, Region, Rules, Validator, L1_DISALLOW_IO_PRIV};
+use pagetable_validator::pte::PAGE_SIZE;
+use pagetable_validator::{PageType, Policy, Region};
 use serde_json::json;
 use std::cell::RefCell;
 use std::io::Write;
@@ -54,16 +50,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// Guest RAM of the fake domain (MiB) and its frames.
-const MEM_MIB: u64 = 4;
-const NR: u64 = MEM_MIB * 256;
-/// Where the domain's frames are mapped: frame f at `KBASE + f * 4096`.
-const KBASE: u64 = 0xffff_ffff_8000_0000;
-/// The builder-like tables.
-const L4: u64 = 1;
-const L3: u64 = 2;
-const L2: u64 = 3;
-const L1S: [u64; 2] = [4, 5];
+use crate::hypercall::fake_domain::{self, KBASE, L1S, L2, L3, L4, NR};
+
 /// Request arrays of top-level batches (frames 8..24), of multicall entries (24) and of their
 /// sub-batches (25..32); outputs (`done`, xen_version buffers) in 32..40; console text 40.
 const SCRATCH: u64 = 8;
@@ -152,37 +140,8 @@ struct World {
 
 impl World {
     fn new(seed: u64, rng: Rng, policy: Policy) -> Self {
-        let xen = XenLayout::new(NR).expect("a Xen area for 4 MiB");
-        let ram = GuestRam::new(MEM_MIB, Some((xen.base_frame, xen.nr_frames)))
-            .expect("4 MiB of guest memory");
-        let table = |f: u64| _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | (f << 12);
-        ram.write_u64_phys(L4 * PAGE_SIZE + 511 * 8, table(L3));
-        ram.write_u64_phys(L3 * PAGE_SIZE + 510 * 8, table(L2));
-        for (i, &l1) in L1S.iter().enumerate() {
-            ram.write_u64_phys(L2 * PAGE_SIZE + i as u64 * 8, table(l1));
-            for s in 0..512u64 {
-                let f = i as u64 * 512 + s;
-                let rw = if (L4..=L1S[1]).contains(&f) {
-                    0
-                } else {
-                    _PAGE_RW
-                };
-                ram.write_u64_phys(
-                    l1 * PAGE_SIZE + s * 8,
-                    mk_pte(f, _PAGE_PRESENT | _PAGE_ACCESSED | rw),
-                );
-            }
-        }
-        let rules = Rules {
-            l1_disallow: L1_DISALLOW_IO_PRIV,
-            ..Rules::default()
-        };
-        let mut v = Validator::with_rules(NR, policy, rules);
-        let m2p: Vec<u64> = (0..NR).collect();
-        xen_area::build(&xen, &ram, &m2p).expect("the Xen area builds");
-        v.set_xen_l4_slots(xen.l4_slots(), xen.ro_mpt_l4e());
-        v.share_xen_frame(xen.shared_info_mfn());
-        v.set_m2p(m2p.clone());
+        let (ram, xen, m2p, mut v) = fake_domain::build(policy);
+        let rules = fake_domain::rules();
         let regions = vec![Region::new(
             "fuzz domain",
             KBASE,

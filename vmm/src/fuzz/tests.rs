@@ -1,4 +1,5 @@
 use super::*;
+use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
 
 /// A short run in the normal suite; `VMM_FUZZ_CALLS=1000000` runs a long one.
 #[test]

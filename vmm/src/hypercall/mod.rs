@@ -13,6 +13,7 @@
 //! count.
 
 mod console;
+pub(crate) mod fake_domain;
 pub mod grant_table;
 mod memory_op;
 mod mmu;

@@ -1,25 +1,13 @@
-//! A GuestRam-backed [`Hypervisor`] for unit tests of hypercalls (no KVM): 4 MiB of RAM, the
-//! Xen area, and kernel tables (L4 frame 1, L3 2, L2 3, L1s 4-5) that map every RAM frame `f`
-//! at `KBASE + f * 4096`, writable except the tables themselves — the same domain the fuzzer
-//! builds (fuzz/mod.rs `World::new`).
+//! A GuestRam-backed [`Hypervisor`] for unit tests of hypercalls (no KVM), on the domain the
+//! fuzzer uses too ([`fake_domain`]).
 
-use super::{Ctx, Hypervisor};
+use super::{fake_domain, Ctx, Hypervisor};
 use crate::logging::EventLog;
-use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
-use crate::pv::xen_area::{self, XenLayout};
-use pagetable_validator::pte::{
-    mk_pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
-};
-use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
+use pagetable_validator::pte::PAGE_SIZE;
+use pagetable_validator::Policy;
 
-pub const MEM_MIB: u64 = 4;
-pub const NR: u64 = MEM_MIB * 256;
-pub const KBASE: u64 = 0xffff_ffff_8000_0000;
-pub const L4: u64 = 1;
-const L3: u64 = 2;
-const L2: u64 = 3;
-const L1S: [u64; 2] = [4, 5];
+pub use super::fake_domain::{KBASE, L1S, L4, NR};
 /// A free data frame for test buffers.
 pub const BUF: u64 = 0x100;
 
@@ -29,36 +17,7 @@ pub fn va(f: u64, off: u64) -> u64 {
 }
 
 pub fn hypervisor() -> Hypervisor {
-    let xen = XenLayout::new(NR).expect("a Xen area for 4 MiB");
-    let ram = GuestRam::new(MEM_MIB, Some((xen.base_frame, xen.nr_frames))).expect("guest memory");
-    let table = |f: u64| _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | (f << 12);
-    ram.write_u64_phys(L4 * PAGE_SIZE + 511 * 8, table(L3));
-    ram.write_u64_phys(L3 * PAGE_SIZE + 510 * 8, table(L2));
-    for (i, &l1) in L1S.iter().enumerate() {
-        ram.write_u64_phys(L2 * PAGE_SIZE + i as u64 * 8, table(l1));
-        for s in 0..512u64 {
-            let f = i as u64 * 512 + s;
-            let rw = if (L4..=L1S[1]).contains(&f) {
-                0
-            } else {
-                _PAGE_RW
-            };
-            ram.write_u64_phys(
-                l1 * PAGE_SIZE + s * 8,
-                mk_pte(f, _PAGE_PRESENT | _PAGE_ACCESSED | rw),
-            );
-        }
-    }
-    let rules = Rules {
-        l1_disallow: L1_DISALLOW_IO_PRIV,
-        ..Rules::default()
-    };
-    let mut v = Validator::with_rules(NR, Policy::Enforce, rules);
-    let m2p: Vec<u64> = (0..NR).collect();
-    xen_area::build(&xen, &ram, &m2p).expect("the Xen area builds");
-    v.set_xen_l4_slots(xen.l4_slots(), xen.ro_mpt_l4e());
-    v.share_xen_frame(xen.shared_info_mfn());
-    v.set_m2p(m2p);
+    let (ram, xen, _, v) = fake_domain::build(Policy::Enforce);
     let log = EventLog::with_sinks(None, "test".into(), Box::new(std::io::sink()));
     let mut hv = Hypervisor::new(
         ram,
