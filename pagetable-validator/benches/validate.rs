@@ -15,6 +15,11 @@
 //! configuration (criterion's own options override it, e.g. `-- --measurement-time 5`);
 //! then a summary prints medians, ratios and the frame-table bytes per frame.
 //! Nothing here asserts anything about time. `scripts/bench.sh` runs it.
+//!
+//! The figures also go to `$CARGO_TARGET_DIR/bench/validator.json` (default
+//! `target/bench/`): per space `pin_ns`, `unpin_ns`, `raw_read_ns`, `naive_loop_ns`
+//! as `{low, median, high}` over criterion's samples (ns per whole-space operation),
+//! `mmu_update_ns_per_entry` (remap) and `frame_table_bytes_per_frame`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -244,6 +249,55 @@ fn mmu_update_benches(c: &mut Criterion) {
         .expect("oracle agrees after the bench");
 }
 
+/// `{low, median, high}` of a benchmark's samples (ns), for the JSON file.
+fn spread(samples: &BTreeMap<String, Vec<f64>>, k: &str) -> serde_json::Value {
+    let mut s = samples.get(k).cloned().unwrap_or_default();
+    s.sort_by(f64::total_cmp);
+    match (s.first(), s.last()) {
+        (Some(&low), Some(&high)) => {
+            serde_json::json!({ "low": low, "median": s[s.len() / 2], "high": high })
+        }
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// Writes `bench/validator.json` under the target directory (the stable keys
+/// `scripts/bench.sh` reads).
+fn write_json(samples: &BTreeMap<String, Vec<f64>>) {
+    let spaces: Vec<serde_json::Value> = ["ro_contig", "rw_contig", "ro_random", "rw_random"]
+        .iter()
+        .filter(|name| samples.contains_key(&format!("{name}/pin")))
+        .map(|name| {
+            let get = |what: &str| spread(samples, &format!("{name}/{what}"));
+            serde_json::json!({
+                "name": name,
+                "entries": entries(),
+                "pin_ns": get("pin"),
+                "unpin_ns": get("unpin"),
+                "raw_read_ns": get("raw_read"),
+                "naive_loop_ns": get("naive_loop"),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "spaces": spaces,
+        "mmu_update_ns_per_entry": spread(samples, "mmu_update/remap"),
+        "mmu_update_fast_path_ns_per_entry": spread(samples, "mmu_update/fast_path"),
+        "frame_table_bytes_per_frame": FRAME_TABLE_BYTES_PER_FRAME,
+    });
+    // Cargo runs benches in the package directory; the workspace root is one up.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root
+        .join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()))
+        .join("bench");
+    let path = dir.join("validator.json");
+    let text = serde_json::to_string_pretty(&doc).expect("JSON");
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text + "\n")) {
+        Ok(()) => println!("figures written to {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    }
+}
+
 /// (best, median) of a benchmark's samples. Ratios use the best sample of
 /// each side: the cores are shared, and other load only ever adds time.
 fn stats(samples: &BTreeMap<String, Vec<f64>>, k: &str) -> (f64, f64) {
@@ -308,6 +362,7 @@ fn summary() {
     println!(
         "frame table: {FRAME_TABLE_BYTES_PER_FRAME} bytes per guest frame (+8 with the m2p the VMM sets for logs)"
     );
+    write_json(&samples);
 }
 
 fn main() {
