@@ -35,11 +35,11 @@ use pagetable_validator::{
 
 const L1S: u64 = 2048;
 const L2S: u64 = L1S / 512;
-const L4: Mfn = 0;
-const L3: Mfn = 1;
-const FIRST_L2: Mfn = 2;
-const FIRST_L1: Mfn = FIRST_L2 + L2S;
-const FIRST_DATA: Mfn = 4096;
+const L4: u64 = 0;
+const L3: u64 = 1;
+const FIRST_L2: u64 = 2;
+const FIRST_L1: u64 = FIRST_L2 + L2S;
+const FIRST_DATA: u64 = 4096;
 const DATA: u64 = L1S * 512;
 const NR: u64 = FIRST_DATA + DATA;
 
@@ -71,18 +71,18 @@ fn permutation(n: u64) -> Vec<u64> {
 
 fn build(data_flags: u64, random: bool) -> VecFrames {
     let mut mem = VecFrames::new(NR);
-    mem.write_entry(L4, 272, mk_pte(L3, PAGE_TABLE));
+    mem.write_entry(Mfn(L4), 272, mk_pte(L3, PAGE_TABLE));
     for i in 0..L2S {
-        mem.write_entry(L3, i as usize, mk_pte(FIRST_L2 + i, PAGE_TABLE));
+        mem.write_entry(Mfn(L3), i as usize, mk_pte(FIRST_L2 + i, PAGE_TABLE));
     }
     let perm = random.then(|| permutation(DATA));
     for i in 0..L1S {
         mem.write_entry(
-            FIRST_L2 + i / 512,
+            Mfn(FIRST_L2 + i / 512),
             (i % 512) as usize,
             mk_pte(FIRST_L1 + i, PAGE_TABLE),
         );
-        let f = mem.frame_mut(FIRST_L1 + i);
+        let f = mem.frame_mut(Mfn(FIRST_L1 + i));
         for (s, e) in f.iter_mut().enumerate() {
             let d = i * 512 + s as u64;
             let d = perm.as_ref().map_or(d, |p| p[d as usize]);
@@ -92,7 +92,7 @@ fn build(data_flags: u64, random: bool) -> VecFrames {
     mem
 }
 
-fn table_frames() -> std::ops::Range<Mfn> {
+fn table_frames() -> std::ops::Range<u64> {
     0..FIRST_L1 + L1S
 }
 
@@ -105,7 +105,10 @@ fn entries() -> u64 {
 fn raw_read(mem: &VecFrames) -> u64 {
     let mut acc = 0u64;
     for m in table_frames() {
-        for &e in mem.frame_ref(m).expect("VecFrames gives direct access") {
+        for &e in mem
+            .frame_ref(Mfn(m))
+            .expect("VecFrames gives direct access")
+        {
             acc = acc.wrapping_add(e);
         }
     }
@@ -122,7 +125,7 @@ struct Counts {
 
 fn naive_count(mem: &VecFrames, counts: &mut [Counts]) {
     for m in FIRST_L1..FIRST_L1 + L1S {
-        for &e in mem.frame_ref(m).expect("direct access") {
+        for &e in mem.frame_ref(Mfn(m)).expect("direct access") {
             if e & _PAGE_PRESENT != 0 {
                 let c = &mut counts[pte_mfn(e) as usize];
                 c.refs += 1;
@@ -137,8 +140,8 @@ fn pin_benches(c: &mut Criterion, name: &str, data_flags: u64, random: bool) {
     let mut v = Validator::new(NR, Policy::Enforce);
     // The first pin rewrites the entries in Xen's adjusted form; measure the
     // steady state a re-pin sees.
-    v.pin(&mut mem, 4, L4).expect("dense space pins");
-    v.unpin(&mut mem, L4).expect("unpin");
+    v.pin(&mut mem, 4, Mfn(L4)).expect("dense space pins");
+    v.unpin(&mut mem, Mfn(L4)).expect("unpin");
     let mut g = c.benchmark_group(name);
     g.bench_function("raw_read", |b| {
         b.iter_custom(|iters| {
@@ -169,9 +172,9 @@ fn pin_benches(c: &mut Criterion, name: &str, data_flags: u64, random: bool) {
             let mut d = Duration::ZERO;
             for _ in 0..iters {
                 let t = Instant::now();
-                v.pin(&mut mem, 4, L4).expect("dense space pins");
+                v.pin(&mut mem, 4, Mfn(L4)).expect("dense space pins");
                 d += t.elapsed();
-                v.unpin(&mut mem, L4).expect("unpin");
+                v.unpin(&mut mem, Mfn(L4)).expect("unpin");
                 v.drain_events();
             }
             record(&format!("{name}/pin"), d, iters);
@@ -182,9 +185,9 @@ fn pin_benches(c: &mut Criterion, name: &str, data_flags: u64, random: bool) {
         b.iter_custom(|iters| {
             let mut d = Duration::ZERO;
             for _ in 0..iters {
-                v.pin(&mut mem, 4, L4).expect("dense space pins");
+                v.pin(&mut mem, 4, Mfn(L4)).expect("dense space pins");
                 let t = Instant::now();
-                v.unpin(&mut mem, L4).expect("unpin");
+                v.unpin(&mut mem, Mfn(L4)).expect("unpin");
                 d += t.elapsed();
                 v.drain_events();
             }
@@ -193,7 +196,7 @@ fn pin_benches(c: &mut Criterion, name: &str, data_flags: u64, random: bool) {
         })
     });
     g.finish();
-    v.pin(&mut mem, 4, L4).unwrap();
+    v.pin(&mut mem, 4, Mfn(L4)).unwrap();
     v.check_invariants(&mem)
         .expect("oracle agrees after the bench");
 }
@@ -201,10 +204,10 @@ fn pin_benches(c: &mut Criterion, name: &str, data_flags: u64, random: bool) {
 fn mmu_update_benches(c: &mut Criterion) {
     let mut mem = build(PAGE_KERNEL, false);
     let mut v = Validator::new(NR, Policy::Enforce);
-    v.register_initial(&mut mem, L4).unwrap();
+    v.register_initial(&mut mem, Mfn(L4)).unwrap();
     let batch = 4096usize;
     let l1 = |i: usize| FIRST_L1 + (i / 512) as u64;
-    let req = |i: usize, m: Mfn, flags: u64| MmuUpdate {
+    let req = |i: usize, m: u64, flags: u64| MmuUpdate {
         ptr: (l1(i) << 12) | ((i % 512) as u64 * 8),
         val: mk_pte(m, flags),
     };

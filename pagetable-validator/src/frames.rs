@@ -1,7 +1,8 @@
 //! Guest memory as the validator sees it: machine frames of 512 entries.
 
-use crate::model::Mfn;
+use crate::frame::Mfn;
 use crate::pte::ENTRIES;
+use crate::validator::ix;
 
 /// Guest machine frames as the validator sees them. Valid mfns: `0..nr_frames()`.
 ///
@@ -55,13 +56,13 @@ impl VecFrames {
     /// Frame `mfn` (panics if `mfn >= nr_frames`, like slice indexing).
     #[inline]
     pub fn frame(&self, mfn: Mfn) -> &[u64; ENTRIES] {
-        self.frames[mfn as usize].as_deref().unwrap_or(&ZERO_FRAME)
+        self.frames[ix(mfn)].as_deref().unwrap_or(&ZERO_FRAME)
     }
 
     /// Frame `mfn`, allocated if needed (panics if `mfn >= nr_frames`).
     #[inline]
     pub fn frame_mut(&mut self, mfn: Mfn) -> &mut [u64; ENTRIES] {
-        self.frames[mfn as usize].get_or_insert_with(|| Box::new([0; ENTRIES]))
+        self.frames[ix(mfn)].get_or_insert_with(|| Box::new([0; ENTRIES]))
     }
 }
 
@@ -78,7 +79,7 @@ impl GuestFrames for VecFrames {
     #[inline]
     fn write_entry(&mut self, mfn: Mfn, slot: usize, val: u64) {
         // Writing zero into a never-allocated frame changes nothing.
-        if val == 0 && self.frames[mfn as usize].is_none() {
+        if val == 0 && self.frames[ix(mfn)].is_none() {
             return;
         }
         self.frame_mut(mfn)[slot] = val;
@@ -104,7 +105,7 @@ impl PartialEq for VecFrames {
     /// Content equality (an allocated all-zero frame equals a never-written one).
     fn eq(&self, other: &Self) -> bool {
         self.frames.len() == other.frames.len()
-            && (0..self.frames.len() as u64).all(|m| self.frame(m) == other.frame(m))
+            && (0..self.frames.len() as u64).all(|m| self.frame(Mfn(m)) == other.frame(Mfn(m)))
     }
 }
 
@@ -115,19 +116,19 @@ mod tests {
     #[test]
     fn sparse_frames_read_zero_and_keep_writes() {
         let mut m = VecFrames::new(4);
-        assert_eq!(m.read_entry(3, 7), 0);
-        m.write_entry(3, 7, 0x1234);
-        m.write_entry(2, 0, 0);
-        assert_eq!(m.read_entry(3, 7), 0x1234);
+        assert_eq!(m.read_entry(Mfn(3), 7), 0);
+        m.write_entry(Mfn(3), 7, 0x1234);
+        m.write_entry(Mfn(2), 0, 0);
+        assert_eq!(m.read_entry(Mfn(3), 7), 0x1234);
         let mut buf = [1u64; ENTRIES];
-        m.read_frame(2, &mut buf);
+        m.read_frame(Mfn(2), &mut buf);
         assert!(buf.iter().all(|&e| e == 0));
-        m.read_frame(3, &mut buf);
+        m.read_frame(Mfn(3), &mut buf);
         assert_eq!(buf[7], 0x1234);
         assert_eq!(m.nr_frames(), 4);
         let mut n = VecFrames::new(4);
-        n.frame_mut(1);
-        n.write_entry(3, 7, 0x1234);
+        n.frame_mut(Mfn(1));
+        n.write_entry(Mfn(3), 7, 0x1234);
         assert_eq!(m, n);
     }
 }

@@ -1,7 +1,8 @@
 //! Xen's paravirtual MMU rules as a pure library.
 //!
-//! * [`abi`] and [`pte`]: Xen's PV x86_64 ABI and x86-64 paging bits. `no_std`,
-//!   dependency-free; the guest kernel shares them.
+//! * [`abi`], [`pte`] and [`frame`]: Xen's PV x86_64 ABI, x86-64 paging bits and the
+//!   frame-number types [`Mfn`] / [`Pfn`]. `no_std`, dependency-free; the guest kernel
+//!   shares them.
 //! * With the `std` feature: the validator — Xen's page types, type counts, pinning
 //!   and validated PTE updates over guest memory seen through a small trait
 //!   ([`GuestFrames`]). [`Validator`] is the entry point.
@@ -65,7 +66,10 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod abi;
+pub mod frame;
 pub mod pte;
+
+pub use frame::{Mfn, Pfn};
 
 #[cfg(feature = "std")]
 mod event;
@@ -97,7 +101,7 @@ pub use event::{Event, Op, StrayMapping, VaRef, Violation, ViolationKind, XenMsg
 #[cfg(feature = "std")]
 pub use frames::{GuestFrames, VecFrames};
 #[cfg(feature = "std")]
-pub use model::{FrameInfo, Mfn, PageType, Policy, Region, XenError, FRAME_TABLE_BYTES_PER_FRAME};
+pub use model::{FrameInfo, PageType, Policy, Region, XenError, FRAME_TABLE_BYTES_PER_FRAME};
 #[cfg(feature = "std")]
 pub use rules::{
     adjust_guest_l1e, adjust_guest_lne, check_descriptor, Rules, _PAGE_GUEST_KERNEL,

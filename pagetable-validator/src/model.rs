@@ -4,8 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::abi::errno;
 
-/// Machine frame number.
-pub type Mfn = u64;
+pub use crate::frame::Mfn;
 
 /// Refuse (Xen's behaviour) or record-and-allow stray writable mappings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,13 +23,13 @@ use crate::abi::{mmu, MmuUpdate};
 use crate::event::Op;
 use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType, XenError};
-use crate::pte::{pte_mfn, table_index, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE};
+use crate::pte::{table_index, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE};
 use crate::refs::Origin;
 use crate::rules::{
     addr_ok, adjust_guest_l1e, adjust_guest_lne, global_kernel_page, has_changed_beyond_fastpath,
     is_xen_l4_slot, LN_DISALLOW,
 };
-use crate::validator::Validator;
+use crate::validator::{ix, Validator};
 use crate::xenlog::{
     self, c_alt_hex, hex5, msg, LINE_BAD_OWNER, LINE_L4_XEN_PRIVATE, LINE_MACHPHYS_UPDATE,
     LINE_MOD_BAD_FLAGS, LINE_NEW_BASEPTR, LINE_NEW_USER_BASEPTR, LINE_NORMAL_UPDATE,
@@ -77,19 +77,19 @@ impl Validator {
     ) -> Result<(), XenError> {
         let want = PageType::table(level)
             .ok_or_else(|| XenError::inval(format!("pin level {level} not in 1..=4")))?;
-        if mfn >= self.nr {
+        if !self.in_domain(mfn) {
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
         if let Err(e) = self.get_page_type(mem, mfn, want, Origin::Pin) {
             self.log.push(xenlog::pin_error(e.errno(), mfn));
             return Err(e);
         }
-        if self.frames[mfn as usize].pinned() {
+        if self.frame(mfn).pinned() {
             self.log.push(xenlog::already_pinned(mfn));
             self.put_page_type(mem, mfn, want);
             return Err(XenError::inval(format!("mfn {mfn:x} already pinned")));
         }
-        self.frames[mfn as usize].set_pinned(true);
+        self.frame_mut(mfn).set_pinned(true);
         Ok(())
     }
 
@@ -102,19 +102,19 @@ impl Validator {
     }
 
     fn do_unpin<M: GuestFrames>(&mut self, mem: &mut M, mfn: Mfn) -> Result<(), XenError> {
-        if mfn >= self.nr {
+        if !self.in_domain(mfn) {
             self.log.push(msg(
                 LINE_BAD_OWNER,
                 format!("mfn {} bad, or bad owner d0", hex5(mfn)),
             ));
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        if !self.frames[mfn as usize].pinned() {
+        if !self.frame(mfn).pinned() {
             self.log.push(xenlog::not_pinned(mfn));
             return Err(XenError::inval(format!("mfn {mfn:x} not pinned")));
         }
-        self.frames[mfn as usize].set_pinned(false);
-        let ty = self.frames[mfn as usize].ty();
+        self.frame_mut(mfn).set_pinned(false);
+        let ty = self.frame(mfn).ty();
         self.put_page_type(mem, mfn, ty);
         Ok(())
     }
@@ -134,7 +134,7 @@ impl Validator {
         if self.base == Some(mfn) {
             return Ok(());
         }
-        if mfn >= self.nr {
+        if !self.in_domain(mfn) {
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
         if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
@@ -160,11 +160,11 @@ impl Validator {
     ) -> Result<(), XenError> {
         let old = self.user_base;
         let res = self.check_mem(mem).and_then(|()| {
-            if old.unwrap_or(0) == mfn {
+            if old.unwrap_or(Mfn(0)) == mfn {
                 return Ok(());
             }
-            if mfn != 0 {
-                if mfn >= self.nr {
+            if mfn != Mfn(0) {
+                if !self.in_domain(mfn) {
                     return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
                 }
                 if let Err(e) = self.get_page_type(mem, mfn, PageType::L4, Origin::Base) {
@@ -175,7 +175,7 @@ impl Validator {
                     return Err(e);
                 }
             }
-            self.user_base = (mfn != 0).then_some(mfn);
+            self.user_base = (mfn != Mfn(0)).then_some(mfn);
             if let Some(o) = old {
                 self.put_page_type(mem, o, PageType::L4);
             }
@@ -193,20 +193,20 @@ impl Validator {
     ) -> Result<(), XenError> {
         let cmd = req.ptr & MMU_CMD_BITS;
         if cmd == mmu::MACHPHYS_UPDATE {
-            let mfn = req.ptr >> 12;
+            let mfn = Mfn(req.ptr >> 12);
             let res = self.do_machphys(mfn, req.val);
             self.finish(Op::MachphysUpdate { mfn, pfn: req.val }, &res);
             return res;
         }
         let ptr = req.ptr - cmd;
-        let table = ptr >> 12;
+        let table = Mfn(ptr >> 12);
         let slot = ((ptr & 0xfff) >> 3) as usize;
-        let level = self
-            .frames
-            .get(table as usize)
+        let level = Some(table)
+            .filter(|&t| self.in_domain(t))
+            .map(|t| self.frame(t))
             .filter(|f| f.ty().is_table() && f.validated())
             .map_or(0, |f| f.ty().level());
-        let old = if table < self.nr && mem.nr_frames() > table {
+        let old = if self.in_domain(table) && mem.nr_frames() > table.0 {
             mem.read_entry(table, slot)
         } else {
             0
@@ -246,14 +246,14 @@ impl Validator {
     }
 
     fn do_machphys(&mut self, mfn: Mfn, pfn: u64) -> Result<(), XenError> {
-        if mfn >= self.nr {
+        if !self.in_domain(mfn) {
             self.log.push(msg(
                 LINE_MACHPHYS_UPDATE,
                 "Could not get page for mach->phys update".into(),
             ));
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        let i = mfn as usize;
+        let i = ix(mfn);
         if self.m2p.len() <= i {
             self.m2p.resize(i + 1, u64::MAX);
         }
@@ -278,7 +278,7 @@ impl Validator {
             mmu::NORMAL_PT_UPDATE | mmu::PT_UPDATE_PRESERVE_AD | mmu::PT_UPDATE_NO_TRANSLATE => {}
             _ => return Err(XenError::NoSys),
         }
-        if table >= self.nr {
+        if !self.in_domain(table) {
             self.log.push(msg(
                 LINE_NORMAL_UPDATE,
                 "Could not get page for normal update".into(),
@@ -291,7 +291,7 @@ impl Validator {
                 // Not a pagetable: a plain write, like Xen's writable-page path. A descriptor
                 // page in use matches none of do_mmu_update's type cases: -EINVAL, nothing
                 // logged.
-                let f = self.frames[table as usize];
+                let f = self.frame(table);
                 if f.ty() == PageType::SegDesc && f.count() > 0 {
                     return Err(XenError::inval("mmu_update into a descriptor page"));
                 }
@@ -432,12 +432,12 @@ impl Validator {
             } else {
                 e & _PAGE_PRESENT != 0
             };
-            if !ok || pte_mfn(e) >= self.nr {
+            if !ok || !self.in_domain(Mfn::of_pte(e)) {
                 return Err(no_l1());
             }
-            table = pte_mfn(e);
+            table = Mfn::of_pte(e);
         }
-        let f = self.frames[table as usize];
+        let f = self.frame(table);
         if f.ty() != PageType::L1 || !f.validated() {
             return Err(no_l1());
         }

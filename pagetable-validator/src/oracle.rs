@@ -18,7 +18,7 @@
 //!   writable reference (audit: only tolerated ones); no other frame is one.
 
 use crate::frames::GuestFrames;
-use crate::model::{FrameInfo, PageType, Policy};
+use crate::model::{FrameInfo, Mfn, PageType, Policy};
 use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
 use crate::rules::{
     adjust_guest_l1e, adjust_guest_lne, check_descriptor, is_xen_l4_slot, LN_DISALLOW,
@@ -46,10 +46,10 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
     }
     for (b, what) in [(v.base, "base"), (v.user_base, "user base")] {
         let Some(b) = b else { continue };
-        if b as usize >= n {
+        if b.0 as usize >= n {
             errs.push(format!("{what} {b:x} outside the domain"));
         } else {
-            reach(&mut live, b as usize, 4, what, &mut errs, &mut work);
+            reach(&mut live, b.0 as usize, 4, what, &mut errs, &mut work);
         }
     }
 
@@ -62,7 +62,7 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
         if level == 1 {
             continue;
         }
-        mem.read_frame(p as u64, &mut buf);
+        mem.read_frame(Mfn(p as u64), &mut buf);
         for (slot, &e) in buf.iter().enumerate() {
             if e & _PAGE_PRESENT == 0 || (level == 4 && is_xen_l4_slot(slot)) {
                 continue;
@@ -97,20 +97,20 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
         }
     }
     for b in [v.base, v.user_base].into_iter().flatten() {
-        if (b as usize) < n {
-            refs[b as usize] += 1;
-            tcount[b as usize] += 1;
+        if (b.0 as usize) < n {
+            refs[b.0 as usize] += 1;
+            tcount[b.0 as usize] += 1;
         }
     }
     let mut gdt_refs = vec![0u64; n];
     for &g in &v.gdt {
-        if g as usize >= n {
+        if g.0 as usize >= n {
             errs.push(format!("GDT frame {g:x} outside the domain"));
             continue;
         }
-        gdt_refs[g as usize] += 1;
-        refs[g as usize] += 1;
-        tcount[g as usize] += 1;
+        gdt_refs[g.0 as usize] += 1;
+        refs[g.0 as usize] += 1;
+        tcount[g.0 as usize] += 1;
     }
     for (m, &c) in gdt_refs.iter().enumerate() {
         if c == 0 {
@@ -119,7 +119,7 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
         if live[m] != 0 {
             errs.push(format!("GDT frame {m:x} is also reachable as L{}", live[m]));
         }
-        mem.read_frame(m as u64, &mut buf);
+        mem.read_frame(Mfn(m as u64), &mut buf);
         for (i, &d) in buf.iter().enumerate() {
             if check_descriptor(d) != Some(d) {
                 errs.push(format!(
@@ -130,7 +130,7 @@ pub(crate) fn check<M: GuestFrames>(v: &Validator, mem: &M) -> Result<(), String
     }
     for &p in &tables {
         let level = live[p];
-        mem.read_frame(p as u64, &mut buf);
+        mem.read_frame(Mfn(p as u64), &mut buf);
         for (slot, &e) in buf.iter().enumerate() {
             if level == 4 && is_xen_l4_slot(slot) {
                 let k = slot - crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::event::{StrayMapping, VaRef};
 use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType};
-use crate::pte::{pte_mfn, va_of, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
+use crate::pte::{va_of, _PAGE_PRESENT, _PAGE_RW, ENTRIES};
 use crate::rules::is_xen_l4_slot;
 use crate::validator::Validator;
 
@@ -29,7 +29,7 @@ impl Validator {
             .iter()
             .enumerate()
             .filter(move |(_, f)| f.ty() == ty && f.count() > 0)
-            .map(|(m, _)| m as Mfn)
+            .map(|(m, _)| Mfn(m as u64))
     }
 
     fn parents<M: GuestFrames>(&self, mem: &M) -> Parents {
@@ -44,8 +44,8 @@ impl Validator {
                     if e & _PAGE_PRESENT == 0 || (level == 4 && is_xen_l4_slot(slot)) {
                         continue;
                     }
-                    let c = pte_mfn(e);
-                    if c < self.nr && c != p && self.frames[c as usize].ty() == child_ty {
+                    let c = Mfn::of_pte(e);
+                    if self.in_domain(c) && c != p && self.frame(c).ty() == child_ty {
                         map.entry(c).or_default().push((p, slot as u16));
                     }
                 }
@@ -58,7 +58,7 @@ impl Validator {
     fn roots(&self) -> Vec<Mfn> {
         let mut roots: Vec<Mfn> = self.base.into_iter().collect();
         for (m, f) in self.frames.iter().enumerate() {
-            let m = m as Mfn;
+            let m = Mfn(m as u64);
             if f.pinned() && f.ty() == PageType::L4 && Some(m) != self.base {
                 roots.push(m);
             }
@@ -126,7 +126,8 @@ impl Validator {
         for l1 in self.table_frames(PageType::L1) {
             mem.read_frame(l1, &mut buf);
             for (slot, &e) in buf.iter().enumerate() {
-                if e & (_PAGE_PRESENT | _PAGE_RW) == _PAGE_PRESENT | _PAGE_RW && pte_mfn(e) == t {
+                if e & (_PAGE_PRESENT | _PAGE_RW) == _PAGE_PRESENT | _PAGE_RW && Mfn::of_pte(e) == t
+                {
                     hits.push((l1, slot as u16, e));
                 }
             }

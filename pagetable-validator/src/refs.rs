@@ -33,7 +33,7 @@
 use crate::event::{StrayMapping, Violation, ViolationKind};
 use crate::frames::GuestFrames;
 use crate::model::{Mfn, PageType, Policy, XenError, MAX_TYPE_COUNT, MAX_UNTYPED};
-use crate::pte::{pte_mfn, _PAGE_PRESENT, _PAGE_RW};
+use crate::pte::{_PAGE_PRESENT, _PAGE_RW};
 use crate::rules::{xen_flags, LN_DISALLOW};
 use crate::validator::Validator;
 use crate::xenlog::{
@@ -63,7 +63,7 @@ impl Validator {
     /// L1 entry does).
     #[inline]
     pub(crate) fn get_untyped_ref(&mut self, t: Mfn) -> Result<(), XenError> {
-        let u = &mut self.untyped[t as usize];
+        let u = self.untyped_mut(t);
         if *u >= MAX_UNTYPED {
             return Err(XenError::inval("reference count overflow"));
         }
@@ -74,7 +74,7 @@ impl Validator {
     /// Drops a general reference taken by [`Validator::get_untyped_ref`] (`put_page`).
     #[inline]
     pub(crate) fn put_untyped_ref(&mut self, t: Mfn) {
-        let u = &mut self.untyped[t as usize];
+        let u = self.untyped_mut(t);
         *u = u.saturating_sub(1);
     }
 
@@ -90,7 +90,7 @@ impl Validator {
         want: PageType,
         origin: Origin,
     ) -> Result<(), XenError> {
-        if self.frames[t as usize].try_get_type_fast(want) {
+        if self.frame_mut(t).try_get_type_fast(want) {
             return Ok(());
         }
         if want == PageType::Writable {
@@ -108,7 +108,7 @@ impl Validator {
         t: Mfn,
         origin: Origin,
     ) -> Result<(), XenError> {
-        if self.frames[t as usize].try_get_type_fast(PageType::Writable) {
+        if self.frame_mut(t).try_get_type_fast(PageType::Writable) {
             return Ok(());
         }
         self.get_writable_slow(mem, t, origin)
@@ -123,9 +123,9 @@ impl Validator {
         origin: Origin,
     ) -> Result<(), XenError> {
         let want = PageType::Writable;
-        let f = self.frames[t as usize];
+        let f = self.frame(t);
         if f.count() == 0 {
-            let fm = &mut self.frames[t as usize];
+            let fm = self.frame_mut(t);
             fm.set_ty(want);
             fm.set_count(1);
             fm.set_validated(true);
@@ -138,8 +138,9 @@ impl Validator {
         // get_page_from_l1e adds "Could not get page type".
         self.log_bad_type(f, want, t);
         self.record_writable_of_pagetable(mem, t, origin);
-        let c = &mut self.cold[t as usize];
-        if self.policy == Policy::Audit && c.tolerated < u16::MAX {
+        let audit = self.policy == Policy::Audit;
+        let c = self.cold_mut(t);
+        if audit && c.tolerated < u16::MAX {
             c.tolerated += 1;
             return Ok(());
         }
@@ -154,10 +155,10 @@ impl Validator {
         t: Mfn,
         want: PageType,
     ) -> Result<(), XenError> {
-        let f = self.frames[t as usize];
+        let f = self.frame(t);
         if f.count() == 0 {
             // Type change: the frame takes the new type and is validated now.
-            let fm = &mut self.frames[t as usize];
+            let fm = self.frame_mut(t);
             fm.set_ty(want);
             fm.set_count(1);
             fm.set_validated(false);
@@ -168,7 +169,7 @@ impl Validator {
             };
             return match validated {
                 Ok(()) => {
-                    self.frames[t as usize].set_validated(true);
+                    self.frame_mut(t).set_validated(true);
                     Ok(())
                 }
                 Err(e) => {
@@ -206,8 +207,8 @@ impl Validator {
                 let Ok(tolerated) = u16::try_from(f.count()) else {
                     return Err(XenError::inval("too many writable mappings to tolerate"));
                 };
-                self.cold[t as usize].tolerated = tolerated;
-                let fm = &mut self.frames[t as usize];
+                self.cold_mut(t).tolerated = tolerated;
+                let fm = self.frame_mut(t);
                 fm.set_count(0);
                 fm.set_ty(PageType::None);
                 fm.set_validated(false);
@@ -239,8 +240,8 @@ impl Validator {
     /// The type count reached 0: the frame loses its type. Writable mappings
     /// tolerated under audit become ordinary writable references again.
     fn drop_to_zero(&mut self, t: Mfn) {
-        let tolerated = std::mem::take(&mut self.cold[t as usize].tolerated);
-        let f = &mut self.frames[t as usize];
+        let tolerated = std::mem::take(&mut self.cold_mut(t).tolerated);
+        let f = self.frame_mut(t);
         if tolerated > 0 {
             f.set_ty(PageType::Writable);
             f.set_count(u32::from(tolerated));
@@ -256,7 +257,7 @@ impl Validator {
     /// earlier by [`Validator::get_page_type`].
     #[inline(always)]
     pub(crate) fn put_page_type<M: GuestFrames>(&mut self, mem: &M, t: Mfn, ty: PageType) {
-        let f = &mut self.frames[t as usize];
+        let f = self.frame_mut(t);
         // Hot case: not the last reference of the frame's own type.
         if f.count() > 1 && f.ty() == ty {
             f.ti -= 1;
@@ -272,10 +273,10 @@ impl Validator {
 
     #[inline(never)]
     fn put_page_type_slow<M: GuestFrames>(&mut self, mem: &M, t: Mfn, ty: PageType) {
-        let f = &mut self.frames[t as usize];
+        let f = self.frame_mut(t);
         if ty == PageType::Writable && f.ty() != PageType::Writable {
             // A writable mapping tolerated under audit goes away.
-            let c = &mut self.cold[t as usize];
+            let c = self.cold_mut(t);
             c.tolerated = c.tolerated.saturating_sub(1);
             return;
         }
@@ -309,8 +310,8 @@ impl Validator {
         if e & self.rules.l1_disallow != 0 {
             return Err(self.bad_flags(LINE_GET_L1_BAD_FLAGS, 1, e, self.rules.l1_disallow));
         }
-        let t = pte_mfn(e);
-        if t >= self.nr {
+        let t = Mfn::of_pte(e);
+        if !self.in_domain(t) {
             // Xen's own pages shared with the guest (`share_xen_page_with_guest`:
             // shared_info) may be mapped, RW too; they never become pagetables.
             if self.xen_shared.contains(&t) {
@@ -338,8 +339,8 @@ impl Validator {
         if !present(e) {
             return;
         }
-        let t = pte_mfn(e);
-        if t >= self.nr {
+        let t = Mfn::of_pte(e);
+        if !self.in_domain(t) {
             return;
         }
         if e & _PAGE_RW != 0 {
@@ -367,9 +368,9 @@ impl Validator {
                 LN_DISALLOW,
             ));
         }
-        let t = pte_mfn(e);
+        let t = Mfn::of_pte(e);
         let lower = PageType::table(level - 1).expect("level 2..=4");
-        let first = if t < self.nr {
+        let first = if self.in_domain(t) {
             let origin = Origin::Entry {
                 table: p,
                 slot: slot as u16,
@@ -408,12 +409,12 @@ impl Validator {
         if t == p {
             return true;
         }
-        if t >= self.nr {
+        if !self.in_domain(t) {
             return false;
         }
         let same = PageType::table(level);
-        let (pl, tl) = (self.cold[p as usize].linear, self.cold[t as usize].linear);
-        let tf = self.frames[t as usize];
+        let (pl, tl) = (self.cold(p).linear, self.cold(t).linear);
+        let tf = self.frame(t);
         let ok = (0..i16::MAX).contains(&pl)
             && tl <= 0
             && tl > i16::MIN
@@ -421,9 +422,9 @@ impl Validator {
             && tf.validated()
             && tf.count() < MAX_TYPE_COUNT;
         if ok {
-            self.cold[p as usize].linear += 1;
-            self.cold[t as usize].linear -= 1;
-            self.frames[t as usize].ti += 1;
+            self.cold_mut(p).linear += 1;
+            self.cold_mut(t).linear -= 1;
+            self.frame_mut(t).ti += 1;
         }
         ok
     }
@@ -439,16 +440,16 @@ impl Validator {
         if !present(e) {
             return;
         }
-        let t = pte_mfn(e);
-        if t == p || t >= self.nr {
+        let t = Mfn::of_pte(e);
+        if t == p || !self.in_domain(t) {
             return;
         }
         let same = PageType::table(level).expect("level 2..=4");
-        if self.frames[t as usize].ty() == same {
+        if self.frame(t).ty() == same {
             // A linear entry.
-            let pc = &mut self.cold[p as usize];
+            let pc = self.cold_mut(p);
             pc.linear = pc.linear.saturating_sub(1).max(0);
-            let tc = &mut self.cold[t as usize];
+            let tc = self.cold_mut(t);
             tc.linear = tc.linear.saturating_add(1).min(0);
             self.put_page_type(mem, t, same);
         } else {
@@ -489,7 +490,7 @@ impl Validator {
     #[cold]
     fn record_stray_writable<M: GuestFrames>(&mut self, mem: &M, t: Mfn, want: PageType) {
         let mappings = self.writable_mappings(mem, t);
-        let f = self.frames[t as usize];
+        let f = self.frame(t);
         self.violations.push(Violation {
             kind: ViolationKind::StrayWritable,
             frame: t,
@@ -517,7 +518,7 @@ impl Validator {
                 requested: true,
             });
         }
-        let f = self.frames[t as usize];
+        let f = self.frame(t);
         self.violations.push(Violation {
             kind: ViolationKind::WritableMappingOfPagetable,
             frame: t,

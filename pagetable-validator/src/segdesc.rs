@@ -55,7 +55,7 @@ impl Validator {
                         self.pfn_or_invalid(t),
                         PageType::SegDesc.xen_bits(),
                         self.refs_of(t),
-                        self.frames[t as usize].xen_type_info(),
+                        self.frame(t).xen_type_info(),
                     ));
                     return Err(XenError::inval(format!(
                         "descriptor {i} of mfn {t:x} refused"
@@ -110,7 +110,7 @@ impl Validator {
         let nr = (entries as usize).div_ceil(ENTRIES);
         let new = frames.get(..nr).ok_or(XenError::Fault)?;
         for (i, &m) in new.iter().enumerate() {
-            let ok = m < self.nr
+            let ok = self.in_domain(m)
                 && self
                     .get_page_type(mem, m, PageType::SegDesc, Origin::Pin)
                     .is_ok();
@@ -167,11 +167,11 @@ impl Validator {
                 "descriptor {desc:016x} at {maddr:x} refused"
             )));
         };
-        let mfn = maddr >> 12;
-        if mfn >= self.nr {
+        let mfn = Mfn(maddr >> 12);
+        if !self.in_domain(mfn) {
             return Err(XenError::inval(format!("mfn {mfn:x} outside the domain")));
         }
-        let f = self.frames[mfn as usize];
+        let f = self.frame(mfn);
         // Xen takes a transient reference of the frame's kind and drops it once
         // the store is done; only its failure is observable.
         if f.count() != 0 && f.ty().is_table() {

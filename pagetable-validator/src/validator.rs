@@ -42,6 +42,13 @@ pub struct Validator {
     pub(crate) xen_shared: Vec<Mfn>,
 }
 
+/// The frame-table index of `t`. Exact for every `t < nr` (the table's length, a `usize`);
+/// only called after [`Validator::in_domain`].
+#[inline(always)]
+pub(crate) fn ix(t: Mfn) -> usize {
+    t.0 as usize
+}
+
 /// Number of hypervisor L4 slots (256..=271).
 pub const XEN_L4_SLOTS: usize =
     crate::abi::ROOT_PAGETABLE_LAST_XEN_SLOT - crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT + 1;
@@ -89,7 +96,7 @@ impl Validator {
     /// read-only M2P (when empty) or loses it. Xen does this when an L4 becomes a base, not
     /// at validation (unless the guest is `m2p_strict`).
     pub fn set_ro_mpt<M: GuestFrames>(&mut self, mem: &mut M, l4: Mfn, present: bool) {
-        if l4 >= self.nr || self.page_type(l4) != PageType::L4 {
+        if !self.in_domain(l4) || self.page_type(l4) != PageType::L4 {
             return;
         }
         let slot = crate::abi::ROOT_PAGETABLE_FIRST_XEN_SLOT;
@@ -138,9 +145,11 @@ impl Validator {
     /// Sets one m2p entry (`u64::MAX` = none), as the hypervisor's own M2P changes when
     /// frames change hands (`memory_op`).
     pub fn set_m2p_entry(&mut self, mfn: Mfn, pfn: u64) {
-        let Ok(i) = usize::try_from(mfn) else { return };
+        let Ok(i) = usize::try_from(mfn.0) else {
+            return;
+        };
         if i >= self.m2p.len() {
-            if pfn == u64::MAX || mfn >= self.nr {
+            if pfn == u64::MAX || !self.in_domain(mfn) {
                 return;
             }
             self.m2p.resize(i + 1, u64::MAX);
@@ -162,8 +171,8 @@ impl Validator {
     }
 
     pub fn frame_info(&self, mfn: Mfn) -> Option<FrameInfo> {
-        let i = usize::try_from(mfn).ok()?;
-        Some(self.frames.get(i)?.info(self.untyped[i], self.cold[i]))
+        let i = self.in_domain(mfn).then(|| ix(mfn))?;
+        Some(self.frames[i].info(self.untyped[i], self.cold[i]))
     }
 
     pub fn is_pinned(&self, mfn: Mfn) -> bool {
@@ -198,16 +207,53 @@ impl Validator {
         out.append(&mut self.events);
     }
 
+    /// The one bounds check of a frame number: inside the domain (`t < nr`). Every mfn a
+    /// guest names goes through it where it enters; the accessors below then index the
+    /// frame table directly (an mfn outside it there is a bug of ours and panics like a
+    /// slice index, never a guest's doing).
+    #[inline(always)]
+    pub(crate) fn in_domain(&self, t: Mfn) -> bool {
+        t.0 < self.nr
+    }
+
+    /// The type word of frame `t` (in the domain).
+    #[inline(always)]
+    pub(crate) fn frame(&self, t: Mfn) -> Frame {
+        self.frames[ix(t)]
+    }
+
+    #[inline(always)]
+    pub(crate) fn frame_mut(&mut self, t: Mfn) -> &mut Frame {
+        &mut self.frames[ix(t)]
+    }
+
+    /// The untyped (RO L1) reference count of frame `t` (in the domain).
+    #[inline(always)]
+    pub(crate) fn untyped_mut(&mut self, t: Mfn) -> &mut u32 {
+        &mut self.untyped[ix(t)]
+    }
+
+    /// The rarely used counts of frame `t` (in the domain).
+    #[inline(always)]
+    pub(crate) fn cold(&self, t: Mfn) -> Cold {
+        self.cold[ix(t)]
+    }
+
+    #[inline(always)]
+    pub(crate) fn cold_mut(&mut self, t: Mfn) -> &mut Cold {
+        &mut self.cold[ix(t)]
+    }
+
     /// The general reference count of frame `t` (see `model::Frame`).
     #[inline]
     pub(crate) fn refs_of(&self, t: Mfn) -> u32 {
-        let i = t as usize;
+        let i = ix(t);
         self.frames[i].refs(self.untyped[i], self.cold[i])
     }
 
     /// The pfn of `mfn` from the m2p, if known.
     pub(crate) fn pfn_of(&self, mfn: Mfn) -> Option<u64> {
-        usize::try_from(mfn)
+        usize::try_from(mfn.0)
             .ok()
             .and_then(|i| self.m2p.get(i).copied())
             .filter(|&p| p != u64::MAX)

@@ -57,7 +57,7 @@ pub(crate) fn c_alt_hex(v: u64) -> String {
 }
 
 /// `%05lx` of an mfn or pfn (Xen's `PRI_mfn` / `PRI_pfn`).
-pub(crate) fn hex5(v: u64) -> String {
+pub(crate) fn hex5(v: impl std::fmt::LowerHex) -> String {
     format!("{v:05x}")
 }
 

@@ -57,7 +57,7 @@ fn flags() -> impl Strategy<Value = u64> {
 }
 
 fn any_mfn() -> impl Strategy<Value = Mfn> {
-    0..NR + 2
+    (0..NR + 2).prop_map(Mfn)
 }
 
 /// An entry, usually pointing one group down from `level` (0 = anywhere).
@@ -67,7 +67,7 @@ fn entry(level: usize) -> impl Strategy<Value = u64> {
     } else {
         (0, NR + 2)
     };
-    (prop_oneof![3 => lo..hi, 1 => any_mfn()], flags(), 0..40u32).prop_map(|(m, f, r)| {
+    (prop_oneof![3 => lo..hi, 1 => 0..NR + 2], flags(), 0..40u32).prop_map(|(m, f, r)| {
         if r == 0 {
             // Occasionally garbage in the address bits above 52 too.
             mk_pte(m, f) | 0x0ff0_0000_0000_0000
@@ -86,7 +86,7 @@ fn setup() -> impl Strategy<Value = Vec<(Mfn, usize, u64)>> {
     proptest::collection::vec(
         (1usize..=4).prop_flat_map(|g| {
             let (lo, hi) = GROUPS[g];
-            (lo..hi, slot(), entry(g))
+            ((lo..hi).prop_map(Mfn), slot(), entry(g))
         }),
         0..40,
     )
@@ -149,8 +149,8 @@ fn walk_indices(v: &Validator, mem: &VecFrames, pick: [usize; 4]) -> [usize; 4] 
             return out;
         }
         out[i] = present[p % present.len()];
-        let next = pte_mfn(mem.read_entry(t, out[i]));
-        if next >= NR || i == 3 {
+        let next = Mfn::of_pte(mem.read_entry(t, out[i]));
+        if next.0 >= NR || i == 3 {
             return out;
         }
         t = next;
@@ -182,7 +182,7 @@ fn apply(v: &mut Validator, mem: &mut VecFrames, op: &Op) -> Option<Result<(), i
         }
         Op::Raw { mfn, slot, val } => {
             // Only frames that are not pagetables are writable by the guest.
-            if mfn >= NR || v.page_type(mfn).is_table() {
+            if mfn.0 >= NR || v.page_type(mfn).is_table() {
                 return None;
             }
             mem.write_entry(mfn, slot, val);
@@ -250,7 +250,7 @@ fn run(
         if policy == Policy::Enforce {
             // Spelled out although the oracle covers it: no pagetable is mapped RW.
             for m in 0..NR {
-                let f = v.frame_info(m).unwrap();
+                let f = v.frame_info(Mfn(m)).unwrap();
                 prop_assert_eq!(f.tolerated_writable, 0);
                 prop_assert!(!(f.ty.is_table() && f.ty == PageType::Writable));
             }
@@ -271,10 +271,10 @@ fn memory_change_beyond_adjust(
 ) -> Option<(Mfn, usize, u64, u64)> {
     for m in 0..NR {
         for s in 0..ENTRIES {
-            let (b, a) = (before.read_entry(m, s), after.read_entry(m, s));
+            let (b, a) = (before.read_entry(Mfn(m), s), after.read_entry(Mfn(m), s));
             let ok = b == a || (pte_present(b) && a & !b & !ADJUST_BITS == 0 && b & !a == 0);
             if !ok {
-                return Some((m, s, b, a));
+                return Some((Mfn(m), s, b, a));
             }
         }
     }
@@ -316,7 +316,7 @@ proptest! {
                 if let Some(Err(rc)) = apply(&mut v, &mut mem, op) {
                     prop_assert!([-22, -16, -1, -38].contains(&rc));
                 }
-                if *m < NR {
+                if m.0 < NR {
                     mem.write_entry(*m, *s, *e);
                 }
                 let _ = v.check_invariants(&mem);
@@ -379,7 +379,7 @@ fn generator_covers_interesting_outcomes() {
                     }
                 }
                 for m in 0..NR {
-                    let f = v.frame_info(m).unwrap();
+                    let f = v.frame_info(Mfn(m)).unwrap();
                     if f.linear > 0 {
                         *seen.entry("linear-entries".into()).or_default() += 1;
                     }

@@ -18,7 +18,7 @@ use proptest::test_runner::Config;
 
 /// 0 = L4, 1 = L3, 2 = L2, 3..7 = L1s, 7..NR = data.
 const NR: u64 = 160;
-const L1S: [Mfn; 4] = [3, 4, 5, 6];
+const L1S: [Mfn; 4] = [Mfn(3), Mfn(4), Mfn(5), Mfn(6)];
 const P: u64 = _PAGE_PRESENT;
 const RW: u64 = _PAGE_RW;
 const GOOD_FLAGS: [u64; 6] = [
@@ -37,7 +37,7 @@ enum Chunk {
     /// Consecutive frames from `start`, all with `flags`; if `poke` is set,
     /// entry `.0` is replaced by `.1`.
     Run {
-        start: Mfn,
+        start: u64,
         flags: u64,
         poke: Option<(usize, u64)>,
     },
@@ -64,7 +64,7 @@ fn any_entry() -> impl Strategy<Value = u64> {
 }
 
 fn chunk() -> impl Strategy<Value = Chunk> {
-    let run = |start: BoxedStrategy<Mfn>, flags: BoxedStrategy<u64>, poke: BoxedStrategy<u64>| {
+    let run = |start: BoxedStrategy<u64>, flags: BoxedStrategy<u64>, poke: BoxedStrategy<u64>| {
         (
             start,
             flags,
@@ -103,8 +103,8 @@ fn fill(mem: &mut VecFrames, l1: Mfn, chunks: &[Chunk]) {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Pin(u32, Mfn),
-    Unpin(Mfn),
+    Pin(u32, u64),
+    Unpin(u64),
     /// An update of an L1 entry (the L1 by index).
     Mmu(usize, usize, u64),
 }
@@ -120,8 +120,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn apply(v: &mut Validator, mem: &mut VecFrames, op: &Op) -> Result<(), i64> {
     match *op {
-        Op::Pin(l, m) => v.pin(mem, l, m),
-        Op::Unpin(m) => v.unpin(mem, m),
+        Op::Pin(l, m) => v.pin(mem, l, Mfn(m)),
+        Op::Unpin(m) => v.unpin(mem, Mfn(m)),
         Op::Mmu(t, s, val) => v.mmu_update(
             mem,
             MmuUpdate {
@@ -135,10 +135,10 @@ fn apply(v: &mut Validator, mem: &mut VecFrames, op: &Op) -> Result<(), i64> {
 
 fn build(l1s: &[Vec<Chunk>]) -> VecFrames {
     let mut mem = VecFrames::new(NR);
-    mem.write_entry(0, 0, mk_pte(1, PAGE_TABLE));
-    mem.write_entry(1, 0, mk_pte(2, PAGE_TABLE));
+    mem.write_entry(Mfn(0), 0, mk_pte(1, PAGE_TABLE));
+    mem.write_entry(Mfn(1), 0, mk_pte(2, PAGE_TABLE));
     for (i, &l1) in L1S.iter().enumerate() {
-        mem.write_entry(2, i, mk_pte(l1, PAGE_TABLE));
+        mem.write_entry(Mfn(2), i, l1.pte(PAGE_TABLE));
         fill(&mut mem, l1, &l1s[i]);
     }
     mem
@@ -171,10 +171,10 @@ fn run(policy: Policy, l1s: &[Vec<Chunk>], ops: &[Op]) -> Result<(), TestCaseErr
     }
     // Unpinning everything leaves every frame untyped and unreferenced.
     for m in 0..7 {
-        let _ = v.unpin(&mut mem, m);
+        let _ = v.unpin(&mut mem, Mfn(m));
     }
     for m in 0..NR {
-        let f = v.frame_info(m).unwrap();
+        let f = v.frame_info(Mfn(m)).unwrap();
         prop_assert_eq!(
             (f.refs, f.type_count, f.tolerated_writable),
             (0, 0, 0),
@@ -213,12 +213,12 @@ fn failure_inside_a_run_reports_the_entry_and_unwinds() {
     // L1 3: slots 0..64 map frames 20..84 RW, except that slot 41 maps frame
     // 100, which becomes an L1 pagetable first.
     for s in 0..64 {
-        mem.write_entry(3, s, mk_pte(20 + s as u64, PAGE_KERNEL));
+        mem.write_entry(Mfn(3), s, mk_pte(20 + s as u64, PAGE_KERNEL));
     }
-    mem.write_entry(3, 41, mk_pte(100, PAGE_KERNEL));
-    v.pin(&mut mem, 1, 100).unwrap();
+    mem.write_entry(Mfn(3), 41, mk_pte(100, PAGE_KERNEL));
+    v.pin(&mut mem, 1, Mfn(100)).unwrap();
     let before = v.frames_snapshot();
-    assert_eq!(v.pin(&mut mem, 1, 3).map_err(|e| e.errno()), Err(-16));
+    assert_eq!(v.pin(&mut mem, 1, Mfn(3)).map_err(|e| e.errno()), Err(-16));
     let log = v
         .drain_events()
         .iter()
@@ -232,13 +232,13 @@ fn failure_inside_a_run_reports_the_entry_and_unwinds() {
     assert_eq!(before, v.frames_snapshot());
     // The same frame RO is fine; then 63 writable references and one more
     // general one on frame 100 (RO, no type reference).
-    mem.write_entry(3, 41, mk_pte(100, PAGE_KERNEL_RO));
-    v.pin(&mut mem, 1, 3).unwrap();
+    mem.write_entry(Mfn(3), 41, mk_pte(100, PAGE_KERNEL_RO));
+    v.pin(&mut mem, 1, Mfn(3)).unwrap();
     for m in 20..84 {
-        let f = v.frame_info(m).unwrap();
+        let f = v.frame_info(Mfn(m)).unwrap();
         let n = u32::from(m != 61);
         assert_eq!((f.refs, f.type_count), (n, n), "mfn {m}");
     }
-    assert_eq!(v.frame_info(100).unwrap().refs, 2);
+    assert_eq!(v.frame_info(Mfn(100)).unwrap().refs, 2);
     v.check_invariants(&mem).unwrap();
 }

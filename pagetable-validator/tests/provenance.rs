@@ -12,7 +12,7 @@ use pagetable_validator::{
 
 const NR: u64 = 512;
 /// The page that will become a pagetable (pfn 0x203 in the logs).
-const PAGE: Mfn = 300;
+const PAGE: Mfn = Mfn(300);
 const PAGE_PFN: u64 = 0x203;
 const VMAP_VA: u64 = VMALLOC_BASE + 0x11000;
 const PKMAP_VA: u64 = PKMAP_BASE + 5 * PAGE_SIZE;
@@ -28,7 +28,7 @@ struct World {
 /// PAGE is mapped RO in the direct map, RW through a vmalloc L1 (slot 17) and RW
 /// through the pkmap L1 (slot 5).
 fn world(policy: Policy) -> World {
-    let mut s = Space::new(NR, 1);
+    let mut s = Space::new(NR, Mfn(1));
     let l4 = s.alloc();
     s.map(
         l4,
@@ -38,17 +38,17 @@ fn world(policy: Policy) -> World {
     );
     s.map(l4, VMAP_VA, PAGE, PAGE_KERNEL);
     s.map(l4, PKMAP_VA, PAGE, PAGE_KERNEL);
-    s.map(l4, KERNEL_BASE, 400, PAGE_KERNEL_RO);
+    s.map(l4, KERNEL_BASE, Mfn(400), PAGE_KERNEL_RO);
     let user_l4 = s.alloc();
     for slot in 256..512 {
         let e = s.mem.read_entry(l4, slot);
         s.mem.write_entry(user_l4, slot, e);
     }
-    s.map(user_l4, 0x40_0000, 401, PAGE_KERNEL);
+    s.map(user_l4, 0x40_0000, Mfn(401), PAGE_KERNEL);
     let mut v = Validator::new(NR, policy);
     v.set_regions(Region::default_layout());
     let mut m2p = vec![u64::MAX; NR as usize];
-    m2p[PAGE as usize] = PAGE_PFN;
+    m2p[PAGE.0 as usize] = PAGE_PFN;
     v.set_m2p(m2p);
     v.register_initial(&mut s.mem, l4).unwrap();
     v.pin(&mut s.mem, 4, user_l4).unwrap();
@@ -95,7 +95,7 @@ fn stray_vmalloc_mapping_reported_with_exact_va_and_region() {
         (
             vmap_l1,
             17,
-            mk_pte(PAGE, PAGE_KERNEL | _PAGE_USER | _PAGE_GUEST_KERNEL)
+            PAGE.pte(PAGE_KERNEL | _PAGE_USER | _PAGE_GUEST_KERNEL)
         )
     );
     // Reachable through both L4s at the same VA: listed once, via the current base.
@@ -152,7 +152,7 @@ fn mapping_reachable_only_from_a_pinned_process_l4() {
     let user_l1 = w.s.table_of(w.user_l4, 0x40_0000, 1);
     let req = pagetable_validator::abi::MmuUpdate {
         ptr: common::pte_ptr(user_l1, 3),
-        val: mk_pte(PAGE, PAGE_KERNEL | _PAGE_USER),
+        val: PAGE.pte(PAGE_KERNEL | _PAGE_USER),
     };
     w.v.mmu_update(&mut w.s.mem, req).unwrap();
     w.v.drain_events();
@@ -169,12 +169,12 @@ fn mapping_reachable_only_from_a_pinned_process_l4() {
 fn writable_mapping_of_a_pinned_table_names_the_requested_slot() {
     let mut w = world(Policy::Enforce);
     w.v.update_va_mapping(&mut w.s.mem, VMAP_VA, 0, 0).unwrap();
-    w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL_RO), 0)
+    w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, PAGE.pte(PAGE_KERNEL_RO), 0)
         .unwrap();
     w.v.pin(&mut w.s.mem, 1, PAGE).unwrap();
     w.v.drain_events();
     let rc =
-        w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL), 0);
+        w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, PAGE.pte(PAGE_KERNEL), 0);
     assert_eq!(rc.map_err(|e| e.errno()), Err(-16));
     let ev = one(&mut w.v);
     let vi = &ev.violations[0];
@@ -195,9 +195,9 @@ fn writable_mapping_of_a_pinned_table_names_the_requested_slot() {
 fn unreachable_l1_is_said_so() {
     let mut w = world(Policy::Enforce);
     // A pinned L1 hanging nowhere maps a fresh page RW.
-    w.s.mem.write_entry(450, 0, mk_pte(451, PAGE_KERNEL));
-    w.v.pin(&mut w.s.mem, 1, 450).unwrap();
-    assert!(w.v.pin(&mut w.s.mem, 1, 451).is_err());
+    w.s.mem.write_entry(Mfn(450), 0, mk_pte(451, PAGE_KERNEL));
+    w.v.pin(&mut w.s.mem, 1, Mfn(450)).unwrap();
+    assert!(w.v.pin(&mut w.s.mem, 1, Mfn(451)).is_err());
     let ev = w.v.drain_events().pop().unwrap();
     assert!(ev.violations[0].mappings[0].vas.is_empty());
     assert!(ev
@@ -246,7 +246,7 @@ fn audit_allows_writable_mapping_of_pinned_table_but_refuses_other_errors() {
     w.v.pin(&mut w.s.mem, 1, PAGE).unwrap();
     w.v.drain_events();
     assert_eq!(
-        w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, mk_pte(PAGE, PAGE_KERNEL), 0),
+        w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, PAGE.pte(PAGE_KERNEL), 0),
         Ok(())
     );
     let ev = one(&mut w.v);
@@ -256,18 +256,13 @@ fn audit_allows_writable_mapping_of_pinned_table_but_refuses_other_errors() {
     // Not RW-related: refused in audit too, with Xen's errno.
     let e = |r: Result<(), pagetable_validator::XenError>| r.map_err(|e| e.errno());
     assert_eq!(
-        e(w.v.update_va_mapping(
-            &mut w.s.mem,
-            PKMAP_VA,
-            mk_pte(PAGE, PAGE_KERNEL | _PAGE_PCD),
-            0
-        )),
+        e(w.v.update_va_mapping(&mut w.s.mem, PKMAP_VA, PAGE.pte(PAGE_KERNEL | _PAGE_PCD), 0)),
         Err(-22)
     );
     assert_eq!(e(w.v.pin(&mut w.s.mem, 1, PAGE)), Err(-22)); // already pinned
     assert_eq!(e(w.v.pin(&mut w.s.mem, 2, PAGE)), Err(-22)); // L1 is not L2
-    assert_eq!(e(w.v.unpin(&mut w.s.mem, 401)), Err(-22));
-    assert_eq!(e(w.v.pin(&mut w.s.mem, 1, NR + 1)), Err(-22));
+    assert_eq!(e(w.v.unpin(&mut w.s.mem, Mfn(401))), Err(-22));
+    assert_eq!(e(w.v.pin(&mut w.s.mem, 1, Mfn(NR + 1))), Err(-22));
     check(&w.v, &w.s.mem);
 }
 
@@ -275,8 +270,8 @@ fn audit_allows_writable_mapping_of_pinned_table_but_refuses_other_errors() {
 fn audit_tolerates_a_stray_child_when_pinning_a_higher_level() {
     let mut w = world(Policy::Audit);
     // An L2 whose L1 child (PAGE) is still mapped writable twice.
-    w.s.mem.write_entry(460, 0, mk_pte(PAGE, PAGE_TABLE));
-    assert_eq!(w.v.pin(&mut w.s.mem, 2, 460), Ok(()));
+    w.s.mem.write_entry(Mfn(460), 0, PAGE.pte(PAGE_TABLE));
+    assert_eq!(w.v.pin(&mut w.s.mem, 2, Mfn(460)), Ok(()));
     let ev = one(&mut w.v);
     assert_eq!(ev.violations.len(), 1);
     assert_eq!(ev.violations[0].wanted, PageType::L1);
@@ -284,10 +279,10 @@ fn audit_tolerates_a_stray_child_when_pinning_a_higher_level() {
     check(&w.v, &w.s.mem);
     // Same in enforce: refused, nothing changed.
     let mut e = world(Policy::Enforce);
-    e.s.mem.write_entry(460, 0, mk_pte(PAGE, PAGE_TABLE));
+    e.s.mem.write_entry(Mfn(460), 0, PAGE.pte(PAGE_TABLE));
     let before = e.v.frames_snapshot();
     assert_eq!(
-        e.v.pin(&mut e.s.mem, 2, 460).map_err(|x| x.errno()),
+        e.v.pin(&mut e.s.mem, 2, Mfn(460)).map_err(|x| x.errno()),
         Err(-22)
     );
     assert_eq!(e.v.frames_snapshot(), before);

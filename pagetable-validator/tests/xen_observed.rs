@@ -5,12 +5,12 @@ mod common;
 
 use common::{check, info, Space};
 use pagetable_validator::pte::{
-    mk_pte, _PAGE_ACCESSED, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, PAGE_KERNEL_RO,
+    _PAGE_ACCESSED, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, PAGE_KERNEL_RO,
 };
-use pagetable_validator::{PageType, Policy, Validator};
+use pagetable_validator::{Mfn, PageType, Policy, Validator};
 
 /// The frame real Xen used (mfn 1ee03, pfn 00203), mapped with flags 0x127.
-const D: u64 = 0x1ee03;
+const D: Mfn = Mfn(0x1ee03);
 const D_PFN: u64 = 0x203;
 const FLAGS_RW: u64 = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_GLOBAL;
 const VA: u64 = 0xffff_8880_0020_3000;
@@ -24,13 +24,13 @@ fn lines(v: &mut Validator) -> Vec<String> {
 
 #[test]
 fn seven_results_and_log_lines_of_real_xen() {
-    let mut s = Space::new(D + 16, 0x100);
+    let mut s = Space::new(D.0 + 16, Mfn(0x100));
     let l4 = s.alloc();
     s.map(l4, VA, D, FLAGS_RW);
     assert_eq!(FLAGS_RW, 0x127);
-    let mut v = Validator::new(D + 16, Policy::Enforce);
-    let mut m2p = vec![u64::MAX; (D + 16) as usize];
-    m2p[D as usize] = D_PFN;
+    let mut v = Validator::new(D.0 + 16, Policy::Enforce);
+    let mut m2p = vec![u64::MAX; (D.0 + 16) as usize];
+    m2p[D.0 as usize] = D_PFN;
     v.set_m2p(m2p);
     v.register_initial(&mut s.mem, l4).unwrap();
     check(&v, &s.mem);
@@ -49,7 +49,7 @@ fn seven_results_and_log_lines_of_real_xen() {
     check(&v, &s.mem);
 
     // 2. Make the mapping RO with update_va_mapping, then PIN_L1: 0, 0.
-    let ro = mk_pte(D, FLAGS_RW & !_PAGE_RW);
+    let ro = D.pte(FLAGS_RW & !_PAGE_RW);
     assert_eq!(v.update_va_mapping(&mut s.mem, VA, ro, 0), Ok(()));
     assert_eq!(v.pin(&mut s.mem, 1, D), Ok(()));
     assert!(v.is_pinned(D));
@@ -67,7 +67,7 @@ fn seven_results_and_log_lines_of_real_xen() {
     check(&v, &s.mem);
 
     // 4. update_va_mapping it back to RW while pinned: -16.
-    let rw = mk_pte(D, FLAGS_RW);
+    let rw = D.pte(FLAGS_RW);
     assert_eq!(rw, 0x1ee03127);
     assert_eq!(
         v.update_va_mapping(&mut s.mem, VA, rw, 0)
@@ -103,12 +103,12 @@ fn xen_rules_log_lines_of_the_debug_build() {
     use pagetable_validator::abi::MmuUpdate;
     use pagetable_validator::pte::{_PAGE_GLOBAL, _PAGE_NX, _PAGE_PSE};
     use pagetable_validator::{GuestFrames, Rules, VecFrames, L1_DISALLOW_IO_PRIV};
-    const L4: u64 = 0x1c03f;
-    const L3: u64 = 0x1c03e;
-    const L2: u64 = 0x1c03d;
-    const L2B: u64 = 0x1c03c;
-    const L1: u64 = 0x1c03b;
-    const DATA: u64 = 0x1c03a;
+    const L4: Mfn = Mfn(0x1c03f);
+    const L3: Mfn = Mfn(0x1c03e);
+    const L2: Mfn = Mfn(0x1c03d);
+    const L2B: Mfn = Mfn(0x1c03c);
+    const L1: Mfn = Mfn(0x1c03b);
+    const DATA: Mfn = Mfn(0x1c03a);
     const NR: u64 = 0x1c040;
     let p = _PAGE_PRESENT;
     let rw = _PAGE_PRESENT | _PAGE_RW;
@@ -120,18 +120,18 @@ fn xen_rules_log_lines_of_the_debug_build() {
     let mut v = Validator::with_rules(NR, Policy::Enforce, rules);
     let mut m2p = vec![u64::MAX; NR as usize];
     for (m, pfn) in [(L4, 0x3fc0), (L3, 0x3fc1), (L2, 0x3fc2), (L2B, 0x3fc3)] {
-        m2p[m as usize] = pfn;
+        m2p[m.0 as usize] = pfn;
     }
     v.set_m2p(m2p);
-    let req = |t: u64, slot: u64, val: u64| MmuUpdate {
-        ptr: (t << 12) | (slot * 8),
+    let req = |t: Mfn, slot: u64, val: u64| MmuUpdate {
+        ptr: t.maddr() | (slot * 8),
         val,
     };
 
     // An L1 entry with Xen's GUEST_KERNEL bit and GLOBAL set by the guest.
     v.pin(&mut mem, 1, L1).unwrap();
     lines(&mut v);
-    let gk = mk_pte(DATA, p | _PAGE_NX | _PAGE_GLOBAL | (1 << 52));
+    let gk = DATA.pte(p | _PAGE_NX | _PAGE_GLOBAL | (1 << 52));
     v.mmu_update(&mut mem, req(L1, 4, gk)).unwrap();
     assert_eq!(
         lines(&mut v),
@@ -140,7 +140,7 @@ fn xen_rules_log_lines_of_the_debug_build() {
     assert_eq!(mem.read_entry(L1, 4), gk | _PAGE_USER);
 
     // pin_l2 with a PSE entry in slot 0.
-    mem.write_entry(L2, 0, mk_pte(DATA, rw | _PAGE_PSE));
+    mem.write_entry(L2, 0, DATA.pte(rw | _PAGE_PSE));
     assert_eq!(v.pin(&mut mem, 2, L2).map_err(|e| e.errno()), Err(-22));
     assert_eq!(
         lines(&mut v),
@@ -151,16 +151,16 @@ fn xen_rules_log_lines_of_the_debug_build() {
             "arch/x86/mm.c:3576:d0v0 Error -22 while pinning mfn 1c03d",
         ]
     );
-    mem.write_entry(L2, 0, mk_pte(L1, rw));
+    mem.write_entry(L2, 0, L1.pte(rw));
     v.pin(&mut mem, 2, L2).unwrap();
     assert_eq!(
-        v.mmu_update(&mut mem, req(L2, 1, mk_pte(DATA, rw | _PAGE_PSE)))
+        v.mmu_update(&mut mem, req(L2, 1, DATA.pte(rw | _PAGE_PSE)))
             .map_err(|e| e.errno()),
         Err(-22)
     );
     assert_eq!(lines(&mut v), ["arch/x86/mm.c:2276:d0v0 Bad L2 flags 80"]);
     // A second L2 linking the pinned one read-write.
-    mem.write_entry(L2B, 0, mk_pte(L2, rw));
+    mem.write_entry(L2B, 0, L2.pte(rw));
     assert_eq!(v.pin(&mut mem, 2, L2B).map_err(|e| e.errno()), Err(-22));
     assert_eq!(
         lines(&mut v),
@@ -173,8 +173,8 @@ fn xen_rules_log_lines_of_the_debug_build() {
     );
 
     // L4: hypervisor slot update, RW self-map, PSE flag in slot 0.
-    mem.write_entry(L3, 0, mk_pte(L2, rw));
-    mem.write_entry(L4, 0, mk_pte(L3, rw));
+    mem.write_entry(L3, 0, L2.pte(rw));
+    mem.write_entry(L4, 0, L3.pte(rw));
     v.pin(&mut mem, 4, L4).unwrap();
     assert_eq!(
         v.mmu_update(&mut mem, req(L4, 256, 0))
@@ -186,7 +186,7 @@ fn xen_rules_log_lines_of_the_debug_build() {
         ["arch/x86/mm.c:2389:d0v0 L4 update in Xen-private area, slot 0x100"]
     );
     v.unpin(&mut mem, L4).unwrap();
-    mem.write_entry(L4, 1, mk_pte(L4, rw));
+    mem.write_entry(L4, 1, L4.pte(rw));
     assert_eq!(v.pin(&mut mem, 4, L4).map_err(|e| e.errno()), Err(-22));
     assert_eq!(
         lines(&mut v),
@@ -197,7 +197,7 @@ fn xen_rules_log_lines_of_the_debug_build() {
             "arch/x86/mm.c:3576:d0v0 Error -22 while pinning mfn 1c03f",
         ]
     );
-    mem.write_entry(L4, 0, mk_pte(L3, rw | _PAGE_PSE));
+    mem.write_entry(L4, 0, L3.pte(rw | _PAGE_PSE));
     mem.write_entry(L4, 1, 0);
     assert_eq!(v.pin(&mut mem, 4, L4).map_err(|e| e.errno()), Err(-22));
     assert_eq!(

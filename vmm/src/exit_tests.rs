@@ -13,6 +13,7 @@ use crate::pv::{flat_segment, CpuImage};
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::x86::{self as xen, TrapInfo};
 use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
+use pagetable_validator::Mfn;
 use pagetable_validator::{Policy, Validator};
 
 const MIB: u64 = 4;
@@ -41,8 +42,8 @@ fn domain() -> Hypervisor {
     let mut v = Validator::new(FRAMES, Policy::Enforce);
     v.set_m2p(m2p);
     v.set_xen_l4_slots(l.l4_slots(), l.ro_mpt_l4e());
-    v.share_xen_frame(l.shared_info_mfn());
-    v.register_initial(&mut ram, L4).unwrap();
+    v.share_xen_frame(Mfn(l.shared_info_mfn()));
+    v.register_initial(&mut ram, Mfn(L4)).unwrap();
     let mut hv = Hypervisor::new(
         ram,
         v,
@@ -243,7 +244,7 @@ fn syscall_is_a_hypercall_in_kernel_mode_and_a_bounce_from_user_mode() {
 
     // From user mode: the syscall callback, on the stack_switch stack, in kernel mode.
     let mut hv = domain();
-    hv.validator.new_user_baseptr(&mut hv.ram, L4).unwrap();
+    hv.validator.new_user_baseptr(&mut hv.ram, Mfn(L4)).unwrap();
     hv.vcpu.pv.kernel_mode = false;
     hv.vcpu.pv.kernel_sp = KERNEL_SP;
     hv.vcpu.pv.callbacks.syscall = crate::pv::Callback {

@@ -257,14 +257,14 @@ impl GuestFrames for GuestRam {
 
     fn read_entry(&self, mfn: Mfn, slot: usize) -> u64 {
         // The validator only asks for mfn < nr_frames and slot < 512, so this is in RAM.
-        self.read_u64_phys(mfn * PAGE_SIZE + slot as u64 * 8)
+        self.read_u64_phys(mfn.maddr() + slot as u64 * 8)
             .unwrap_or(0)
     }
 
     fn write_entry(&mut self, mfn: Mfn, slot: usize, val: u64) {
         // Never give the validator a `frame_mut` view: every store must pass here to be
         // recorded for the ring-0 re-store.
-        let gpa = mfn * PAGE_SIZE + slot as u64 * 8;
+        let gpa = mfn.maddr() + slot as u64 * 8;
         let old = self.read_u64_phys(gpa).unwrap_or(0);
         if needs_sync(old, val) {
             self.touched.push(gpa);
@@ -274,7 +274,7 @@ impl GuestFrames for GuestRam {
 
     fn read_frame(&self, mfn: Mfn, out: &mut [u64; 512]) {
         let mut bytes = [0u8; 4096];
-        if self.read_phys(mfn * PAGE_SIZE, &mut bytes) {
+        if self.read_phys(mfn.maddr(), &mut bytes) {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
                 *o = u64::from_le_bytes(c.try_into().expect("8 bytes"));
             }

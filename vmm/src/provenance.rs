@@ -146,12 +146,13 @@ pub fn json_lines(ev: &Event) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pagetable_validator::Mfn;
 
     fn va(va: u64, region: &str) -> String {
         describe_va(&VaRef {
             va,
             region: Some(region.into()),
-            root: 1,
+            root: Mfn(1),
         })
     }
 

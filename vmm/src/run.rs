@@ -11,6 +11,7 @@ use crate::pv::cpuid::CpuidTable;
 use crate::summary::Summary;
 use crate::vcpu::{self, Outcome};
 use pagetable_validator::abi::sched;
+use pagetable_validator::Mfn;
 use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
 use serde_json::json;
 use std::borrow::Cow;
@@ -179,7 +180,7 @@ fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
     validator.set_regions(regions);
 
     validator.set_xen_l4_slots(dom.xen.l4_slots(), dom.xen.ro_mpt_l4e());
-    validator.share_xen_frame(dom.xen.shared_info_mfn());
+    validator.share_xen_frame(Mfn(dom.xen.shared_info_mfn()));
 
     let l4_mfn = dom.l4_mfn;
     let mut hv = Hypervisor::new(
@@ -194,7 +195,7 @@ fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
     if hv.log.machine() {
         hv.snapshot(l4_mfn, 4);
     }
-    let r = hv.validator.register_initial(&mut hv.ram, l4_mfn);
+    let r = hv.validator.register_initial(&mut hv.ram, Mfn(l4_mfn));
     let events = hv.validator.drain_events();
     hv.log.validator_events(events, "domain_build", 0);
     if let Err(e) = r {

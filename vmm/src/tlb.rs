@@ -116,6 +116,7 @@ impl Tlb {
 mod tests {
     use super::*;
     use pagetable_validator::pte::{_PAGE_PRESENT as P, _PAGE_RW as RW};
+    use pagetable_validator::Mfn;
 
     fn ev(op: Op, rc: i64) -> Event {
         Event {
@@ -131,7 +132,7 @@ mod tests {
             Op::MmuUpdate {
                 ptr: 0,
                 val: new,
-                table: 1,
+                table: Mfn(1),
                 slot: 0,
                 level,
                 old,
@@ -144,7 +145,7 @@ mod tests {
         ev(
             Op::Pin {
                 level: 1,
-                mfn: 5,
+                mfn: Mfn(5),
                 pfn: Some(5),
             },
             0,
@@ -187,7 +188,7 @@ mod tests {
                 va: 0xffff_8880_0000_1000,
                 val: P,
                 flags: 0,
-                l1: Some(3),
+                l1: Some(Mfn(3)),
                 slot: 1,
                 old: 0x1000 | P | RW,
                 new: 0x1000 | P,

@@ -23,27 +23,9 @@ pub mod vmalloc;
 
 use pagetable_validator::pte::{layout::KERNEL_BASE, PAGE_SHIFT, PAGE_SIZE};
 
-/// A pseudo-physical frame number: the guest's own view of its memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pfn(pub u64);
-
-/// A machine frame number: what page-table entries and hypercalls name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Mfn(pub u64);
-
-impl Mfn {
-    /// Machine address of the frame's first byte.
-    pub const fn maddr(self) -> u64 {
-        self.0 << PAGE_SHIFT
-    }
-}
-
-impl Pfn {
-    /// The next frame.
-    pub const fn next(self, n: u64) -> Pfn {
-        Pfn(self.0 + n)
-    }
-}
+/// Frame numbers: the pseudo-physical `Pfn` (the guest's own view of its memory) and the
+/// machine `Mfn` (what page-table entries and hypercalls name), shared with the hypervisor.
+pub use pagetable_validator::frame::{Mfn, Pfn};
 
 /// Virtual address of `pfn` in the bootstrap mapping (`KERNEL_BASE + pfn * 4096`).
 ///

@@ -100,7 +100,7 @@ impl Validator {
                 self.pfn_or_invalid(t),
                 PageType::table(level).map_or(0, PageType::xen_bits),
                 self.refs_of(t),
-                self.frames[t as usize].xen_type_info(),
+                self.frame(t).xen_type_info(),
             ));
             return Err(err);
         }

@@ -1,7 +1,7 @@
 //! Shared test helpers: building address spaces in plain memory.
 #![allow(dead_code)]
 
-use pagetable_validator::pte::{mk_pte, pte_mfn, pte_present, table_index, PAGE_TABLE};
+use pagetable_validator::pte::{pte_present, table_index, PAGE_TABLE};
 use pagetable_validator::{FrameInfo, GuestFrames, Mfn, Validator, VecFrames};
 
 /// Guest memory plus a bump allocator for frames.
@@ -21,7 +21,7 @@ impl Space {
 
     pub fn alloc(&mut self) -> Mfn {
         let m = self.next;
-        self.next += 1;
+        self.next = m.add(1);
         m
     }
 
@@ -34,15 +34,15 @@ impl Space {
             let idx = table_index(va, level);
             let e = self.mem.read_entry(table, idx);
             table = if pte_present(e) {
-                pte_mfn(e)
+                Mfn::of_pte(e)
             } else {
                 let t = self.alloc();
-                self.mem.write_entry(table, idx, mk_pte(t, PAGE_TABLE));
+                self.mem.write_entry(table, idx, t.pte(PAGE_TABLE));
                 t
             };
         }
         let slot = table_index(va, 1);
-        self.mem.write_entry(table, slot, mk_pte(mfn, flags));
+        self.mem.write_entry(table, slot, mfn.pte(flags));
         (table, slot)
     }
 
@@ -50,7 +50,7 @@ impl Space {
     pub fn table_of(&self, l4: Mfn, va: u64, level: u32) -> Mfn {
         let mut table = l4;
         for lv in (level + 1..=4).rev() {
-            table = pte_mfn(self.mem.read_entry(table, table_index(va, lv)));
+            table = Mfn::of_pte(self.mem.read_entry(table, table_index(va, lv)));
         }
         table
     }
@@ -58,7 +58,7 @@ impl Space {
 
 /// Machine address of entry `slot` of `table`, for `mmu_update`.
 pub fn pte_ptr(table: Mfn, slot: usize) -> u64 {
-    (table << 12) | (slot as u64 * 8)
+    table.maddr() | (slot as u64 * 8)
 }
 
 pub fn info(v: &Validator, m: Mfn) -> FrameInfo {

@@ -38,10 +38,10 @@ fn errno<T>(r: Result<T, pagetable_validator::XenError>) -> i64 {
 
 /// A pinned, current address space mapping data frames 200.. RO at KVA.
 fn kernel_space() -> (Space, Validator, Mfn) {
-    let mut s = Space::new(NR, 1);
+    let mut s = Space::new(NR, Mfn(1));
     let l4 = s.alloc();
     for i in 0..4 {
-        s.map(l4, KVA + i * PAGE_SIZE, 200 + i, PAGE_KERNEL_RO);
+        s.map(l4, KVA + i * PAGE_SIZE, Mfn(200 + i), PAGE_KERNEL_RO);
     }
     let mut v = v();
     v.register_initial(&mut s.mem, l4).unwrap();

@@ -23,7 +23,7 @@ fn mmu_update_commands_fast_path_and_preserve_ad() {
     );
     assert_eq!(mmu(&mut v, &mut s.mem, l1, 0, new), 0);
     assert_eq!(s.mem.read_entry(l1, 0), stored);
-    assert_eq!(info(&v, 200).refs, 1);
+    assert_eq!(info(&v, Mfn(200)).refs, 1);
     // MMU_PT_UPDATE_NO_TRANSLATE (3) acts as a normal update for PV.
     assert_eq!(
         errno(v.mmu_update(
@@ -35,7 +35,7 @@ fn mmu_update_commands_fast_path_and_preserve_ad() {
         )),
         0
     );
-    assert_eq!(info(&v, 205).refs, 1);
+    assert_eq!(info(&v, Mfn(205)).refs, 1);
     // Commands 4..7: -ENOSYS.
     assert_eq!(
         errno(v.mmu_update(
@@ -59,13 +59,13 @@ fn mmu_update_commands_fast_path_and_preserve_ad() {
         0
     );
     v.drain_events();
-    assert_eq!(errno(v.pin(&mut s.mem, 1, 200)), 0);
+    assert_eq!(errno(v.pin(&mut s.mem, 1, Mfn(200))), 0);
     let ev = v.drain_events();
     assert_eq!(ev[0].summary(), "pin_l1 mfn 000c8 (pfn 00777) = 0");
     // A frame that is not a pagetable is written plainly.
-    assert_eq!(mmu(&mut v, &mut s.mem, 220, 7, 0x1234), 0);
-    assert_eq!(s.mem.read_entry(220, 7), 0x1234);
-    assert_eq!(info(&v, 220).refs, 0);
+    assert_eq!(mmu(&mut v, &mut s.mem, Mfn(220), 7, 0x1234), 0);
+    assert_eq!(s.mem.read_entry(Mfn(220), 7), 0x1234);
+    assert_eq!(info(&v, Mfn(220)).refs, 0);
     check(&v, &s.mem);
 }
 
@@ -90,7 +90,7 @@ fn batch_stops_at_first_failure() {
     let (done, res) = v.mmu_update_batch(&mut s.mem, &reqs);
     assert_eq!((done, res.map_err(|e| e.errno())), (1, Err(-22)));
     assert_eq!(s.mem.read_entry(l1, 12), 0);
-    assert_eq!(v.page_type(210), PageType::Writable);
+    assert_eq!(v.page_type(Mfn(210)), PageType::Writable);
     check(&v, &s.mem);
 }
 
@@ -104,7 +104,7 @@ fn update_va_mapping_resolves_through_the_current_base() {
         errno(v.update_va_mapping(&mut s.mem, KVA + 5 * PAGE_SIZE, mk_pte(230, PAGE_KERNEL), 2)),
         0
     );
-    assert_eq!(v.page_type(230), PageType::Writable);
+    assert_eq!(v.page_type(Mfn(230)), PageType::Writable);
     // Hypervisor hole, non-canonical, and unmapped L2 ranges: no L1 -> -22.
     for va in [
         0xffff_8000_0000_0000,
@@ -130,11 +130,11 @@ fn new_baseptr_requires_an_l4_and_drops_the_old_base() {
     assert_eq!(errno(v.new_baseptr(&mut s.mem, l4)), 0); // same base: no-op
     assert_eq!(info(&v, l4).type_count, 2);
     // An unpinned L4 as base, then switching away devalidates it.
-    let mut s2 = Space::new(NR, 100);
+    let mut s2 = Space::new(NR, Mfn(100));
     let b = s2.alloc();
-    s2.map(b, 0x40_0000, 240, PAGE_KERNEL);
+    s2.map(b, 0x40_0000, Mfn(240), PAGE_KERNEL);
     let mut mem = s.mem.clone();
-    for m in 100..110 {
+    for m in (100..110).map(Mfn) {
         for slot in 0..512 {
             let e = s2.mem.read_entry(m, slot);
             if e != 0 {
@@ -143,9 +143,9 @@ fn new_baseptr_requires_an_l4_and_drops_the_old_base() {
         }
     }
     assert_eq!(errno(v.new_baseptr(&mut mem, b)), 0);
-    assert_eq!(v.page_type(240), PageType::Writable);
+    assert_eq!(v.page_type(Mfn(240)), PageType::Writable);
     assert_eq!(errno(v.new_baseptr(&mut mem, l4)), 0);
     assert_eq!(v.page_type(b), PageType::None);
-    assert_eq!(v.page_type(240), PageType::None);
+    assert_eq!(v.page_type(Mfn(240)), PageType::None);
     check(&v, &mem);
 }

@@ -34,6 +34,7 @@ mod inputs;
 mod tests;
 
 use inputs::Rng;
+use pagetable_validator::Mfn;
 
 use crate::hypercall::{Ctx, Hypervisor};
 use crate::logging::EventLog;
@@ -169,7 +170,7 @@ impl World {
             Box::new(std::io::sink()),
         );
         hv.snapshot(L4, 4);
-        let r = hv.validator.register_initial(&mut hv.ram, L4);
+        let r = hv.validator.register_initial(&mut hv.ram, Mfn(L4));
         let events = hv.validator.drain_events();
         hv.log.validator_events(events, "domain_build", 0);
         r.expect("the fuzzer's initial tables validate");
@@ -238,7 +239,9 @@ impl World {
     /// The invariants, after every exit.
     fn check(&self) -> Result<(), FuzzError> {
         let v = &self.hv.validator;
-        if v.current_base() != Some(self.cr3 >> 12) || v.page_type(self.cr3 >> 12) != PageType::L4 {
+        if v.current_base() != Some(Mfn(self.cr3 >> 12))
+            || v.page_type(Mfn(self.cr3 >> 12)) != PageType::L4
+        {
             return Err(self.err_check(format!(
                 "the guest would run on CR3 {:#x}, the validator's base is {:?}",
                 self.cr3,
@@ -252,7 +255,7 @@ impl World {
                 what: self.what.clone(),
                 msg,
             })?;
-        let pinned = (0..NR).filter(|&m| v.is_pinned(m)).count() as u64;
+        let pinned = (0..NR).filter(|&m| v.is_pinned(Mfn(m))).count() as u64;
         let s = &self.hv.stats;
         if pinned + s.unpins != 1 + s.pins {
             return Err(self.err_check(format!(
@@ -276,7 +279,7 @@ impl World {
             if self
                 .hv
                 .validator
-                .frame_info(gpa >> 12)
+                .frame_info(Mfn(gpa >> 12))
                 .is_some_and(|i| i.ty.is_validated_type())
             {
                 return false;

@@ -7,6 +7,7 @@ use crate::pv::xen_area::{self, XenLayout};
 use pagetable_validator::pte::{
     mk_pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
 };
+use pagetable_validator::Mfn;
 use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
 
 pub const MEM_MIB: u64 = 4;
@@ -54,7 +55,7 @@ pub fn build(policy: Policy) -> (GuestRam, XenLayout, Vec<u64>, Validator) {
     let m2p: Vec<u64> = (0..NR).collect();
     xen_area::build(&xen, &ram, &m2p).expect("the Xen area builds");
     v.set_xen_l4_slots(xen.l4_slots(), xen.ro_mpt_l4e());
-    v.share_xen_frame(xen.shared_info_mfn());
+    v.share_xen_frame(Mfn(xen.shared_info_mfn()));
     v.set_m2p(m2p.clone());
     (ram, xen, m2p, v)
 }

@@ -8,6 +8,7 @@ use super::{err, Ctx, Hypervisor};
 use crate::tlb::Flush;
 use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate};
 use pagetable_validator::pte::PAGE_SIZE;
+use pagetable_validator::Mfn;
 use pagetable_validator::{GuestFrames, XenError};
 use serde_json::json;
 
@@ -204,7 +205,7 @@ impl Hypervisor {
                 if self.log.machine() {
                     self.snapshot(arg1, level);
                 }
-                let r = self.validator.pin(&mut self.ram, level, arg1);
+                let r = self.validator.pin(&mut self.ram, level, Mfn(arg1));
                 let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
                     self.stats.pins += 1;
@@ -212,7 +213,7 @@ impl Hypervisor {
                 rc
             }
             mmuext::UNPIN_TABLE => {
-                let r = self.validator.unpin(&mut self.ram, arg1);
+                let r = self.validator.unpin(&mut self.ram, Mfn(arg1));
                 let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
                     self.stats.unpins += 1;
@@ -223,7 +224,7 @@ impl Hypervisor {
                 if self.log.machine() {
                     self.snapshot(arg1, 4);
                 }
-                let r = self.validator.new_baseptr(&mut self.ram, arg1);
+                let r = self.validator.new_baseptr(&mut self.ram, Mfn(arg1));
                 let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 {
                     self.fill_ro_mpt(arg1);
@@ -291,7 +292,7 @@ impl Hypervisor {
                 if self.log.machine() && arg1 != 0 {
                     self.snapshot(arg1, 4);
                 }
-                let r = self.validator.new_user_baseptr(&mut self.ram, arg1);
+                let r = self.validator.new_user_baseptr(&mut self.ram, Mfn(arg1));
                 let rc = self.xen_result(ctx, r, NAME);
                 if rc == 0 && arg1 != 0 && self.m2p_strict() {
                     self.zap_ro_mpt(arg1);
@@ -321,7 +322,7 @@ impl Hypervisor {
     fn clear_or_copy(&mut self, ctx: &Ctx, cmd: u32, dst: u64, src: u64) -> i64 {
         let nr = self.ram.nr_frames();
         let in_use_table = |v: &pagetable_validator::Validator, m: u64| {
-            v.frame_info(m)
+            v.frame_info(Mfn(m))
                 .is_some_and(|i| i.ty.is_validated_type() && i.type_count > 0)
         };
         let ok = dst < nr

@@ -36,6 +36,7 @@ use crate::ratelimit::{BoundedSet, Seen};
 use crate::summary::Stats;
 use crate::tlb::{Flush, Tlb};
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
+use pagetable_validator::Mfn;
 use pagetable_validator::Validator;
 use serde_json::json;
 use std::io::Write;
@@ -212,7 +213,7 @@ impl Hypervisor {
         let vcpu_info = xen.shared_info_mfn() << 12;
         let mut validator = validator;
         // grant_table_init: the first shared frame exists (and is shared) from the start.
-        validator.share_xen_frame(xen.gnttab_shared_mfn(0));
+        validator.share_xen_frame(Mfn(xen.gnttab_shared_mfn(0)));
         Hypervisor {
             ram,
             validator,

@@ -16,6 +16,7 @@ use crate::memory::Fault;
 use pagetable_validator::abi::MmuUpdate;
 use pagetable_validator::pte::{self, PAGE_SIZE};
 use pagetable_validator::GuestFrames;
+use pagetable_validator::Mfn;
 use serde_json::{json, Value};
 
 /// Non-zero entries of a frame as `[[slot, value], ...]`.
@@ -51,7 +52,7 @@ impl Hypervisor {
             let mfn = gpa >> 12;
             if self
                 .validator
-                .frame_info(mfn)
+                .frame_info(Mfn(mfn))
                 .is_some_and(|i| i.validated && i.ty.is_table())
             {
                 return Err(Fault::PageTable(cur, mfn));
@@ -84,7 +85,7 @@ impl Hypervisor {
             return;
         }
         let mut buf = [0u64; 512];
-        self.ram.read_frame(dst, &mut buf);
+        self.ram.read_frame(Mfn(dst), &mut buf);
         self.log.record(
             &json!({ "event": "page_write", "cmd": cmd, "dst": dst, "src": src,
             "rip": rip, "entries": entries(&buf) }),
@@ -94,7 +95,7 @@ impl Hypervisor {
     /// Before an `mmu_update` into an L2..L4 table: the lower table it may validate.
     pub(super) fn snapshot_for_update(&mut self, req: MmuUpdate) {
         let table = req.ptr >> 12;
-        let level = self.validator.page_type(table).level();
+        let level = self.validator.page_type(Mfn(table)).level();
         if level >= 2 && pte::pte_present(req.val) {
             self.snapshot(pte::pte_mfn(req.val), level - 1);
         }
@@ -127,12 +128,12 @@ impl Hypervisor {
         while let Some((m, lv)) = stack.pop() {
             if self
                 .validator
-                .frame_info(m)
+                .frame_info(Mfn(m))
                 .is_some_and(|i| i.validated && i.ty.is_table())
             {
                 continue;
             }
-            self.ram.read_frame(m, &mut buf);
+            self.ram.read_frame(Mfn(m), &mut buf);
             let ents = entries(&buf);
             if lv > 1 {
                 for &(_, e) in &ents {

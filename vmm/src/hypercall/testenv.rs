@@ -5,6 +5,7 @@ use super::{fake_domain, Ctx, Hypervisor};
 use crate::logging::EventLog;
 use crate::pv::cpuid::CpuidTable;
 use pagetable_validator::pte::PAGE_SIZE;
+use pagetable_validator::Mfn;
 use pagetable_validator::Policy;
 
 pub use super::fake_domain::{KBASE, L1S, L4, NR};
@@ -28,7 +29,7 @@ pub fn hypervisor() -> Hypervisor {
         Box::new(std::io::sink()),
     );
     hv.validator
-        .register_initial(&mut hv.ram, L4)
+        .register_initial(&mut hv.ram, Mfn(L4))
         .expect("the test tables validate");
     hv
 }

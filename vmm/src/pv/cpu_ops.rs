@@ -5,6 +5,7 @@ use crate::hypercall::{err, Ctx, Hypervisor};
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::x86 as xen;
 use pagetable_validator::pte::is_canonical;
+use pagetable_validator::Mfn;
 
 pub const VMASST_CMD_ENABLE: u64 = 0;
 pub const VMASST_CMD_DISABLE: u64 = 1;
@@ -47,13 +48,13 @@ impl Hypervisor {
     /// base, unless the guest asked for `m2p_strict` (Xen's `new_guest_cr3`).
     pub fn fill_ro_mpt(&mut self, l4: u64) {
         if !self.m2p_strict() {
-            self.validator.set_ro_mpt(&mut self.ram, l4, true);
+            self.validator.set_ro_mpt(&mut self.ram, Mfn(l4), true);
         }
     }
 
     /// `zap_ro_mpt`: no M2P in a user L4 of an m2p_strict guest.
     pub fn zap_ro_mpt(&mut self, l4: u64) {
-        self.validator.set_ro_mpt(&mut self.ram, l4, false);
+        self.validator.set_ro_mpt(&mut self.ram, Mfn(l4), false);
     }
 
     /// `set_segment_base(which, base)`.

@@ -7,6 +7,7 @@ use crate::hypercall::{err, Ctx, Hypervisor};
 use crate::tlb::Flush;
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::x86 as xen;
+use pagetable_validator::Mfn;
 
 impl Hypervisor {
     /// `set_gdt(frame_list, entries)`.
@@ -16,7 +17,7 @@ impl Hypervisor {
             return err(errno::EINVAL);
         }
         let nr = entries.div_ceil(512) as usize;
-        let mut frames = vec![0u64; nr];
+        let mut frames = vec![Mfn(0); nr];
         for (i, f) in frames.iter_mut().enumerate() {
             let mut b = [0u8; 8];
             if let Err(fault) = self
@@ -25,12 +26,12 @@ impl Hypervisor {
             {
                 return self.efault(ctx, "set_gdt", "frame_list", fault);
             }
-            *f = u64::from_le_bytes(b);
+            *f = Mfn(u64::from_le_bytes(b));
         }
         // Validation reads the descriptors: replay needs the frames' contents.
         if self.log.machine() {
             for &f in &frames {
-                self.snapshot(f, 1);
+                self.snapshot(f.0, 1);
             }
         }
         // The frames take the descriptor-page type (validated, no writable mapping left).
@@ -42,7 +43,7 @@ impl Hypervisor {
             return rc;
         }
         for page in 0..xen::FIRST_RESERVED_GDT_PAGE {
-            let pte = self.xen.gdt_pte(frames.get(page as usize).copied());
+            let pte = self.xen.gdt_pte(frames.get(page as usize).map(|m| m.0));
             self.ram.write_xen_pte(self.xen.gdt_pte_gpa(page), pte);
         }
         ctx.flush(Flush::Full);
@@ -70,7 +71,7 @@ impl Hypervisor {
             return self.ram.read_u64_phys(self.xen.gdt_gpa(off));
         }
         match self.validator.gdt_frames().get((off / 4096) as usize) {
-            Some(&mfn) => self.ram.read_u64_phys((mfn << 12) + off % 4096),
+            Some(&mfn) => self.ram.read_u64_phys(mfn.maddr() + off % 4096),
             None => Some(0),
         }
     }

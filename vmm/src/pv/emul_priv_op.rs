@@ -16,6 +16,7 @@ use super::{cpu_ops, flags};
 use crate::hypercall::Hypervisor;
 use crate::tlb::Flush;
 use iced_x86::{Code, Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
+use pagetable_validator::Mfn;
 
 /// Xen's forced-emulation signature: `ud2a` then "xen".
 pub const FEP: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
@@ -259,7 +260,7 @@ impl Hypervisor {
                     (self.vcpu.cpu.sregs.cr0 & !CR0_TS) | ts
                 }
                 Register::CR2 => self.vcpu.cpu.sregs.cr2,
-                Register::CR3 => self.validator.current_base().unwrap_or(0) << 12,
+                Register::CR3 => self.validator.current_base().map_or(0, Mfn::maddr),
                 Register::CR4 => self.vcpu.pv.ctrlreg4,
                 _ => return false,
             };
@@ -307,7 +308,7 @@ impl Hypervisor {
 
     /// `new_guest_cr3` from an emulated `mov %reg, %cr3`: like MMUEXT_NEW_BASEPTR.
     fn new_guest_cr3(&mut self, mfn: u64) -> bool {
-        let r = self.validator.new_baseptr(&mut self.ram, mfn);
+        let r = self.validator.new_baseptr(&mut self.ram, Mfn(mfn));
         let events = self.validator.drain_events();
         let rip = self.vcpu.cpu.regs.rip;
         self.log.validator_events(events, "mov_cr3", rip);

@@ -78,7 +78,7 @@ impl Hypervisor {
         let s = self.vcpu.cpu.sregs_mut();
         pv.gs_base_other = s.gs.base;
         s.gs.base = other;
-        s.cr3 = base << 12;
+        s.cr3 = base.maddr();
         self.stats.mode_switches += 1;
         Ok(())
     }

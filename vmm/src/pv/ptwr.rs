@@ -15,6 +15,7 @@ use super::flags;
 use crate::hypercall::{Ctx, Hypervisor};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 use pagetable_validator::abi::{mmu, MmuUpdate};
+use pagetable_validator::Mfn;
 use pagetable_validator::PageType;
 
 /// RFLAGS bits an emulated ALU operation defines.
@@ -56,7 +57,7 @@ impl Hypervisor {
             return Emulated::No;
         };
         let l1 = gpa >> 12;
-        if self.validator.page_type(l1) != PageType::L1 {
+        if self.validator.page_type(Mfn(l1)) != PageType::L1 {
             return Emulated::No;
         }
         let Some(i) = self.fetch_insn() else {

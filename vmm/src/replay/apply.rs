@@ -7,6 +7,7 @@ use super::ReplayReport;
 use crate::logging::{event_value, M2P_PER_RECORD};
 use pagetable_validator::abi::{self, MmuUpdate};
 use pagetable_validator::pte::{self, PAGE_SIZE};
+use pagetable_validator::Mfn;
 use pagetable_validator::{GuestFrames, Validator, VecFrames};
 use serde_json::Value;
 
@@ -131,7 +132,7 @@ impl Replayer {
                 if let Some(x) = dom.xen {
                     v.set_xen_l4_slots(x.l4_slots, x.ro_mpt);
                     for f in x.shared {
-                        v.share_xen_frame(f);
+                        v.share_xen_frame(Mfn(f));
                     }
                 }
                 let mem = VecFrames::new(dom.nr);
@@ -224,15 +225,15 @@ impl Replayer {
             "domain" | "m2p" => {
                 return Err(format!("a second {ev:?} record"));
             }
-            "register_initial" => v.register_initial(mem, num(&rec, "l4")?),
+            "register_initial" => v.register_initial(mem, Mfn(num(&rec, "l4")?)),
             "pin" => {
                 let level = u32::try_from(num(&rec, "level")?)
                     .map_err(|_| "\"level\" out of range".to_string())?;
-                v.pin(mem, level, num(&rec, "mfn")?)
+                v.pin(mem, level, Mfn(num(&rec, "mfn")?))
             }
-            "unpin" => v.unpin(mem, num(&rec, "mfn")?),
-            "new_baseptr" => v.new_baseptr(mem, num(&rec, "mfn")?),
-            "new_user_baseptr" => v.new_user_baseptr(mem, num(&rec, "mfn")?),
+            "unpin" => v.unpin(mem, Mfn(num(&rec, "mfn")?)),
+            "new_baseptr" => v.new_baseptr(mem, Mfn(num(&rec, "mfn")?)),
+            "new_user_baseptr" => v.new_user_baseptr(mem, Mfn(num(&rec, "mfn")?)),
             "set_gdt" => {
                 let list = array(&rec, "frames")?;
                 // Xen's limit: 14 pages of descriptors below its reserved page.
@@ -246,9 +247,10 @@ impl Replayer {
                     .iter()
                     .map(|f| {
                         f.as_u64()
+                            .map(Mfn)
                             .ok_or_else(|| "a GDT frame is not a number".to_string())
                     })
-                    .collect::<Result<Vec<u64>, String>>()?;
+                    .collect::<Result<Vec<Mfn>, String>>()?;
                 let entries = u32::try_from(num(&rec, "entries")?)
                     .map_err(|_| "\"entries\" out of range".to_string())?;
                 v.set_gdt(mem, &frames, entries)
@@ -312,12 +314,12 @@ impl Replayer {
         let Phase::Ops { v, .. } = &self.phase else {
             return;
         };
-        if v.frame_info(mfn)
+        if v.frame_info(Mfn(mfn))
             .is_some_and(|i| i.validated && i.ty.is_table())
         {
             self.report.mismatches.push(format!(
                 "line {lineno}: the VMM wrote into mfn {mfn:#x}, a validated {:?} table",
-                v.page_type(mfn)
+                v.page_type(Mfn(mfn))
             ));
         }
     }
@@ -332,14 +334,14 @@ fn seed_plain_entry(v: &Validator, mem: &mut VecFrames, rec: &Value, req: MmuUpd
     {
         return false;
     }
-    let (table, slot) = (req.ptr >> 12, ((req.ptr & 0xfff) >> 3) as usize);
+    let (table, slot) = (Mfn(req.ptr >> 12), ((req.ptr & 0xfff) >> 3) as usize);
     let plain = !v
         .frame_info(table)
         .is_some_and(|i| i.validated && i.ty.is_table());
     let Some(old) = rec.get("old").and_then(Value::as_u64) else {
         return false;
     };
-    if !plain || table >= GuestFrames::nr_frames(mem) || mem.read_entry(table, slot) == old {
+    if !plain || table.0 >= GuestFrames::nr_frames(mem) || mem.read_entry(table, slot) == old {
         return false;
     }
     mem.write_entry(table, slot, old);
@@ -347,7 +349,7 @@ fn seed_plain_entry(v: &Validator, mem: &mut VecFrames, rec: &Value, req: MmuUpd
 }
 
 fn set_frame(mem: &mut VecFrames, mfn: u64, entries: &[(usize, u64)]) {
-    let frame = mem.frame_mut(mfn);
+    let frame = mem.frame_mut(Mfn(mfn));
     frame.fill(0);
     for &(slot, val) in entries {
         frame[slot] = val;
@@ -356,7 +358,7 @@ fn set_frame(mem: &mut VecFrames, mfn: u64, entries: &[(usize, u64)]) {
 
 /// Bytes at offset `off` of frame `mfn` (inside the frame: checked by the caller).
 fn write_bytes(mem: &mut VecFrames, mfn: u64, off: usize, bytes: &[u8]) {
-    let frame = mem.frame_mut(mfn);
+    let frame = mem.frame_mut(Mfn(mfn));
     for (i, &b) in bytes.iter().enumerate() {
         let at = off + i;
         let (slot, shift) = (at / 8, (at % 8) * 8);

@@ -6,6 +6,7 @@ use crate::hypercall::{err, Ctx, Hypervisor};
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::pte::PAGE_SIZE;
+use pagetable_validator::Mfn;
 use pagetable_validator::PageType;
 
 impl Hypervisor {
@@ -163,7 +164,7 @@ impl Hypervisor {
     /// `get_page_type(page, PGT_writable_page)` for one of our frames, taken and dropped:
     /// refused while the frame holds a type with references or is a validated table.
     pub(in crate::hypercall) fn gnt_writable(&self, mfn: u64) -> bool {
-        match self.validator.frame_info(mfn) {
+        match self.validator.frame_info(Mfn(mfn)) {
             None => true, // a shared Xen frame: PGT_writable_page
             Some(i) => {
                 matches!(i.ty, PageType::None | PageType::Writable)

@@ -10,6 +10,7 @@ use crate::pv::xen_area::{GNTTAB_MAX_FRAMES, GNTTAB_MAX_STATUS_FRAMES};
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::pte::PAGE_SIZE;
+use pagetable_validator::Mfn;
 
 impl Hypervisor {
     /// Guest-physical address of byte `off` of the grant table's shared area.
@@ -47,7 +48,7 @@ impl Hypervisor {
         for i in self.gnttab.nr_status_frames..want {
             let mfn = self.xen.gnttab_status_mfn(u64::from(i));
             self.gnt_clear_frame(mfn);
-            self.validator.share_xen_frame(mfn);
+            self.validator.share_xen_frame(Mfn(mfn));
         }
         self.gnttab.nr_status_frames = self.gnttab.nr_status_frames.max(want);
     }
@@ -63,7 +64,7 @@ impl Hypervisor {
         }
         for i in self.gnttab.nr_frames..req {
             self.validator
-                .share_xen_frame(self.xen.gnttab_shared_mfn(u64::from(i)));
+                .share_xen_frame(Mfn(self.xen.gnttab_shared_mfn(u64::from(i))));
         }
         self.gnttab.nr_frames = self.gnttab.nr_frames.max(req);
     }

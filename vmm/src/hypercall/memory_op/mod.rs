@@ -35,6 +35,7 @@ use super::{err, handle_okay, Ctx, Hypervisor};
 use crate::memory::Fault;
 use pagetable_validator::abi::memory as m;
 use pagetable_validator::abi::{errno, hypercall as hc};
+use pagetable_validator::Mfn;
 use std::collections::BTreeSet;
 
 mod exchange;
@@ -209,6 +210,7 @@ impl Hypervisor {
     /// No reference of any kind on `mfn` (Xen: count_info holds nothing but what the caller
     /// accounts for).
     fn unreferenced(&self, mfn: u64) -> bool {
+        let mfn = Mfn(mfn);
         self.validator.frame_info(mfn).is_some_and(|i| {
             i.refs == 0 && i.type_count == 0 && !i.pinned && i.tolerated_writable == 0
         }) && self.validator.current_base() != Some(mfn)
@@ -222,7 +224,7 @@ impl Hypervisor {
 
     fn set_m2p(&mut self, mfn: u64, pfn: u64) {
         self.xen.set_m2p(&self.ram, mfn, pfn);
-        self.validator.set_m2p_entry(mfn, pfn);
+        self.validator.set_m2p_entry(Mfn(mfn), pfn);
     }
 
     /// Xen's `free_domheap_pages` for one frame: into the heap, M2P invalid.

@@ -9,6 +9,7 @@ use crate::pv::cpuid::CpuidTable;
 use crate::pv::xen_area::{self, XenLayout};
 use pagetable_validator::abi::{domid, MmuUpdate};
 use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
+use pagetable_validator::Mfn;
 use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
 
 const MIB: u64 = 4;
@@ -46,8 +47,8 @@ fn hv_with(policy: Policy) -> Hypervisor {
     let mut v = Validator::with_rules(FRAMES, policy, rules);
     v.set_m2p(m2p);
     v.set_xen_l4_slots(l.l4_slots(), l.ro_mpt_l4e());
-    v.share_xen_frame(l.shared_info_mfn());
-    v.register_initial(&mut ram, L4).unwrap();
+    v.share_xen_frame(Mfn(l.shared_info_mfn()));
+    v.register_initial(&mut ram, Mfn(L4)).unwrap();
     let log = EventLog::new(None).unwrap();
     Hypervisor::new(
         ram,
@@ -105,7 +106,7 @@ fn consistent(h: &Hypervisor) {
     h.validator.check_invariants(&h.ram).unwrap();
     for mfn in 0..FRAMES {
         assert_eq!(
-            h.validator.m2p_entry(mfn),
+            h.validator.m2p_entry(Mfn(mfn)),
             Some(m2p(h, mfn)).filter(|&p| p != INVALID_M2P_ENTRY),
             "M2P copies differ at {mfn:#x}"
         );
@@ -390,7 +391,7 @@ fn decrease_reservation_frees_only_unreferenced_frames() {
     assert_eq!(give_back(&mut h, &[si]), 0);
     assert_eq!(give_back(&mut h, &[100]), 0);
     assert_eq!(m2p(&h, 100), INVALID_M2P_ENTRY);
-    assert_eq!(h.validator.m2p_entry(100), None);
+    assert_eq!(h.validator.m2p_entry(Mfn(100)), None);
     // A frame mapped by the L1 (data page of slot 9): the allocation reference goes, the
     // frame stays dom0's until its mapping goes.
     let mapped = DATA + 9;

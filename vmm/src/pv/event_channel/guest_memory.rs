@@ -4,6 +4,7 @@
 use crate::hypercall::{err, Hypervisor};
 use crate::pv::time::Blocked;
 use pagetable_validator::abi::{errno, shinfo};
+use pagetable_validator::Mfn;
 use pagetable_validator::PageType;
 
 impl Hypervisor {
@@ -19,7 +20,7 @@ impl Hypervisor {
         if mfn >= self.validator.nr_frames() {
             return false;
         }
-        match self.validator.frame_info(mfn) {
+        match self.validator.frame_info(Mfn(mfn)) {
             Some(f) => matches!(f.ty, PageType::None | PageType::Writable) || f.type_count == 0,
             None => false,
         }

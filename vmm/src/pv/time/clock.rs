@@ -4,6 +4,7 @@
 use super::PvTime;
 use crate::hypercall::Hypervisor;
 use pagetable_validator::abi::shinfo;
+use pagetable_validator::Mfn;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -212,7 +213,7 @@ impl Hypervisor {
         if self.vcpu.pv.kernel_mode {
             Some(self.vcpu.cpu.sregs.cr3)
         } else {
-            self.validator.current_base().map(|m| m << 12)
+            self.validator.current_base().map(Mfn::maddr)
         }
     }
 }
