@@ -7,11 +7,13 @@
 //! * [`linux`]: Debian's kernel (`scripts/fetch-linux.sh`), the project's initramfs
 //!   (`scripts/build-initramfs.sh`), booting them on real Xen; `linux_or_skip(test)` implements
 //!   the CI rule for packages that cannot be had.
+//! * [`manifest`]: `guest/scenarios.manifest` parsed (`manifest()`, `Case`, `Prov`).
 //! * [`transcript`]: parses and checks the guest's `T<nn> ... rc=<rc>` / `END` transcript;
 //!   `transcript::diff(left, a, right, b)` reports differing lines (real Xen vs VMM).
 #![forbid(unsafe_code)]
 
 pub mod guest;
 pub mod linux;
+pub mod manifest;
 pub mod real_xen;
 pub mod transcript;

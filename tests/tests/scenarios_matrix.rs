@@ -21,113 +21,15 @@ use std::time::Instant;
 use serde_json::Value;
 use vmm_support::*;
 use xenkvm_tests::guest::guest_elf;
+use xenkvm_tests::manifest::{manifest, parse_manifest, Case, Prov};
 use xenkvm_tests::real_xen::{qemu_or_skip, run_on_xen, XenRun, XenStatus};
 use xenkvm_tests::transcript::{diff, Transcript};
-
-/// What a refusal's provenance must name on the VMM (checked on stderr and in the JSON log).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Prov {
-    /// No check (the hostile run: refusals galore, of every kind).
-    Any,
-    /// No pin refused for a stray writable mapping.
-    None,
-    /// A stale vmap alias: `vmalloc va ffffc900...` and the L1 slot.
-    Vmalloc,
-    /// A kunmapped-but-unflushed pkmap slot.
-    Pkmap,
-    /// A kmap_atomic fixmap slot (the requested RW mapping of a pinned L1).
-    Fixmap,
-    /// The direct-map alias of the frame.
-    DirectMap,
-}
-
-struct Case {
-    cmdline: String,
-    /// Expected `result=` of each VERDICT line, in order.
-    verdicts: Vec<String>,
-    prov: Prov,
-    /// Where the case runs: `matrix`, `conformance`.
-    runs: Vec<String>,
-    /// The catalogue's one line.
-    what: String,
-}
-
-/// The manifest, compiled in (cargo rebuilds this test when it changes).
-const MANIFEST: &str = include_str!("../../guest/scenarios.manifest");
-
-/// Parses guest/scenarios.manifest (format in its header).
-fn parse_manifest(text: &str) -> Result<Vec<Case>, String> {
-    let mut cases: Vec<Case> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let n = n + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = line.split('|').map(str::trim).collect();
-        let [cmdline, verdicts, prov, runs, what] = f[..] else {
-            return Err(format!("line {n}: {} fields, want 5: {line}", f.len()));
-        };
-        if !cmdline.starts_with("scenario=") {
-            return Err(format!(
-                "line {n}: cmdline must start with scenario=: {cmdline}"
-            ));
-        }
-        if cases.iter().any(|c| c.cmdline == cmdline) {
-            return Err(format!("line {n}: {cmdline} is listed twice"));
-        }
-        let verdicts = match verdicts {
-            "-" => Vec::new(),
-            v => v.split(',').map(|s| s.trim().to_string()).collect(),
-        };
-        if verdicts.iter().any(|v| v.is_empty() || v.contains(' ')) {
-            return Err(format!("line {n}: bad verdict list"));
-        }
-        let prov = match prov {
-            "any" => Prov::Any,
-            "none" => Prov::None,
-            "vmalloc" => Prov::Vmalloc,
-            "pkmap" => Prov::Pkmap,
-            "fixmap" => Prov::Fixmap,
-            "directmap" => Prov::DirectMap,
-            p => return Err(format!("line {n}: unknown provenance {p:?}")),
-        };
-        let runs: Vec<String> = match runs {
-            "-" => Vec::new(),
-            r => r.split_whitespace().map(str::to_string).collect(),
-        };
-        if let Some(r) = runs
-            .iter()
-            .find(|r| !["matrix", "conformance"].contains(&r.as_str()))
-        {
-            return Err(format!("line {n}: unknown runs {r:?}"));
-        }
-        if what.is_empty() {
-            return Err(format!("line {n}: no description"));
-        }
-        cases.push(Case {
-            cmdline: cmdline.to_string(),
-            verdicts,
-            prov,
-            runs,
-            what: what.to_string(),
-        });
-    }
-    Ok(cases)
-}
-
-fn manifest() -> Vec<Case> {
-    parse_manifest(MANIFEST).unwrap_or_else(|e| panic!("guest/scenarios.manifest: {e}"))
-}
 
 /// The matrix: the manifest's `matrix` rows, in its order. Expected results follow Xen's rule:
 /// a frame still mapped RW cannot be pinned (-22); a RW mapping of a pinned table is refused
 /// (-16).
 fn matrix_cases() -> Vec<Case> {
-    manifest()
-        .into_iter()
-        .filter(|c| c.runs.iter().any(|r| r == "matrix"))
-        .collect()
+    manifest().into_iter().filter(Case::in_matrix).collect()
 }
 
 /// Lines that must be identical under both hypervisors.
