@@ -56,7 +56,8 @@ Exit status of `vmm run`:
      stubs, a KVM internal error or entry failure), or a vCPU blocked with nothing to wake it
      (a report with RIP, CR2, CR3, the last hypercall and the nearest guest symbol is printed)
   4  setup error: /dev/kvm missing, kernel unreadable or not a Xen PV x86_64 ELF (or a
-     bzImage holding one), initrd unreadable, too little memory, log file not writable
+     bzImage holding one), initrd unreadable, too little memory, log file or --frame-map
+     file not writable
   5  the guest asked for reboot or suspend (not supported)
   6  ended from outside: --timeout elapsed, or SIGINT/SIGTERM (summary and log complete)
 
@@ -138,6 +139,11 @@ pub struct RunArgs {
     /// summary and a complete log). SIGINT and SIGTERM end the run the same way.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
+    /// Draw every guest frame by its type into FILE.svg: one file, two panels, the frame table
+    /// at the first refusal (the refused frame and the L1 slots that still map it RW marked
+    /// with their provenance) and at exit. A path that cannot be written is a setup error.
+    #[arg(long, value_name = "FILE.svg")]
+    pub frame_map: Option<PathBuf>,
     /// Do not print the summary and boot banner.
     #[arg(long, short)]
     pub quiet: bool,

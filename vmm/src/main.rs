@@ -7,6 +7,7 @@ mod cli;
 mod exit;
 #[cfg(test)]
 mod exit_tests;
+mod frame_map;
 mod fuzz;
 mod hypercall;
 mod loader;

@@ -98,7 +98,7 @@ pub fn mapping_lines(v: &Violation) -> Vec<String> {
 }
 
 /// The plain-language sentence for a violation.
-fn headline(v: &Violation, rc: i64) -> String {
+pub(crate) fn headline(v: &Violation, rc: i64) -> String {
     let frame = frame(v);
     let n = v.mappings.len();
     let what = match v.kind {

@@ -3,6 +3,7 @@
 use crate::arch::{self, BootParams};
 use crate::builder::{self, BuildConfig, P2mMode};
 use crate::cli::{ExitStatus, P2mArg, PolicyArg, RunArgs};
+use crate::frame_map::FrameMap;
 use crate::hypercall::Hypervisor;
 use crate::loader::bzimage::{self, BzImageError, KernelFormat};
 use crate::loader::elf::{ElfError, KernelImage};
@@ -48,6 +49,8 @@ enum SetupError {
     Initial(pagetable_validator::XenError),
     #[error(transparent)]
     Vcpu(#[from] vcpu::VcpuError),
+    #[error(transparent)]
+    FrameMap(#[from] crate::frame_map::FrameMapError),
 }
 
 pub fn run(args: &RunArgs) -> ExitStatus {
@@ -156,6 +159,10 @@ fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
     }
 
     let mut log = EventLog::new(args.log.as_deref())?;
+    let frame_map = match &args.frame_map {
+        Some(p) => Some(FrameMap::create(p)?),
+        None => None,
+    };
     let nr_frames = dom.ram.size() >> 12;
     let regions = dom.regions(img.xen.virt_kend);
     log.domain(json!({
@@ -192,6 +199,7 @@ fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
         Box::new(std::io::stdout()),
     );
     hv.hypercall_page = dom.hypercall_page;
+    hv.frame_map = frame_map;
     if hv.log.machine() {
         hv.snapshot(l4_mfn, 4);
     }
@@ -265,6 +273,16 @@ fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
             (ExitStatus::Crash, format!("guest CRASHED ({})", rep.what))
         }
     };
+    let mut code = code;
+    if let Some(m) = &hv.frame_map {
+        if let Err(e) = m.finish(
+            &hv.validator,
+            &format!("Guest frames by type: {name}, cmdline {cmdline:?}"),
+        ) {
+            say!("vmm: {e}");
+            code = ExitStatus::Setup;
+        }
+    }
     let wall = start.elapsed();
     hv.log.end(&what, Some(code.code()), wall.as_secs_f64());
     let finished = hv.log.finish();

@@ -27,6 +27,9 @@ impl Hypervisor {
         for ev in &events {
             ctx.flush(self.tlb.after(ev));
         }
+        if let Some(m) = &mut self.frame_map {
+            m.observe(&self.validator, &self.ram, &events);
+        }
         self.log.validator_events(events, name, ctx.rip);
         match r {
             Ok(()) => 0,

@@ -198,6 +198,8 @@ pub struct Hypervisor {
     pub events: crate::pv::event_channel::EventChannels,
     /// PV time, timers, block/poll state, runstate (pv/time.rs).
     pub time: crate::pv::time::PvTime,
+    /// `--frame-map`: sees every validator event, keeps the frame table at the first refusal.
+    pub frame_map: Option<crate::frame_map::FrameMap>,
 }
 
 impl Hypervisor {
@@ -240,6 +242,7 @@ impl Hypervisor {
             mem: memory_op::Reservation::default(),
             events: Default::default(),
             time: Default::default(),
+            frame_map: None,
         }
     }
 

@@ -310,6 +310,9 @@ impl Hypervisor {
     fn new_guest_cr3(&mut self, mfn: u64) -> bool {
         let r = self.validator.new_baseptr(&mut self.ram, Mfn(mfn));
         let events = self.validator.drain_events();
+        if let Some(m) = &mut self.frame_map {
+            m.observe(&self.validator, &self.ram, &events);
+        }
         let rip = self.vcpu.cpu.regs.rip;
         self.log.validator_events(events, "mov_cr3", rip);
         if r.is_err() {
