@@ -1,29 +1,45 @@
 #!/usr/bin/env bash
-# Benchmarks. Prints figures and ratios; asserts nothing (targets live in the issues).
+# Benchmarks and the report (issue 12). Prints figures and ratios; asserts nothing.
 #
-# 1. The validator, natively: pin validation of a dense address space vs a raw read of the
-#    same table memory, and batched mmu_update (cargo bench, pagetable-validator/benches).
-# 2. The guest workload xfs-btree-walk under the VMM, per variant: guest-side work counts
-#    and VMM-side hypercalls, exits and TLB flushes. Guest code is emulated on hosts without
-#    VT-x/AMD-V, so the counts and their ratios are the figures that carry across machines;
-#    wall time is printed for this machine only.
+# 1. The validator, natively (cargo bench -p pagetable-validator --bench validate, criterion):
+#    pin validation of dense address spaces vs a raw read of the same table memory and a naive
+#    type-count loop, unpin, batched mmu_update. Its figures: ${CARGO_TARGET_DIR:-target}/bench/
+#    validator.json (when the bench writes it).
+# 2. The VMM's cost per exit: scripts/bench-exits.sh, when it exists (writes vmm_exits.json).
+# 3. The guest workloads: every `matrix` row of guest/scenarios.manifest (xfs-btree-walk
+#    blocks=1700 per variant among them) on our VMM and on real Xen 4.17 in QEMU, one run at a
+#    time, 3 repetitions: wall times, guest-only times, exits and hypercalls (bench-report
+#    guest, writes guest.json; a table on stdout).
+# 4. The report: bench/results.json, bench/REPORT.md and bench/*.svg from whatever of
+#    1-3 exists under ${CARGO_TARGET_DIR:-target}/bench/ (bench-report render; a missing part
+#    is named in one line, never invented).
 #
-# 3. (--linux) Debian's stock kernel with the project's initramfs, booted to /init and
-#    powered off: wall time on the VMM and on real Xen 4.17 in QEMU, side by side.
+# (--linux) Debian's stock kernel with the project's initramfs, booted to /init and powered
+# off: wall time on the VMM and on real Xen 4.17 in QEMU, side by side (no report).
 #
-# Usage: scripts/bench.sh [--validator-only | --guest-only | --linux] [blocks=N]
+# Usage: scripts/bench.sh [--validator-only | --guest-only | --report-only | --linux]
+#                         [blocks=N] [reps=N]
+#   --validator-only  1 (and 2), then the report     --guest-only  3, then the report
+#   --report-only     only 4, from the last runs     blocks=N      xfs-btree-walk with N blocks
+#   reps=N            repetitions per scenario and hypervisor (default 3)
+# Environment: VALIDATOR_BENCH_ARGS passes criterion options, e.g. "--measurement-time 5".
+# Takes several minutes (real Xen boots in QEMU ~1.5 s per run); needs /dev/kvm and QEMU
+# (Xen is fetched by scripts/xen-qemu.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=all
-blocks=""
+guest_args=()
 for a in "$@"; do
   case "$a" in
     --validator-only) what=validator ;;
     --guest-only) what=guest ;;
+    --report-only) what=report ;;
     --linux) what=linux ;;
-    blocks=*) blocks=" $a" ;;
-    *) echo "usage: $0 [--validator-only | --guest-only | --linux] [blocks=N]" >&2; exit 2 ;;
+    blocks=*) guest_args+=(--blocks "${a#blocks=}") ;;
+    reps=*) guest_args+=(--reps "${a#reps=}") ;;
+    *) echo "usage: $0 [--validator-only | --guest-only | --report-only | --linux] [blocks=N] [reps=N]" >&2
+       exit 2 ;;
   esac
 done
 
@@ -45,50 +61,29 @@ if [[ $what == linux ]]; then
   exit 0
 fi
 
-if [[ $what != guest ]]; then
+if [[ $what == all || $what == validator ]]; then
   # Criterion, short configuration (~30 s); per benchmark its estimate [low mid high],
   # then the summary: best/median per space, ratios pin/raw read, pin/naive loop,
   # unpin/pin, ns per mmu_update entry, frame-table bytes per frame.
-  # VALIDATOR_BENCH_ARGS passes criterion options, e.g. "--measurement-time 5".
   echo "== validator (cargo bench -p pagetable-validator --bench validate) =="
   # shellcheck disable=SC2086
   cargo bench -q -p pagetable-validator --bench validate -- ${VALIDATOR_BENCH_ARGS:-} 2>&1 |
     grep -E '^[a-z_]+/[a-z_]+ +time:|^summary|^ms:|^space|^(rw|ro)_|^mmu_update |^frame table'
+  if [[ -f scripts/bench-exits.sh ]]; then
+    echo
+    echo "== VMM cost per exit (scripts/bench-exits.sh) =="
+    bash scripts/bench-exits.sh
+  fi
 fi
 
-[[ $what == validator ]] && exit 0
+cargo build -q --release -p vmm -p bench-report
+report=${CARGO_TARGET_DIR:-target}/release/bench-report
+if [[ $what == all || $what == guest ]]; then
+  echo
+  echo "== guest workloads: our VMM (KVM) vs real Xen 4.17 in QEMU, every matrix scenario =="
+  "$report" guest "${guest_args[@]}"
+fi
 
 echo
-echo "== guest workload: xfs-btree-walk under vmm (KVM) =="
-cargo build -q --release -p vmm
-vmm=${CARGO_TARGET_DIR:-target}/release/vmm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-field() { # field NAME FILE: value of NAME=... on the first line that has it
-  grep -o -m1 "\b$1=[0-9.]*" "$2" | head -n1 | cut -d= -f2
-}
-
-printf '%-11s %8s %9s %9s %8s %9s %8s %10s %9s\n' variant visits g_hcalls g_flushes purges vmm_hcalls exits cr3_reload wall_s
-declare -A hc fl ex
-for v in eager lazy vmap-pages; do
-  out=$tmp/$v.out err=$tmp/$v.err
-  if ! "$vmm" run --cmdline "scenario=xfs-btree-walk variant=$v$blocks" >"$out" 2>"$err"; then
-    echo "vmm run failed for variant $v:" >&2; tail -20 "$err" >&2; exit 1
-  fi
-  grep -q "VERDICT .* PASS" "$out" || { echo "variant $v did not pass:" >&2; tail -5 "$out" >&2; exit 1; }
-  visits=$(field visits "$out")
-  ghc=$(field vmap_hypercalls "$out")
-  gfl=$(field flush_hypercalls "$out")
-  purges=$(field purges "$out")
-  vhc=$(grep -o -m1 '^hypercalls: [0-9]*' "$err" | awk '{print $2}')
-  exits=$(grep -o -m1 'exits=[0-9]*' "$err" | cut -d= -f2)
-  cr3=$(field cr3_reloads "$err")
-  wall=$(grep -o -m1 'wall time=[0-9.]*' "$err" | cut -d= -f2)
-  printf '%-11s %8s %9s %9s %8s %9s %8s %10s %9s\n' "$v" "$visits" "$ghc" "$gfl" "$purges" "$vhc" "$exits" "$cr3" "$wall"
-  hc[$v]=$vhc fl[$v]=$gfl ex[$v]=$exits
-done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.2f", a / b }'; }
-echo
-echo "ratios eager/lazy:       hypercalls $(ratio "${hc[eager]}" "${hc[lazy]}")  guest flushes $(ratio "${fl[eager]}" "${fl[lazy]}")  exits $(ratio "${ex[eager]}" "${ex[lazy]}")"
-echo "ratios eager/vmap-pages: hypercalls $(ratio "${hc[eager]}" "${hc[vmap-pages]}")  guest flushes $(ratio "${fl[eager]}" "${fl[vmap-pages]}")  exits $(ratio "${ex[eager]}" "${ex[vmap-pages]}")"
+echo "== report =="
+"$report" render --out bench
