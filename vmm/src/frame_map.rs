@@ -152,7 +152,7 @@ impl FrameMap {
                 l1: m.l1,
                 slot: m.slot as usize,
                 provenance: line.clone(),
-                entries: if m.l1 < mem.nr_frames() {
+                entries: if m.l1.0 < mem.nr_frames() {
                     (0..ENTRIES).map(|s| mem.read_entry(m.l1, s)).collect()
                 } else {
                     Vec::new()
@@ -255,7 +255,7 @@ fn panel(
 /// The pixel centre of frame `mfn` in a panel at (x0, y0).
 fn centre(n: usize, (x0, y0): (i32, i32), mfn: Mfn) -> (i32, i32) {
     let (cols, cell) = grid(n);
-    let i = mfn as usize;
+    let i = mfn.0 as usize;
     (
         x0 + (i % cols) as i32 * cell + cell / 2,
         y0 + (i / cols) as i32 * cell + cell / 2,
