@@ -85,3 +85,7 @@ impl Hypervisor {
 fn continue_multicall(ctx: &mut Ctx, a: [u64; 6], next: u64, left: u64) -> i64 {
     ctx.create_continuation(hc::MULTICALL, a, &[(0, next), (1, left as u32 as u64)])
 }
+
+#[cfg(test)]
+#[path = "multicall_tests.rs"]
+mod tests;

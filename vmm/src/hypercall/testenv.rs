@@ -31,6 +31,8 @@ pub fn hypervisor() -> Hypervisor {
     hv.validator
         .register_initial(&mut hv.ram, Mfn(L4))
         .expect("the test tables validate");
+    // As the builder leaves the vCPU: running on the initial tables, in kernel mode.
+    hv.vcpu.cpu.sregs.cr3 = L4 << 12;
     hv
 }
 

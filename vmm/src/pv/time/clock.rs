@@ -208,12 +208,11 @@ impl Hypervisor {
         );
     }
 
-    /// The kernel-mode L4 (guest-physical), for writes Xen makes through guest handles.
+    /// The kernel-mode L4 (guest-physical), for writes Xen makes through guest handles: the
+    /// validator's base (Xen's `guest_table`) in either mode. Not the vCPU's CR3: NEW_BASEPTR
+    /// switches tables at once (`write_ptbase`), the CR3 follows only when the exit completes,
+    /// so inside a multicall it can name tables already unpinned and reused.
     pub(crate) fn kernel_cr3(&self) -> Option<u64> {
-        if self.vcpu.pv.kernel_mode {
-            Some(self.vcpu.cpu.sregs.cr3)
-        } else {
-            self.validator.current_base().map(Mfn::maddr)
-        }
+        self.validator.current_base().map(Mfn::maddr)
     }
 }
