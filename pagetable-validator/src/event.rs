@@ -6,13 +6,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Mfn, PageType};
 use crate::xenlog::hex5;
 
 /// One Xen debug-log line (`arch/x86/mm.c:LINE:d0v0 TEXT`). `line` 0 = unknown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct XenMsg {
     pub file: String,
     pub line: u32,
@@ -30,7 +30,7 @@ impl fmt::Display for XenMsg {
 }
 
 /// The operation an event records.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Op {
     RegisterInitial {
@@ -93,7 +93,7 @@ pub enum Op {
 }
 
 /// What kind of writable-mapping conflict a violation is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ViolationKind {
     /// The frame had to become a pagetable but is still mapped writable
@@ -105,7 +105,7 @@ pub enum ViolationKind {
 }
 
 /// A virtual address at which a mapping is reachable, and through which root.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaRef {
     pub va: u64,
     /// Name of the caller-supplied region containing `va`, if any.
@@ -115,7 +115,7 @@ pub struct VaRef {
 }
 
 /// One L1 slot that maps the frame writable.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrayMapping {
     pub l1: Mfn,
     pub slot: u16,
@@ -129,7 +129,7 @@ pub struct StrayMapping {
 }
 
 /// A writable-mapping rule violation with its provenance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub kind: ViolationKind,
     pub frame: Mfn,
@@ -145,7 +145,7 @@ pub struct Violation {
 
 /// One validator operation: what was asked, Xen's log lines, the result, and any
 /// writable-mapping violations with provenance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,
     #[serde(flatten)]

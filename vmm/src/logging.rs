@@ -17,7 +17,7 @@
 //!   - `frames` records (at most [`FRAMES_PER_RECORD`] frames each): contents of frames about
 //!     to be validated;
 //!   - one record per validator operation (as the validator reports it, with the hypercall and
-//!     RIP; long lists are cut at fixed sizes with `more_*` counts, see [`event_value`]);
+//!     RIP; long lists are cut at fixed sizes with `more_*` counts, see [`OpRecord::new`]);
 //!   - every guest-visible write the VMM itself makes: `page_write` (MMUEXT_CLEAR_PAGE /
 //!     COPY_PAGE, with the page's resulting contents) and `guest_write` (hypercall results,
 //!     `done` counts, xen_version buffers, multicall entries: guest-physical address + bytes);
@@ -25,11 +25,13 @@
 //!   - a final `end` record (outcome, exit status, number of records). A log without it is
 //!     from a run that was killed.
 //!
-//!   No line is longer than [`MAX_LINE`] bytes.
+//!   No line is longer than [`MAX_LINE`] bytes. The records are one type, [`LogRecord`], which
+//!   `vmm replay` reads back.
 //!
 //! Lines are written through a `BufWriter` that is flushed at every exit ([`EventLog::flush`]
 //! is called by the vCPU loop per exit, [`EventLog::finish`] and `Drop` at the end).
 
+use crate::log_record::{LogRecord, OpRecord, VmmRecord};
 use crate::ratelimit::{RateLimiter, Verdict};
 use pagetable_validator::Event;
 use serde_json::{json, Value};
@@ -47,14 +49,6 @@ pub const FRAMES_PER_RECORD: usize = 64;
 pub const M2P_PER_RECORD: usize = 8192;
 /// No log line is longer (and `vmm replay` refuses longer ones).
 pub const MAX_LINE: usize = 4 << 20;
-/// Lists in an event record are cut at these lengths (`more_xen_log`, `more_violations`,
-/// `more_mappings` give the rest's size): a guest can make the validator report a frame mapped
-/// writable in a million places, but not make one log line unbounded.
-pub const MAX_XEN_LOG: usize = 64;
-pub const MAX_VIOLATIONS: usize = 16;
-pub const MAX_MAPPINGS: usize = 16;
-/// Provenance lines in a JSON event record.
-const MAX_PROVENANCE: usize = MAX_VIOLATIONS * MAX_MAPPINGS;
 /// Lines of one message on stderr (the rest: one "N more lines" line).
 pub const MAX_MESSAGE_LINES: usize = 40;
 
@@ -176,8 +170,18 @@ impl EventLog {
         let _ = writeln!(self.human, "{line}");
     }
 
-    /// Writes one JSON object as one line, numbered (`"rec"` first).
-    pub fn record(&mut self, v: &Value) {
+    /// Writes one record as one line, numbered (`"rec"` first).
+    pub fn record(&mut self, r: impl Into<LogRecord>) {
+        if self.jsonl.is_none() {
+            return;
+        }
+        // Through a `Value`: its keys are sorted, so the line does not depend on field order.
+        let v = serde_json::to_value(r.into())
+            .unwrap_or_else(|e| json!({ "event": "unserializable", "error": e.to_string() }));
+        self.record_value(&v);
+    }
+
+    fn record_value(&mut self, v: &Value) {
         let Some(w) = self.jsonl.as_mut() else {
             return;
         };
@@ -207,23 +211,8 @@ impl EventLog {
                 log::debug!("{ev}");
             }
             if self.jsonl.is_some() {
-                let mut v = event_value(&ev);
-                if let Value::Object(m) = &mut v {
-                    m.insert("hypercall".into(), json!(hypercall));
-                    m.insert("rip".into(), json!(rip));
-                    if !ev.violations.is_empty() {
-                        // The human provenance lines (vmalloc offset, pkmap/fixmap slot,
-                        // direct-map pfn), so tools need not re-derive them.
-                        let mut lines = crate::provenance::json_lines(&ev);
-                        let more = lines.len().saturating_sub(MAX_PROVENANCE);
-                        lines.truncate(MAX_PROVENANCE);
-                        if more > 0 {
-                            lines.push(format!("... and {more} more"));
-                        }
-                        m.insert("provenance".into(), json!(lines));
-                    }
-                }
-                self.record(&v);
+                let r = OpRecord::new(ev, hypercall, rip, crate::provenance::json_lines);
+                self.record(LogRecord::Op(Box::new(r)));
             }
         }
     }
@@ -235,26 +224,34 @@ impl EventLog {
         if print {
             self.message(&format!("vmm: {hypercall}: {why} -> {rc}"));
         }
-        self.record(&json!({ "event": "vmm_refusal", "hypercall": hypercall, "rc": rc, "why": why, "rip": rip }));
+        self.record(VmmRecord::VmmRefusal {
+            hypercall: hypercall.to_string(),
+            rc,
+            why: why.to_string(),
+            rip,
+        });
     }
 
     /// The domain record (`fields` + `event` and `log_format`), then the m2p in `m2p` records
     /// of at most [`M2P_PER_RECORD`] entries. The command line is cut to what the guest got.
-    pub fn domain(&mut self, mut fields: Value, m2p: &[u64]) {
-        if let Value::Object(m) = &mut fields {
-            m.insert("event".into(), json!("domain"));
-            m.insert("log_format".into(), json!(LOG_FORMAT));
-            if let Some(Value::String(c)) = m.get_mut("cmdline") {
-                let mut n = c.len().min(pagetable_validator::abi::MAX_GUEST_CMDLINE - 1);
-                while !c.is_char_boundary(n) {
-                    n -= 1;
-                }
-                c.truncate(n);
+    pub fn domain(&mut self, fields: Value, m2p: &[u64]) {
+        let Value::Object(mut m) = fields else {
+            unreachable!("the domain record's fields are an object")
+        };
+        m.insert("log_format".into(), json!(LOG_FORMAT));
+        if let Some(Value::String(c)) = m.get_mut("cmdline") {
+            let mut n = c.len().min(pagetable_validator::abi::MAX_GUEST_CMDLINE - 1);
+            while !c.is_char_boundary(n) {
+                n -= 1;
             }
+            c.truncate(n);
         }
-        self.record(&fields);
+        self.record(VmmRecord::Domain(m));
         for (i, chunk) in m2p.chunks(M2P_PER_RECORD).enumerate() {
-            self.record(&json!({ "event": "m2p", "start": i * M2P_PER_RECORD, "m2p": chunk }));
+            self.record(VmmRecord::M2p {
+                start: (i * M2P_PER_RECORD) as u64,
+                m2p: chunk.to_vec(),
+            });
         }
     }
 
@@ -266,10 +263,12 @@ impl EventLog {
         }
         self.ended = true;
         let records = self.rec + 1;
-        self.record(
-            &json!({ "event": "end", "outcome": outcome, "exit_status": exit_status,
-            "wall_s": wall_s, "records": records }),
-        );
+        self.record(VmmRecord::End {
+            outcome: outcome.to_string(),
+            exit_status,
+            wall_s,
+            records,
+        });
     }
 
     pub fn flush(&mut self) {
@@ -316,10 +315,13 @@ fn write_record(w: &mut impl Write, rec: u64, v: &Value) -> std::io::Result<()> 
     let mut body = serde_json::to_vec(v).map_err(std::io::Error::from)?;
     if body.len() + 32 > MAX_LINE {
         // Cannot happen with the bounds above; stays a valid, numbered record if it does.
-        let event = v.get("event").and_then(Value::as_str).unwrap_or("?");
-        body =
-            serde_json::to_vec(&json!({ "event": "oversized", "of": event, "bytes": body.len() }))
-                .map_err(std::io::Error::from)?;
+        let of = v.get("event").and_then(Value::as_str).unwrap_or("?").into();
+        let r = VmmRecord::Oversized {
+            of,
+            bytes: body.len(),
+        };
+        let v = serde_json::to_value(r).map_err(std::io::Error::from)?;
+        body = serde_json::to_vec(&v).map_err(std::io::Error::from)?;
     }
     match body.strip_prefix(b"{") {
         Some(b"}") => write!(w, "{{\"rec\":{rec}}}")?,
@@ -334,37 +336,6 @@ fn write_record(w: &mut impl Write, rec: u64, v: &Value) -> std::io::Result<()> 
         }
     }
     w.write_all(b"\n")
-}
-
-/// The JSON form of a validator event as the log holds it (and as `vmm replay` recomputes it):
-/// the event's fields with long lists cut — `xen_log` at [`MAX_XEN_LOG`], `violations` at
-/// [`MAX_VIOLATIONS`], each violation's `mappings` at [`MAX_MAPPINGS`] — and `more_xen_log`,
-/// `more_violations`, `more_mappings` saying how many were left out.
-pub fn event_value(ev: &Event) -> Value {
-    let mut v = serde_json::to_value(ev)
-        .unwrap_or_else(|e| json!({ "event": "unserializable", "error": e.to_string() }));
-    if let Value::Object(m) = &mut v {
-        cut(m, "xen_log", "more_xen_log", MAX_XEN_LOG);
-        if let Some(Value::Array(vs)) = m.get_mut("violations") {
-            for viol in vs.iter_mut() {
-                if let Value::Object(vm) = viol {
-                    cut(vm, "mappings", "more_mappings", MAX_MAPPINGS);
-                }
-            }
-        }
-        cut(m, "violations", "more_violations", MAX_VIOLATIONS);
-    }
-    v
-}
-
-fn cut(m: &mut serde_json::Map<String, Value>, key: &str, more_key: &str, max: usize) {
-    if let Some(Value::Array(a)) = m.get_mut(key) {
-        if a.len() > max {
-            let more = a.len() - max;
-            a.truncate(max);
-            m.insert(more_key.into(), json!(more));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -456,9 +427,9 @@ mod tests {
     #[test]
     fn end_record_is_written_once_and_counts_the_records() {
         let (mut l, j, _, _) = log(true);
-        l.record(&json!({ "event": "domain" }));
-        l.record(&json!({}));
-        l.record(&json!([1, 2]));
+        l.record_value(&json!({ "event": "domain" }));
+        l.record_value(&json!({}));
+        l.record_value(&json!([1, 2]));
         l.end("guest powered off", Some(0), 1.5);
         l.end("again", None, 0.0);
         l.finish().unwrap();

@@ -11,6 +11,7 @@ mod frame_map;
 mod fuzz;
 mod hypercall;
 mod loader;
+mod log_record;
 mod logging;
 mod memory;
 mod provenance;

@@ -5,12 +5,12 @@
 //! operation's event goes through `tlb.rs`, which decides what the stub flushes on the way back.
 
 use super::{err, Ctx, Hypervisor};
+use crate::log_record::VmmRecord;
 use crate::tlb::Flush;
 use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate};
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::Mfn;
 use pagetable_validator::{GuestFrames, XenError};
-use serde_json::json;
 
 /// `MMU_UPDATE_PREEMPTED`: the continuation marker in `count` (the rest is the count left).
 const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
@@ -271,8 +271,11 @@ impl Hypervisor {
                     true => Flush::None,
                     false => Flush::Full,
                 });
-                self.log
-                    .record(&json!({ "event": "flush", "cmd": cmd, "arg1": arg1, "rip": ctx.rip }));
+                self.log.record(VmmRecord::Flush {
+                    cmd,
+                    arg1,
+                    rip: ctx.rip,
+                });
                 0
             }
             // We are dom0 and may flush caches; with no real devices there is nothing to flush.

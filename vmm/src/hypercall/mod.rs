@@ -38,7 +38,6 @@ use crate::tlb::{Flush, Tlb};
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::Mfn;
 use pagetable_validator::Validator;
-use serde_json::json;
 use std::io::Write;
 
 /// Xen's `guest_handle_okay` for a 64-bit PV guest: only the start address is checked — it must
@@ -351,7 +350,12 @@ impl Hypervisor {
         self.stats.efaults += 1;
         let rc = err(errno::EFAULT);
         log::info!("{name}: {what}: {f} -> -EFAULT");
-        self.log.record(&json!({ "event": "efault", "hypercall": name, "what": what, "fault": f.to_string(), "rip": ctx.rip }));
+        self.log.record(crate::log_record::VmmRecord::Efault {
+            hypercall: name.to_string(),
+            what: what.to_string(),
+            fault: f.to_string(),
+            rip: ctx.rip,
+        });
         rc
     }
 }

@@ -11,19 +11,18 @@
 //! may write (not validated tables) are therefore snapshotted again before each validation.
 
 use super::Hypervisor;
+use crate::log_record::{FrameContents, VmmRecord};
 use crate::logging::FRAMES_PER_RECORD;
 use crate::memory::Fault;
 use pagetable_validator::abi::MmuUpdate;
 use pagetable_validator::pte::{self, PAGE_SIZE};
 use pagetable_validator::GuestFrames;
 use pagetable_validator::Mfn;
-use serde_json::{json, Value};
 
 /// Non-zero entries of a frame as `[[slot, value], ...]`.
-fn entries(buf: &[u64; 512]) -> Vec<(usize, u64)> {
-    buf.iter()
-        .copied()
-        .enumerate()
+fn entries(buf: &[u64; 512]) -> Vec<(u64, u64)> {
+    (0u64..)
+        .zip(buf.iter().copied())
         .filter(|&(_, e)| e != 0)
         .collect()
 }
@@ -71,9 +70,8 @@ impl Hypervisor {
             let Ok(gpa) = self.ram.translate(cr3, cur, true) else {
                 break;
             };
-            let bytes = hex(&buf[done..done + n]);
-            self.log
-                .record(&json!({ "event": "guest_write", "gpa": gpa, "hex": bytes }));
+            let hex = hex(&buf[done..done + n]);
+            self.log.record(VmmRecord::GuestWrite { gpa, hex });
             done += n;
         }
         Ok(())
@@ -86,10 +84,13 @@ impl Hypervisor {
         }
         let mut buf = [0u64; 512];
         self.ram.read_frame(Mfn(dst), &mut buf);
-        self.log.record(
-            &json!({ "event": "page_write", "cmd": cmd, "dst": dst, "src": src,
-            "rip": rip, "entries": entries(&buf) }),
-        );
+        self.log.record(VmmRecord::PageWrite {
+            cmd,
+            dst,
+            src,
+            rip,
+            entries: entries(&buf),
+        });
     }
 
     /// Before an `mmu_update` into an L2..L4 table: the lower table it may validate.
@@ -123,7 +124,7 @@ impl Hypervisor {
         };
         mark(mfn);
         let mut stack = vec![(mfn, level)];
-        let mut frames: Vec<Value> = Vec::new();
+        let mut frames: Vec<FrameContents> = Vec::new();
         let mut buf = [0u64; 512];
         while let Some((m, lv)) = stack.pop() {
             if self
@@ -143,16 +144,18 @@ impl Hypervisor {
                     }
                 }
             }
-            frames.push(json!({ "mfn": m, "level": lv, "entries": ents }));
+            frames.push(FrameContents {
+                mfn: m,
+                level: lv,
+                entries: ents,
+            });
             if frames.len() == FRAMES_PER_RECORD {
-                let chunk = std::mem::take(&mut frames);
-                self.log
-                    .record(&json!({ "event": "frames", "frames": chunk }));
+                let frames = std::mem::take(&mut frames);
+                self.log.record(VmmRecord::Frames { frames });
             }
         }
         if !frames.is_empty() {
-            self.log
-                .record(&json!({ "event": "frames", "frames": frames }));
+            self.log.record(VmmRecord::Frames { frames });
         }
     }
 }

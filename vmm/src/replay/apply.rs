@@ -2,13 +2,14 @@
 //! frame contents and VMM writes applied to the in-memory frames, and every operation run
 //! through the fresh validator with its event compared to the logged one.
 
-use super::reader::{array, domain, get, num, parse_entries, unhex, Domain};
+use super::reader::{domain, get, unhex, Domain};
 use super::ReplayReport;
-use crate::logging::{event_value, M2P_PER_RECORD};
+use crate::log_record::{self, LogRecord, OpRecord, VmmRecord};
+use crate::logging::M2P_PER_RECORD;
 use pagetable_validator::abi::{self, MmuUpdate};
 use pagetable_validator::pte::{self, PAGE_SIZE};
-use pagetable_validator::Mfn;
-use pagetable_validator::{GuestFrames, Validator, VecFrames};
+use pagetable_validator::{GuestFrames, Mfn, Op, Validator, VecFrames};
+use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Default)]
@@ -34,28 +35,26 @@ pub(super) struct Replayer {
     pub(super) report: ReplayReport,
 }
 
-/// The comparable part of an event record: everything the validator wrote, without the
-/// context the VMM added and the sequence numbers. Accessed/dirty bits in the `old`/`new` entry
+/// The comparable part of an operation record: everything the validator wrote, without the
+/// context the VMM added and the sequence number. Accessed/dirty bits in the `old`/`new` entry
 /// values are masked: the CPU sets them in live tables behind everyone's back (and
 /// MMU_PT_UPDATE_PRESERVE_AD carries them over), so no log can predict them.
-fn comparable(mut v: Value) -> Value {
+fn comparable(mut r: OpRecord) -> OpRecord {
     const AD: u64 = pte::_PAGE_ACCESSED | pte::_PAGE_DIRTY;
-    if let Value::Object(m) = &mut v {
-        for k in ["hypercall", "rip", "seq", "rec", "provenance"] {
-            m.remove(k);
-        }
-        for k in ["old", "new"] {
-            if let Some(x) = m.get(k).and_then(Value::as_u64) {
-                m.insert(k.into(), Value::from(x & !AD));
-            }
-        }
+    r.seq = 0;
+    r.hypercall.clear();
+    r.rip = 0;
+    r.provenance = None;
+    if let Op::MmuUpdate { old, new, .. } | Op::UpdateVaMapping { old, new, .. } = &mut r.op {
+        *old &= !AD;
+        *new &= !AD;
     }
-    v
+    r
 }
 
 /// A short form of a record for messages.
-fn brief(v: &Value) -> String {
-    let s = v.to_string();
+fn brief(r: &impl serde::Serialize) -> String {
+    let s = serde_json::to_value(r).map_or_else(|e| e.to_string(), |v| v.to_string());
     if s.len() <= 300 {
         return s;
     }
@@ -72,7 +71,7 @@ impl Replayer {
             return Err("not a JSON object".into());
         }
         self.report.records += 1;
-        self.check_sequence(&rec, lineno)?;
+        let n = self.check_sequence(&rec, lineno)?;
         let ev = get(&rec, "event")?
             .as_str()
             .ok_or("\"event\" is not a string")?
@@ -82,9 +81,10 @@ impl Replayer {
                 "line {lineno}: a {ev:?} record after the end record"
             ));
         }
+        let r = LogRecord::deserialize(&rec).map_err(|e| log_record::explain(&rec, &e))?;
         match std::mem::take(&mut self.phase) {
             Phase::Start => {
-                if ev != "domain" {
+                if !matches!(r, LogRecord::Vmm(VmmRecord::Domain(_))) {
                     return Err(format!(
                         "the first record must be the domain record, not {ev:?}"
                     ));
@@ -95,29 +95,25 @@ impl Replayer {
                 };
                 Ok(())
             }
-            Phase::M2p { dom, mut m2p } if ev == "m2p" => {
-                let start = num(&rec, "start")?;
-                let chunk = array(&rec, "m2p")?;
-                if start != m2p.len() as u64 {
-                    return Err(format!(
-                        "m2p record starts at {start}, expected {} (a record missing?)",
-                        m2p.len()
-                    ));
+            Phase::M2p { dom, mut m2p } => {
+                if let LogRecord::Vmm(VmmRecord::M2p { start, m2p: chunk }) = r {
+                    if start != m2p.len() as u64 {
+                        return Err(format!(
+                            "m2p record starts at {start}, expected {} (a record missing?)",
+                            m2p.len()
+                        ));
+                    }
+                    if chunk.len() > M2P_PER_RECORD || start + chunk.len() as u64 > dom.nr {
+                        return Err(format!(
+                            "m2p record of {} entries at {start}: more than the domain's {} frames or {M2P_PER_RECORD} per record",
+                            chunk.len(),
+                            dom.nr
+                        ));
+                    }
+                    m2p.extend(chunk);
+                    self.phase = Phase::M2p { dom, m2p };
+                    return Ok(());
                 }
-                if chunk.len() > M2P_PER_RECORD || start + chunk.len() as u64 > dom.nr {
-                    return Err(format!(
-                        "m2p record of {} entries at {start}: more than the domain's {} frames or {M2P_PER_RECORD} per record",
-                        chunk.len(),
-                        dom.nr
-                    ));
-                }
-                for x in chunk {
-                    m2p.push(x.as_u64().ok_or("m2p entry is not a number")?);
-                }
-                self.phase = Phase::M2p { dom, m2p };
-                Ok(())
-            }
-            Phase::M2p { dom, m2p } => {
                 if m2p.len() as u64 != dom.nr {
                     return Err(format!(
                         "{ev:?} record before the m2p is complete ({} of {} entries)",
@@ -140,54 +136,129 @@ impl Replayer {
                     v: Box::new(v),
                     mem,
                 };
-                self.op(&ev, rec, lineno)
+                self.op(&ev, r, n, lineno)
             }
             Phase::Ops { v, mem } => {
                 self.phase = Phase::Ops { v, mem };
-                self.op(&ev, rec, lineno)
+                self.op(&ev, r, n, lineno)
             }
         }
     }
 
-    /// A record after the m2p: frame contents, a VMM write, or an operation to replay.
-    fn op(&mut self, ev: &str, rec: Value, lineno: u64) -> Result<(), String> {
+    /// A record after the m2p (record number `n`): frame contents, a VMM write, or an operation
+    /// to replay.
+    fn op(&mut self, ev: &str, r: LogRecord, n: u64, lineno: u64) -> Result<(), String> {
         let Phase::Ops { v, mem } = &mut self.phase else {
             unreachable!("called in the Ops phase")
         };
         let v: &mut Validator = v;
-        let nr = GuestFrames::nr_frames(mem);
-        let r = match ev {
-            "frames" => {
-                for f in array(&rec, "frames")? {
-                    let mfn = num(f, "mfn")?;
-                    if mfn >= nr {
-                        return Err(format!("frame {mfn:#x} outside the domain ({nr} frames)"));
-                    }
-                    let entries = parse_entries(f)?;
-                    set_frame(mem, mfn, &entries);
-                }
+        let logged = match r {
+            LogRecord::Vmm(r) => return self.vmm_record(ev, r, n, lineno),
+            LogRecord::Unknown(kind) => {
+                self.report.integrity.push(format!(
+                    "line {lineno}: unknown record kind {kind:?} (ignored)"
+                ));
                 return Ok(());
             }
-            "page_write" => {
-                let dst = num(&rec, "dst")?;
+            LogRecord::Op(r) => *r,
+        };
+        let res = match logged.op {
+            Op::RegisterInitial { l4 } => v.register_initial(mem, l4),
+            Op::Pin { level, mfn, .. } => v.pin(mem, level, mfn),
+            Op::Unpin { mfn, .. } => v.unpin(mem, mfn),
+            Op::NewBaseptr { mfn, .. } => v.new_baseptr(mem, mfn),
+            Op::NewUserBaseptr { mfn, .. } => v.new_user_baseptr(mem, mfn),
+            Op::SetGdt {
+                ref frames,
+                entries,
+            } => {
+                // Xen's limit: 14 pages of descriptors below its reserved page.
+                if frames.len() > 14 {
+                    return Err(format!(
+                        "\"frames\" has {} entries (at most 14)",
+                        frames.len()
+                    ));
+                }
+                v.set_gdt(mem, frames, entries)
+            }
+            Op::UpdateDescriptor { maddr, desc, .. } => v.update_descriptor(mem, maddr, desc),
+            Op::MmuUpdate {
+                ptr,
+                val,
+                level,
+                old,
+                ..
+            } => {
+                let req = MmuUpdate { ptr, val };
+                self.report.guest_entries += u64::from(seed_plain_entry(v, mem, level, old, req));
+                v.mmu_update(mem, req)
+            }
+            Op::MachphysUpdate { mfn, pfn } => {
+                if mfn.0 > u64::MAX >> 12 {
+                    return Err("\"mfn\" out of range".into());
+                }
+                v.mmu_update(
+                    mem,
+                    MmuUpdate {
+                        ptr: mfn.maddr() | abi::mmu::MACHPHYS_UPDATE,
+                        val: pfn,
+                    },
+                )
+            }
+            Op::UpdateVaMapping { va, val, flags, .. } => v.update_va_mapping(mem, va, val, flags),
+        };
+        self.report.operations += 1;
+        let got: Vec<OpRecord> = v
+            .drain_events()
+            .into_iter()
+            .map(|e| comparable(OpRecord::new(e, "", 0, |_| Vec::new())))
+            .collect();
+        let want = comparable(logged);
+        if got.len() != 1 || got[0] != want {
+            self.report.mismatches.push(format!(
+                "line {lineno}: logged {}\n  replayed ({}) {}",
+                brief(&want),
+                res.err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "ok".into()),
+                got.iter().map(brief).collect::<Vec<_>>().join(" | ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// A record of the VMM's own (record number `n`): guest memory it wrote, or the end.
+    fn vmm_record(&mut self, ev: &str, r: VmmRecord, n: u64, lineno: u64) -> Result<(), String> {
+        let Phase::Ops { mem, .. } = &mut self.phase else {
+            unreachable!("called in the Ops phase")
+        };
+        let nr = GuestFrames::nr_frames(mem);
+        match r {
+            VmmRecord::Frames { frames } => {
+                for f in frames {
+                    if f.mfn >= nr {
+                        return Err(format!(
+                            "frame {:#x} outside the domain ({nr} frames)",
+                            f.mfn
+                        ));
+                    }
+                    check_entries(&f.entries)?;
+                    set_frame(mem, f.mfn, &f.entries);
+                }
+            }
+            VmmRecord::PageWrite { dst, entries, .. } => {
                 if dst >= nr {
                     return Err(format!("page_write to frame {dst:#x} outside the domain"));
                 }
-                let entries = parse_entries(&rec)?;
+                check_entries(&entries)?;
                 self.check_vmm_write(dst, lineno);
                 let Phase::Ops { mem, .. } = &mut self.phase else {
                     unreachable!()
                 };
                 set_frame(mem, dst, &entries);
-                return Ok(());
             }
-            "guest_write" => {
-                let gpa = num(&rec, "gpa")?;
-                let bytes = unhex(
-                    get(&rec, "hex")?
-                        .as_str()
-                        .ok_or("\"hex\" is not a string")?,
-                )?;
+            VmmRecord::GuestWrite { gpa, hex } => {
+                let bytes = unhex(&hex)?;
                 let off = (gpa & (PAGE_SIZE - 1)) as usize;
                 if gpa >> 12 >= nr || off + bytes.len() > PAGE_SIZE as usize {
                     return Err(format!(
@@ -200,111 +271,29 @@ impl Replayer {
                     unreachable!()
                 };
                 write_bytes(mem, gpa >> 12, off, &bytes);
-                return Ok(());
             }
-            "end" => {
+            VmmRecord::End { records, .. } => {
                 self.ended = true;
-                let n = num(&rec, "records")?;
-                let this = num(&rec, "rec")?;
-                if n != this.saturating_add(1) {
+                if records != n.saturating_add(1) {
                     self.report.integrity.push(format!(
-                        "line {lineno}: the end record counts {n} records but is record {this}"
+                        "line {lineno}: the end record counts {records} records but is record {n}"
                     ));
                 }
-                return Ok(());
             }
-            "oversized" => {
+            VmmRecord::Oversized { of, bytes } => {
                 self.report.mismatches.push(format!(
-                    "line {lineno}: a record the VMM could not log (too large): {}",
-                    brief(&rec)
+                    "line {lineno}: a record the VMM could not log (too large): a {of:?} record of {bytes} bytes"
                 ));
-                return Ok(());
             }
             // VMM decisions without validator state: nothing to replay.
-            "vmm_refusal" | "efault" | "flush" => return Ok(()),
-            "domain" | "m2p" => {
+            VmmRecord::VmmRefusal { .. }
+            | VmmRecord::Efault { .. }
+            | VmmRecord::Flush { .. }
+            | VmmRecord::MemoryOp { .. } => {}
+            VmmRecord::Domain(_) | VmmRecord::M2p { .. } => {
                 return Err(format!("a second {ev:?} record"));
             }
-            "register_initial" => v.register_initial(mem, Mfn(num(&rec, "l4")?)),
-            "pin" => {
-                let level = u32::try_from(num(&rec, "level")?)
-                    .map_err(|_| "\"level\" out of range".to_string())?;
-                v.pin(mem, level, Mfn(num(&rec, "mfn")?))
-            }
-            "unpin" => v.unpin(mem, Mfn(num(&rec, "mfn")?)),
-            "new_baseptr" => v.new_baseptr(mem, Mfn(num(&rec, "mfn")?)),
-            "new_user_baseptr" => v.new_user_baseptr(mem, Mfn(num(&rec, "mfn")?)),
-            "set_gdt" => {
-                let list = array(&rec, "frames")?;
-                // Xen's limit: 14 pages of descriptors below its reserved page.
-                if list.len() > 14 {
-                    return Err(format!(
-                        "\"frames\" has {} entries (at most 14)",
-                        list.len()
-                    ));
-                }
-                let frames = list
-                    .iter()
-                    .map(|f| {
-                        f.as_u64()
-                            .map(Mfn)
-                            .ok_or_else(|| "a GDT frame is not a number".to_string())
-                    })
-                    .collect::<Result<Vec<Mfn>, String>>()?;
-                let entries = u32::try_from(num(&rec, "entries")?)
-                    .map_err(|_| "\"entries\" out of range".to_string())?;
-                v.set_gdt(mem, &frames, entries)
-            }
-            "update_descriptor" => {
-                v.update_descriptor(mem, num(&rec, "maddr")?, num(&rec, "desc")?)
-            }
-            "mmu_update" => {
-                let req = MmuUpdate {
-                    ptr: num(&rec, "ptr")?,
-                    val: num(&rec, "val")?,
-                };
-                self.report.guest_entries += u64::from(seed_plain_entry(v, mem, &rec, req));
-                v.mmu_update(mem, req)
-            }
-            "machphys_update" => {
-                let mfn = num(&rec, "mfn")?;
-                if mfn > u64::MAX >> 12 {
-                    return Err("\"mfn\" out of range".into());
-                }
-                v.mmu_update(
-                    mem,
-                    MmuUpdate {
-                        ptr: (mfn << 12) | abi::mmu::MACHPHYS_UPDATE,
-                        val: num(&rec, "pfn")?,
-                    },
-                )
-            }
-            "update_va_mapping" => v.update_va_mapping(
-                mem,
-                num(&rec, "va")?,
-                num(&rec, "val")?,
-                num(&rec, "flags")?,
-            ),
-            other => {
-                self.report.integrity.push(format!(
-                    "line {lineno}: unknown record kind {other:?} (ignored)"
-                ));
-                return Ok(());
-            }
-        };
-        self.report.operations += 1;
-        let events = v.drain_events();
-        let got: Vec<Value> = events.iter().map(|e| comparable(event_value(e))).collect();
-        let want = comparable(rec);
-        if got.len() != 1 || got[0] != want {
-            self.report.mismatches.push(format!(
-                "line {lineno}: logged {}\n  replayed ({}) {}",
-                brief(&want),
-                r.err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| "ok".into()),
-                got.iter().map(brief).collect::<Vec<_>>().join(" | ")
-            ));
+            VmmRecord::NotVmm => unreachable!("LogRecord's Deserialize never yields it"),
         }
         Ok(())
     }
@@ -325,22 +314,23 @@ impl Replayer {
     }
 }
 
-/// An `mmu_update` of a plain frame (level 0 in the log and here): the entry's previous value
-/// is the guest's (it may store there directly), so it is taken from the record. Returns
-/// whether it differed from what replay had.
-fn seed_plain_entry(v: &Validator, mem: &mut VecFrames, rec: &Value, req: MmuUpdate) -> bool {
-    if req.ptr & 7 == abi::mmu::MACHPHYS_UPDATE
-        || rec.get("level").and_then(Value::as_u64) != Some(0)
-    {
+/// An `mmu_update` of a plain frame (`level` 0 in the log and here): the entry's previous value
+/// is the guest's (it may store there directly), so it is the record's `old`. Returns whether it
+/// differed from what replay had.
+fn seed_plain_entry(
+    v: &Validator,
+    mem: &mut VecFrames,
+    level: u32,
+    old: u64,
+    req: MmuUpdate,
+) -> bool {
+    if req.ptr & 7 == abi::mmu::MACHPHYS_UPDATE || level != 0 {
         return false;
     }
     let (table, slot) = (Mfn(req.ptr >> 12), ((req.ptr & 0xfff) >> 3) as usize);
     let plain = !v
         .frame_info(table)
         .is_some_and(|i| i.validated && i.ty.is_table());
-    let Some(old) = rec.get("old").and_then(Value::as_u64) else {
-        return false;
-    };
     if !plain || table.0 >= GuestFrames::nr_frames(mem) || mem.read_entry(table, slot) == old {
         return false;
     }
@@ -348,11 +338,23 @@ fn seed_plain_entry(v: &Validator, mem: &mut VecFrames, rec: &Value, req: MmuUpd
     true
 }
 
-fn set_frame(mem: &mut VecFrames, mfn: u64, entries: &[(usize, u64)]) {
+/// A frame's `[slot, value]` entries: at most 512, slots below 512.
+fn check_entries(entries: &[(u64, u64)]) -> Result<(), String> {
+    if entries.len() > pte::ENTRIES {
+        return Err(format!("{} entries in one frame", entries.len()));
+    }
+    if entries.iter().any(|&(slot, _)| slot >= pte::ENTRIES as u64) {
+        return Err("entry slot not in 0..512".into());
+    }
+    Ok(())
+}
+
+/// Frame `mfn` holds `entries` (checked) and zeros.
+fn set_frame(mem: &mut VecFrames, mfn: u64, entries: &[(u64, u64)]) {
     let frame = mem.frame_mut(Mfn(mfn));
     frame.fill(0);
     for &(slot, val) in entries {
-        frame[slot] = val;
+        frame[slot as usize] = val;
     }
 }
 

@@ -5,7 +5,7 @@
 use super::apply::Replayer;
 use super::MAX_FRAMES;
 use crate::logging::{LOG_FORMAT, MAX_LINE};
-use pagetable_validator::pte::{self, PAGE_SIZE};
+use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::{Policy, Region, Rules, XEN_L4_SLOTS};
 use serde_json::Value;
 use std::io::BufRead;
@@ -119,8 +119,8 @@ pub(super) fn array<'a>(v: &'a Value, k: &str) -> Result<&'a Vec<Value>, String>
 }
 
 impl Replayer {
-    /// `rec` must count the lines: 0, 1, 2, ...
-    pub(super) fn check_sequence(&mut self, rec: &Value, lineno: u64) -> Result<(), String> {
+    /// `rec` must count the lines: 0, 1, 2, ... Returns the record's number.
+    pub(super) fn check_sequence(&mut self, rec: &Value, lineno: u64) -> Result<u64, String> {
         let n = rec
             .get("rec")
             .ok_or("record without its number (\"rec\"): not a vmm log of this version, or edited")?
@@ -142,7 +142,7 @@ impl Replayer {
             ));
         }
         self.next_rec = self.next_rec.max(n.saturating_add(1));
-        Ok(())
+        Ok(n)
     }
 }
 
@@ -202,28 +202,6 @@ pub(super) fn domain(rec: &Value) -> Result<Domain, String> {
         regions,
         xen,
     })
-}
-
-/// `"entries": [[slot, value], ...]` of a frame: at most 512, slots below 512.
-pub(super) fn parse_entries(f: &Value) -> Result<Vec<(usize, u64)>, String> {
-    let list = array(f, "entries")?;
-    if list.len() > pte::ENTRIES {
-        return Err(format!("{} entries in one frame", list.len()));
-    }
-    let mut out = Vec::with_capacity(list.len());
-    for e in list {
-        let pair = e
-            .as_array()
-            .filter(|p| p.len() == 2)
-            .ok_or("entry is not [slot, value]")?;
-        let slot = pair[0]
-            .as_u64()
-            .filter(|&s| s < pte::ENTRIES as u64)
-            .ok_or("entry slot not in 0..512")?;
-        let val = pair[1].as_u64().ok_or("entry value is not a number")?;
-        out.push((slot as usize, val));
-    }
-    Ok(out)
 }
 
 pub(super) fn unhex(s: &str) -> Result<Vec<u8>, String> {

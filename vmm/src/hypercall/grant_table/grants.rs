@@ -232,10 +232,10 @@ impl Hypervisor {
         debug_assert!(wrote, "both frames are ours and in guest memory");
         // Replay tracks guest RAM only; a copy into a shared Xen frame is not a guest write.
         if self.log.machine() && dst < self.validator.nr_frames() {
-            let bytes = crate::hypercall::record::hex(&buf);
-            self.log.record(
-                &serde_json::json!({ "event": "guest_write", "gpa": (dst << 12) + doff, "hex": bytes }),
-            );
+            let hex = crate::hypercall::record::hex(&buf);
+            let gpa = (dst << 12) + doff;
+            self.log
+                .record(crate::log_record::VmmRecord::GuestWrite { gpa, hex });
         }
         GNTST_OKAY
     }

@@ -3,9 +3,9 @@
 
 use super::{propagate_node, Access, MAX_ORDER};
 use crate::hypercall::{err, Ctx, Hypervisor};
+use crate::log_record::VmmRecord;
 use pagetable_validator::abi::memory::{self as m, MemoryReservation};
 use pagetable_validator::abi::{errno, hypercall as hc};
-use serde_json::json;
 use std::collections::BTreeSet;
 
 impl Hypervisor {
@@ -46,10 +46,14 @@ impl Hypervisor {
                 return self.exchange_writeback(ctx, arg, i << ico, rc);
             }
         }
-        self.log.record(&json!({
-            "event": "memory_op", "op": m::XENMEM_EXCHANGE, "from": nr_exchanged,
-            "to": input.nr_extents, "rip": ctx.rip,
-        }));
+        self.log.record(VmmRecord::MemoryOp {
+            op: m::XENMEM_EXCHANGE,
+            from: nr_exchanged,
+            to: input.nr_extents,
+            order: None,
+            tot_pages: None,
+            rip: ctx.rip,
+        });
         match self.exchange_put(ctx, arg, input.nr_extents) {
             Ok(()) => 0,
             Err(_) => err(errno::EFAULT),

@@ -3,9 +3,9 @@
 
 use super::{order_from_pages, propagate_node, Done, MAX_ORDER};
 use crate::hypercall::{handle_okay, Ctx, Hypervisor};
+use crate::log_record::VmmRecord;
 use pagetable_validator::abi::memory::{self as m, MemoryReservation};
 use pagetable_validator::abi::{domid, hypercall as hc};
-use serde_json::json;
 
 impl Hypervisor {
     // ----- increase / decrease / populate -----
@@ -43,10 +43,14 @@ impl Hypervisor {
             _ => self.populate_physmap(ctx, &r, start, bits, pod),
         };
         if d.nr_done != start {
-            self.log.record(&json!({
-                "event": "memory_op", "op": op, "from": start, "to": d.nr_done,
-                "order": r.extent_order, "tot_pages": self.tot_pages(), "rip": ctx.rip,
-            }));
+            self.log.record(VmmRecord::MemoryOp {
+                op,
+                from: start,
+                to: d.nr_done,
+                order: Some(r.extent_order),
+                tot_pages: Some(self.tot_pages()),
+                rip: ctx.rip,
+            });
         }
         if d.preempted {
             return ctx.create_continuation(
