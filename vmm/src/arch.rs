@@ -59,6 +59,14 @@ pub struct Machine {
     _kvm: Kvm,
 }
 
+impl Machine {
+    /// Whether registers can travel in the shared `kvm_run` page (KVM_CAP_SYNC_REGS) instead
+    /// of a KVM_GET/SET_(S)REGS ioctl each.
+    pub fn has_sync_regs(&self) -> bool {
+        self._kvm.check_extension(kvm_ioctls::Cap::SyncRegs)
+    }
+}
+
 /// Opens /dev/kvm (separately, so the CLI can report its absence before anything else).
 pub fn open_kvm() -> Result<Kvm, ArchError> {
     let kvm = Kvm::new().map_err(ArchError::NoKvm)?;

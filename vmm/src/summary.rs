@@ -52,6 +52,8 @@ pub struct Stats {
     pub timer_events: u64,
     pub timer_kicks: u64,
     pub blocks: u64,
+    /// Time inside KVM_RUN and the VMM's own work between KVM_RUNs.
+    pub exit_cost: crate::vcpu::ExitCost,
 }
 
 impl Stats {
@@ -113,6 +115,18 @@ impl fmt::Display for Summary<'_> {
             s.unsupported,
             s.unsupported_named,
             s.unsupported_untracked
+        )?;
+        let c = &s.exit_cost;
+        writeln!(
+            f,
+            "exit cost: kvm_runs={} in_kvm_ns={:.0} own_ns={:.0} idle_ns={:.0} per run: in_kvm={:.0} ns, own work={:.0} ns (tsc_khz={})",
+            c.kvm_runs,
+            c.ns(c.in_kvm),
+            c.ns(c.own()),
+            c.ns(c.idle),
+            c.ns_per_run(c.in_kvm),
+            c.ns_per_run(c.own()),
+            c.tsc_khz
         )?;
         let wall = self.wall.as_secs_f64();
         write!(

@@ -86,6 +86,12 @@ pub fn pvcpu_guest() -> &'static Path {
     ELF.get_or_init(|| build_asm("pvcpu-guest", "pvcpu.S", |s| s.to_string()))
 }
 
+/// tests/asm-guest/exits.S: one kind of guest operation repeated (scripts/bench-exits.sh).
+pub fn exits_guest() -> &'static Path {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| build_asm("exits-guest", "exits.S", |s| s.to_string()))
+}
+
 /// tests/asm-guest/flood.S: floods of refused pins and unknown hypercall numbers.
 pub fn flood_guest() -> &'static Path {
     static ELF: OnceLock<PathBuf> = OnceLock::new();

@@ -16,10 +16,14 @@
 //!
 //! This file holds the run loop; `kick.rs` the signals and host timers that end a KVM_RUN
 //! (the deadline [`Kicker`](kick::Kicker), the SIGINT/SIGTERM/`--timeout` `Stopper`);
-//! `sync.rs` the runner of the ring-0 sync trampoline.
+//! `sync.rs` the runner of the ring-0 sync trampoline; `cost.rs` the time counted around
+//! every KVM_RUN (in KVM vs the VMM's own work).
 
+mod cost;
 mod kick;
 mod sync;
+
+pub use cost::ExitCost;
 
 use kick::{stop_requested, Kicker, Stopper};
 use sync::sync;
@@ -32,8 +36,10 @@ use crate::loader::elf::KernelImage;
 use crate::pv::time::{Clock, HostClock};
 use crate::pv::xen_area::port;
 use crate::tlb::Flush;
-use kvm_bindings::{kvm_msr_entry, Msrs};
-use kvm_ioctls::VcpuExit;
+use kvm_bindings::{
+    kvm_msr_entry, kvm_regs, kvm_sregs, Msrs, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS,
+};
+use kvm_ioctls::{SyncReg, VcpuExit};
 use std::fmt;
 use std::time::Duration;
 use thiserror::Error;
@@ -108,9 +114,23 @@ pub enum Outcome {
     Interrupted(String),
 }
 
-/// One KVM_RUN, its exit as an [`Exit`] (None: run again, e.g. EINTR).
-fn run_once(m: &mut Machine) -> Result<Option<Exit>, VcpuError> {
-    Ok(Some(match m.vcpu.run() {
+/// One KVM_RUN, its exit as an [`Exit`] (None: run again, e.g. EINTR), timed into `cost`.
+fn run_once(m: &mut Machine, cost: &mut ExitCost) -> Result<Option<Exit>, VcpuError> {
+    // Registers written to kvm_run for this entry: KVM may return (EINTR) before taking them,
+    // and then overwrites kvm_run with the vCPU's old registers on the way out.
+    let pending = (m.vcpu.get_kvm_run().kvm_dirty_regs != 0).then(|| m.vcpu.sync_regs());
+    let entered = cost.entering();
+    let ran = m.vcpu.run();
+    cost.returned(entered);
+    let not_entered = |m: &mut Machine| {
+        if let Some(p) = pending {
+            if m.vcpu.get_kvm_run().kvm_dirty_regs != 0 {
+                // Still pending: put them back for the next entry (and for `load`).
+                *m.vcpu.sync_regs_mut() = p;
+            }
+        }
+    };
+    Ok(Some(match ran {
         Ok(VcpuExit::IoOut(p, data)) if p == HYPERCALL_PORT && data.len() == 4 => {
             Exit::HypercallPort
         }
@@ -136,37 +156,76 @@ fn run_once(m: &mut Machine) -> Result<Option<Exit>, VcpuError> {
         Ok(VcpuExit::MmioWrite(addr, _)) => Exit::Mmio(addr),
         Ok(VcpuExit::Intr) => {
             m.vcpu.set_kvm_immediate_exit(0);
+            not_entered(m);
             return Ok(None);
         }
         Ok(other) => Exit::Other(format!("{other:?}")),
         Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
             // The host timer's signal set immediate_exit; the loop checks the timers next.
             m.vcpu.set_kvm_immediate_exit(0);
+            not_entered(m);
             return Ok(None);
         }
         Err(e) => return Err(VcpuError::Run(e)),
     }))
 }
 
-fn load(m: &Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
+/// Registers travel in kvm_run (KVM_CAP_SYNC_REGS, switched on by [`run`]): KVM copies them
+/// out at every exit and in at the next entry when marked dirty, so an exit costs no
+/// KVM_GET/SET_(S)REGS ioctl. Each of those costs ~10 µs on the project's nested kvm_pvm hosts
+/// (a vcpu_load/vcpu_put reading host MSRs): three per exit were most of the VMM's own work.
+fn synced(m: &mut Machine) -> bool {
+    m.vcpu.get_kvm_run().kvm_valid_regs & u64::from(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS) != 0
+}
+
+fn load(m: &mut Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
     let c = &mut hv.vcpu.cpu;
-    c.regs = m.vcpu.get_regs().map_err(regs_err("get regs"))?;
-    c.sregs = m.vcpu.get_sregs().map_err(regs_err("get sregs"))?;
+    if synced(m) {
+        let s = m.vcpu.sync_regs();
+        c.regs = s.regs;
+        c.sregs = s.sregs;
+    } else {
+        c.regs = m.vcpu.get_regs().map_err(regs_err("get regs"))?;
+        c.sregs = m.vcpu.get_sregs().map_err(regs_err("get sregs"))?;
+    }
     c.regs_dirty = false;
     c.sregs_dirty = false;
     Ok(())
 }
 
-fn store(m: &Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
+/// Makes `regs` / `sregs` the vCPU's at the next entry.
+fn put(
+    m: &mut Machine,
+    regs: Option<&kvm_regs>,
+    sregs: Option<&kvm_sregs>,
+) -> Result<(), VcpuError> {
+    if synced(m) {
+        if let Some(s) = sregs {
+            m.vcpu.sync_regs_mut().sregs = *s;
+            m.vcpu.set_sync_dirty_reg(SyncReg::SystemRegister);
+        }
+        if let Some(r) = regs {
+            m.vcpu.sync_regs_mut().regs = *r;
+            m.vcpu.set_sync_dirty_reg(SyncReg::Register);
+        }
+        return Ok(());
+    }
+    if let Some(s) = sregs {
+        m.vcpu.set_sregs(s).map_err(regs_err("set sregs"))?;
+    }
+    if let Some(r) = regs {
+        m.vcpu.set_regs(r).map_err(regs_err("set regs"))?;
+    }
+    Ok(())
+}
+
+fn store(m: &mut Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
     let c = &mut hv.vcpu.cpu;
-    if c.sregs_dirty {
-        m.vcpu.set_sregs(&c.sregs).map_err(regs_err("set sregs"))?;
-        c.sregs_dirty = false;
-    }
-    if c.regs_dirty {
-        m.vcpu.set_regs(&c.regs).map_err(regs_err("set regs"))?;
-        c.regs_dirty = false;
-    }
+    let regs = c.regs_dirty.then_some(&c.regs);
+    let sregs = c.sregs_dirty.then_some(&c.sregs);
+    put(m, regs, sregs)?;
+    c.regs_dirty = false;
+    c.sregs_dirty = false;
     Ok(())
 }
 
@@ -192,6 +251,10 @@ pub fn run(
     timeout: Option<Duration>,
 ) -> Result<Outcome, VcpuError> {
     start_time(m, hv)?;
+    if m.has_sync_regs() {
+        m.vcpu.set_sync_valid_reg(SyncReg::Register);
+        m.vcpu.set_sync_valid_reg(SyncReg::SystemRegister);
+    }
     let mut kicker = Kicker::new(m)?;
     let _stopper = Stopper::new(timeout)?;
     let mut can_deliver = true;
@@ -204,7 +267,7 @@ pub fn run(
             hv.log.flush();
             return Ok(o);
         }
-        let Some(exit) = run_once(m)? else {
+        let Some(exit) = run_once(m, &mut hv.stats.exit_cost)? else {
             // The host timer (or another signal) interrupted KVM_RUN: the image must be the
             // vCPU's current state before an event is delivered.
             hv.stats.timer_kicks += 1;
@@ -297,9 +360,11 @@ fn before_entry(
         };
         let now = hv.now();
         if deadline > now {
+            let t0 = HostClock::host_tsc();
             std::thread::sleep(
                 Duration::from_nanos(deadline.saturating_sub(now) as u64).min(MAX_BLOCK_SLEEP),
             );
+            hv.stats.exit_cost.idle += HostClock::host_tsc().wrapping_sub(t0);
         }
         fired |= hv.run_timers();
     }
@@ -344,6 +409,7 @@ fn start_time(m: &mut Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
     let after = HostClock::host_tsc();
     let guest = msrs.as_slice()[0].data;
     let clock = HostClock::new(before, guest, after, khz);
+    hv.stats.exit_cost.tsc_khz = khz;
     log::info!(
         "pv time: TSC {khz} kHz, guest TSC {:#x} at start",
         clock.guest_tsc()

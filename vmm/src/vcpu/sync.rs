@@ -2,7 +2,7 @@
 //! CPL 0 with the queue of the pagetable entries the VMM changed from userspace, and comes
 //! back with `out SYNC_DONE` to the guest's own image.
 
-use super::{load, regs_err, run_once, VcpuError};
+use super::{load, put, run_once, VcpuError};
 use crate::arch::Machine;
 use crate::exit::Exit;
 use crate::hypercall::Hypervisor;
@@ -80,10 +80,9 @@ fn sync_inner(m: &mut Machine, hv: &mut Hypervisor) -> Result<Result<(), String>
         regs.rflags = 0x2;
         let mut sregs = guest.sregs;
         ring0_segments(&mut sregs);
-        m.vcpu.set_sregs(&sregs).map_err(regs_err("set sregs"))?;
-        m.vcpu.set_regs(&regs).map_err(regs_err("set regs"))?;
+        put(m, Some(&regs), Some(&sregs))?;
         let exit = loop {
-            if let Some(e) = run_once(m)? {
+            if let Some(e) = run_once(m, &mut hv.stats.exit_cost)? {
                 break e;
             }
         };
