@@ -63,7 +63,7 @@ fn log_bounds(b: &Bars) -> (f64, f64) {
         return (0.1, 10.0);
     }
     // Headroom above the tallest bar for the legend (a horizontal chart has rows for it).
-    let room = if b.horizontal { 0.3 } else { 0.6 };
+    let room = if b.horizontal { 0.3 } else { 1.0 };
     (
         10f64.powf(lo.log10().floor()),
         10f64.powf(hi.log10().ceil() + room),
@@ -175,8 +175,8 @@ pub fn bars(path: &Path, b: &Bars) -> Result<(), Error> {
                     let (a, z) = span(i, j);
                     let m = (a + z) / 2.0;
                     Some($rect(
-                        m - 0.01,
-                        m + 0.01,
+                        m - 0.004,
+                        m + 0.004,
                         v.low.max(lo),
                         v.high.max(lo),
                         BLACK.filled(),

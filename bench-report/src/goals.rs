@@ -37,12 +37,16 @@ pub fn validator(v: &ValidatorBench) -> Vec<Goal> {
             s.naive_loop_ns.median,
             s.unpin_ns.median,
         );
+        // Judged on the medians; the best samples' ratio (what a quiet machine gives) beside.
+        let best = |a: &crate::stats::Spread, b: &crate::stats::Spread| {
+            format!(" (best samples {:.2}×)", a.low / b.low)
+        };
         let r = pin / raw;
         out.push(goal(
             1,
             format!("{}: pin / raw read", s.name),
             "≤ 3×",
-            format!("{r:.2}×"),
+            format!("{r:.2}×{}", best(&s.pin_ns, &s.raw_read_ns)),
             r <= 3.0,
             format!("pin {:.2} ms, raw read {:.2} ms", pin / 1e6, raw / 1e6),
         ));
@@ -50,7 +54,7 @@ pub fn validator(v: &ValidatorBench) -> Vec<Goal> {
             1,
             format!("{}: pin / naive type-count loop", s.name),
             "< 1× (ahead of the loop)",
-            format!("{:.2}×", pin / naive),
+            format!("{:.2}×{}", pin / naive, best(&s.pin_ns, &s.naive_loop_ns)),
             pin < naive,
             format!("pin {:.2} ms, naive loop {:.2} ms", pin / 1e6, naive / 1e6),
         ));
@@ -58,7 +62,7 @@ pub fn validator(v: &ValidatorBench) -> Vec<Goal> {
             1,
             format!("{}: unpin / pin", s.name),
             "≤ 1×",
-            format!("{:.2}×", unpin / pin),
+            format!("{:.2}×{}", unpin / pin, best(&s.unpin_ns, &s.pin_ns)),
             unpin <= pin,
             format!("unpin {:.2} ms, pin {:.2} ms", unpin / 1e6, pin / 1e6),
         ));
@@ -68,7 +72,10 @@ pub fn validator(v: &ValidatorBench) -> Vec<Goal> {
         1,
         "batched mmu_update".into(),
         "≤ 15 ns/entry",
-        format!("{m:.1} ns/entry"),
+        format!(
+            "{m:.1} ns/entry (best sample {:.1})",
+            v.mmu_update_ns_per_entry.low
+        ),
         m <= 15.0,
         format!("{m:.1} ns per entry (median)"),
     ));

@@ -23,6 +23,9 @@ pub struct Space {
 pub struct ValidatorBench {
     pub spaces: Vec<Space>,
     pub mmu_update_ns_per_entry: Spread,
+    /// The same batch where every entry takes the fast path (optional: newer benches).
+    #[serde(default)]
+    pub mmu_update_fast_path_ns_per_entry: Option<Spread>,
     pub frame_table_bytes_per_frame: f64,
 }
 
@@ -43,17 +46,26 @@ pub struct VmmExits {
     pub cases: Vec<ExitCase>,
 }
 
-/// A file read: its contents, or why there are none (absent, unreadable, another shape).
+/// A file read: its contents and when it was written, or why there are none (absent,
+/// unreadable, another shape).
 pub enum Input<T> {
-    Read(T),
+    Read(T, String),
     Missing(String),
 }
 
 impl<T> Input<T> {
     pub fn get(&self) -> Option<&T> {
         match self {
-            Input::Read(t) => Some(t),
+            Input::Read(t, _) => Some(t),
             Input::Missing(_) => None,
+        }
+    }
+
+    /// When the file was written (empty when it was not read).
+    pub fn date(&self) -> &str {
+        match self {
+            Input::Read(_, d) => d,
+            Input::Missing(_) => "",
         }
     }
 }
@@ -65,7 +77,10 @@ pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Input<T> {
         }
         Err(e) => Input::Missing(format!("{}: {e}", path.display())),
         Ok(s) => match serde_json::from_str(&s) {
-            Ok(t) => Input::Read(t),
+            Ok(t) => Input::Read(
+                t,
+                crate::machine::file_date(path).unwrap_or_else(|| "unknown".into()),
+            ),
             Err(e) => Input::Missing(format!(
                 "{} is not in the expected shape: {e}",
                 path.display()

@@ -26,6 +26,12 @@ fn first_line(cmd: &str, args: &[&str]) -> Option<String> {
         .then(|| s.lines().next().unwrap_or("").trim().to_string())
 }
 
+/// When `path` was last written, as [`utc_now`] writes dates.
+pub fn file_date(path: &std::path::Path) -> Option<String> {
+    let p = path.to_str()?;
+    first_line("date", &["-u", "-r", p, "+%Y-%m-%dT%H:%M:%SZ"])
+}
+
 /// Now, as `2026-12-02T03:04:05Z`.
 pub fn utc_now() -> String {
     first_line("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]).unwrap_or_else(|| "unknown".into())

@@ -115,6 +115,7 @@ fn main() -> ExitCode {
                 machine: machine::describe(&root.join(".cache/xen")),
                 validator: inputs::load(&bench.join("validator.json")),
                 exits: inputs::load(&bench.join("vmm_exits.json")),
+                exits_script: root.join("scripts/bench-exits.sh").is_file(),
                 guest: inputs::load(&bench.join("guest.json")),
             };
             report::write(&out, &inp).map(|()| {

@@ -17,13 +17,15 @@ pub struct Inputs {
     pub machine: Machine,
     pub validator: Input<ValidatorBench>,
     pub exits: Input<VmmExits>,
+    /// Whether scripts/bench-exits.sh (the producer of vmm_exits.json) exists.
+    pub exits_script: bool,
     pub guest: Input<GuestResults>,
 }
 
 fn missing<T>(i: &Input<T>) -> String {
     match i {
         Input::Missing(why) => why.clone(),
-        Input::Read(_) => String::new(),
+        Input::Read(..) => String::new(),
     }
 }
 
@@ -254,15 +256,16 @@ fn secs(s: Option<Spread>) -> String {
 fn validator_md(md: &mut String, inp: &Inputs) {
     md.push_str("## 1. The validator (criterion, `cargo bench -p pagetable-validator --bench validate`)\n\n");
     let Some(v) = inp.validator.get() else {
-        let _ = writeln!(
-            md,
-            "Not measured in this run: {}.\n",
-            missing(&inp.validator)
-        );
+        let _ = writeln!(md, "Not measured: {}.\n", missing(&inp.validator));
         return;
     };
+    let _ = writeln!(
+        md,
+        "Figures of {} (`validator.json`).\n",
+        inp.validator.date()
+    );
     md.push_str("![pin throughput](pin.svg)\n\n");
-    md.push_str("Median [low–high] of criterion's estimate, ms per whole address space:\n\n");
+    md.push_str("Median [best–worst] of criterion's samples, ms per whole address space. The goals are judged on the medians.\n\n");
     md.push_str("| space | entries | pin | unpin | naive type-count loop | raw read |\n|---|---|---|---|---|---|\n");
     for s in &v.spaces {
         let _ = writeln!(
@@ -277,9 +280,17 @@ fn validator_md(md: &mut String, inp: &Inputs) {
         );
     }
     let m = &v.mmu_update_ns_per_entry;
+    let fast = v
+        .mmu_update_fast_path_ns_per_entry
+        .map_or(String::new(), |f| {
+            format!(
+                " (all on the fast path: {:.1} [{:.1}–{:.1}])",
+                f.median, f.low, f.high
+            )
+        });
     let _ = writeln!(
         md,
-        "\nBatched mmu_update: {:.1} [{:.1}–{:.1}] ns per entry. Frame table: {} bytes per guest frame.\n",
+        "\nBatched mmu_update: {:.1} [{:.1}–{:.1}] ns per entry{fast}. Frame table: {} bytes per guest frame.\n",
         m.median, m.low, m.high, v.frame_table_bytes_per_frame
     );
     goal_table(md, &goals::validator(v));
@@ -288,9 +299,15 @@ fn validator_md(md: &mut String, inp: &Inputs) {
 fn exits_md(md: &mut String, inp: &Inputs) {
     md.push_str("## 2. The VMM's cost per exit (`scripts/bench-exits.sh`)\n\n");
     let Some(e) = inp.exits.get() else {
-        let _ = writeln!(md, "Not measured in this run: {}.\n", missing(&inp.exits));
+        let script = if inp.exits_script {
+            ""
+        } else {
+            " (scripts/bench-exits.sh does not exist yet)"
+        };
+        let _ = writeln!(md, "Not measured: {}{script}.\n", missing(&inp.exits));
         return;
     };
+    let _ = writeln!(md, "Figures of {} (`vmm_exits.json`).\n", inp.exits.date());
     md.push_str("![exit cost](exits.svg)\n\n");
     md.push_str("| case | ops | exits/op | total ns/op | own ns/exit | exit ns/exit |\n|---|---|---|---|---|---|\n");
     for c in &e.cases {
@@ -307,7 +324,7 @@ fn exits_md(md: &mut String, inp: &Inputs) {
 fn guest_md(md: &mut String, inp: &Inputs) {
     md.push_str("## 3. Guest workloads: our VMM vs real Xen 4.17 in QEMU\n\n");
     let Some(g) = inp.guest.get() else {
-        let _ = writeln!(md, "Not measured in this run: {}.\n", missing(&inp.guest));
+        let _ = writeln!(md, "Not measured: {}.\n", missing(&inp.guest));
         return;
     };
     let _ = writeln!(
