@@ -106,6 +106,8 @@ struct AtRefusal {
     marks: Vec<Mark>,
     /// Mappings not drawn (more than `MAX_MARKS`).
     more: usize,
+    /// Under `--policy audit`: the violation was tolerated, not refused.
+    tolerated: bool,
 }
 
 const MAX_MARKS: usize = 3;
@@ -164,6 +166,7 @@ impl FrameMap {
             frame: viol.frame,
             headline: crate::provenance::headline(viol, ev.rc),
             more: viol.mappings.len().saturating_sub(marks.len()),
+            tolerated: viol.tolerated,
             marks,
         });
     }
@@ -327,7 +330,12 @@ fn draw(path: &Path, title: &str, first: Option<&AtRefusal>, now: &[Class]) -> R
     let right = (left + pw + gap, top);
     match first {
         Some(f) => {
-            panel(&root, (left, top), &f.classes, "at the first refusal")?;
+            let caption = if f.tolerated {
+                "at the first stray writable mapping (tolerated: --policy audit)"
+            } else {
+                "at the first refusal"
+            };
+            panel(&root, (left, top), &f.classes, caption)?;
             let small = ("sans-serif", 13).into_font();
             let p = centre(f.classes.len(), (left, top), f.frame);
             ring(&root, p, 6, REFUSED)?;
