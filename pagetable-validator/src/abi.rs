@@ -50,9 +50,9 @@ pub mod hypercall {
     /// Number of stubs that fit in the 4 KiB hypercall page.
     pub const NR_STUBS: u64 = 4096 / STUB_SIZE;
 
-    /// Short name for logs and summaries.
-    pub fn name(nr: u64) -> &'static str {
-        match nr {
+    /// Short name for logs and summaries; `None` for a number Xen 4.17 does not define here.
+    pub fn name(nr: u64) -> Option<&'static str> {
+        Some(match nr {
             SET_TRAP_TABLE => "set_trap_table",
             MMU_UPDATE => "mmu_update",
             SET_GDT => "set_gdt",
@@ -81,8 +81,8 @@ pub mod hypercall {
             CALLBACK_OP => "callback_op",
             EVENT_CHANNEL_OP => "event_channel_op",
             PHYSDEV_OP => "physdev_op",
-            _ => "other",
-        }
+            _ => return None,
+        })
     }
 }
 

@@ -1,13 +1,16 @@
 //! Counters kept during a run and the summary printed at exit.
 
+use pagetable_validator::abi::hypercall as hc;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 #[derive(Default, Debug, Clone)]
 pub struct Stats {
-    /// Hypercalls by name (multicall entries counted under their own name too).
-    pub hypercalls: BTreeMap<&'static str, u64>,
+    /// Hypercalls by number (multicall entries counted under their own number too); numbers
+    /// without a name ([`hc::name`]) in `other_hypercalls`.
+    pub hypercalls: BTreeMap<u64, u64>,
+    pub other_hypercalls: u64,
     /// Entries inside multicalls.
     pub multicall_entries: u64,
     /// Exits that ended in a continuation (a long batch preempted and re-entered, as on Xen).
@@ -57,8 +60,27 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn count(&mut self, name: &'static str) {
-        *self.hypercalls.entry(name).or_default() += 1;
+    /// One finished hypercall `nr`.
+    pub fn count(&mut self, nr: u64) {
+        // Only named numbers get a key: a guest cannot grow the map.
+        match hc::name(nr) {
+            Some(_) => *self.hypercalls.entry(nr).or_default() += 1,
+            None => self.other_hypercalls += 1,
+        }
+    }
+
+    /// (name, count) of every hypercall made, by name; unnamed numbers as "other".
+    pub fn hypercalls_by_name(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<(&'static str, u64)> = self
+            .hypercalls
+            .iter()
+            .filter_map(|(&nr, &n)| Some((hc::name(nr)?, n)))
+            .collect();
+        if self.other_hypercalls > 0 {
+            v.push(("other", self.other_hypercalls));
+        }
+        v.sort_unstable();
+        v
     }
 }
 
@@ -76,14 +98,14 @@ pub struct Summary<'a> {
 impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.stats;
-        let total: u64 = s.hypercalls.values().sum();
+        let total: u64 = s.hypercalls.values().sum::<u64>() + s.other_hypercalls;
         writeln!(f, "=== vmm summary: {} ===", self.outcome)?;
         write!(
             f,
             "hypercalls: {total} (incl. {} inside multicalls; {} continuations)",
             s.multicall_entries, s.continuations
         )?;
-        for (k, v) in &s.hypercalls {
+        for (k, v) in s.hypercalls_by_name() {
             write!(f, "  {k}={v}")?;
         }
         writeln!(f)?;
@@ -139,5 +161,23 @@ impl fmt::Display for Summary<'_> {
             100.0 * s.ring0_time.as_secs_f64() / wall.max(1e-9),
             wall
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hypercalls_are_counted_by_number_and_printed_by_name() {
+        let mut s = Stats::default();
+        for nr in [hc::MMUEXT_OP, hc::MMU_UPDATE, hc::MMUEXT_OP, 99, 1 << 40] {
+            s.count(nr);
+        }
+        assert_eq!(s.hypercalls.len(), 2, "unnamed numbers take no key");
+        assert_eq!(
+            s.hypercalls_by_name(),
+            [("mmu_update", 1), ("mmuext_op", 2), ("other", 2)]
+        );
     }
 }

@@ -198,7 +198,7 @@ impl World {
     /// One hypercall as the guest's stub makes it, continuations included (the stub re-enters
     /// with the continuation's arguments, as vcpu/ arranges). Checks after every exit.
     fn hypercall(&mut self, nr: u64, args: [u64; 6]) -> Result<i64, FuzzError> {
-        self.what = format!("{}({nr}) {args:x?}", hc::name(nr));
+        self.what = format!("{}({nr}) {args:x?}", hc::name(nr).unwrap_or("other"));
         let (mut nr, mut args) = (nr, args);
         for _ in 0..MAX_ROUNDS {
             let mut ctx = Ctx::new(self.cr3, KBASE + 0x20_0000);

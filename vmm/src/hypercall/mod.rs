@@ -145,7 +145,7 @@ impl std::fmt::Display for LastCall {
         write!(
             f,
             "{}({}) ({:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {}",
-            hc::name(self.nr),
+            hc::name(self.nr).unwrap_or("other"),
             self.nr,
             self.args[0],
             self.args[1],
@@ -253,7 +253,7 @@ impl Hypervisor {
         if ctx.continuation.is_some() {
             self.stats.continuations += 1;
         } else {
-            self.stats.count(hc::name(nr));
+            self.stats.count(nr);
         }
         let call = LastCall { nr, args, rc };
         log::trace!("{call}");
@@ -312,14 +312,11 @@ impl Hypervisor {
         }
         let first = seen == Seen::New;
         let what = match sub {
-            Some(s) => format!("{} sub-command {s}", hc::name(nr)),
+            Some(s) => format!("{} sub-command {s}", hc::name(nr).unwrap_or("other")),
             None => format!("hypercall {nr}"),
         };
         let why = format!("{what} not supported (reported once)");
-        let name = match hc::name(nr) {
-            "other" => "hypercall",
-            n => n,
-        };
+        let name = hc::name(nr).unwrap_or("hypercall");
         self.log.vmm_refusal(name, rc, &why, ctx.rip, first);
         rc
     }
