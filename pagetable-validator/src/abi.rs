@@ -94,6 +94,9 @@ pub mod mmu {
     pub const PT_UPDATE_NO_TRANSLATE: u64 = 3;
     /// Mask of the command bits in `ptr`.
     pub const CMD_MASK: u64 = 3;
+    /// `MMU_UPDATE_PREEMPTED` (Xen's mm.c): the continuation marker in `count` (the rest is
+    /// the count left).
+    pub const UPDATE_PREEMPTED: u64 = 1 << 31;
 }
 
 /// `mmuext_op` commands (`MMUEXT_*`).
@@ -164,6 +167,9 @@ pub mod version {
     pub const XENVER_PLATFORM_PARAMETERS: u64 = 5;
     pub const XENVER_GET_FEATURES: u64 = 6;
     pub const XENVER_PAGESIZE: u64 = 7;
+    pub const XENVER_GUEST_HANDLE: u64 = 8;
+    pub const XENVER_COMMANDLINE: u64 = 9;
+    pub const XENVER_BUILD_ID: u64 = 10;
     /// `xen_extraversion_t` is 16 bytes.
     pub const EXTRAVERSION_LEN: usize = 16;
 }
@@ -361,6 +367,12 @@ pub mod gnttab {
     pub const GTF_TYPE_MASK: u16 = 3;
     pub const GTF_READONLY: u16 = 1 << 2;
     pub const GTF_SUB_PAGE: u16 = 1 << 8;
+    pub const GTF_TRANSITIVE: u16 = 3;
+    pub const GTF_READING: u16 = 1 << 3;
+    pub const GTF_WRITING: u16 = 1 << 4;
+    /// Xen's `GNTTABOP_CONTINUATION_ARG_SHIFT` (common/grant_table.c): the sub-op is the low 12
+    /// bits of `cmd`; the bits above carry `cache_flush`'s continuation state.
+    pub const GNTTABOP_CMD_MASK: u32 = (1 << 12) - 1;
     /// Entries 0..8 are the toolstack's; `set_version` preserves them.
     pub const GNTTAB_NR_RESERVED_ENTRIES: u32 = 8;
     /// `sizeof(grant_entry_v1_t)`, `sizeof(grant_entry_v2_t)`, `sizeof(grant_status_t)`.
@@ -421,6 +433,8 @@ pub mod physdev {
     pub const PHYSDEVOP_PIRQ_EOI_GMFN_V2: u32 = 28;
     pub const PHYSDEVOP_IRQ_STATUS_QUERY: u32 = 5;
     pub const PHYSDEVOP_SET_IOPL: u32 = 6;
+    /// Legacy, only visible to old interface versions.
+    pub const PHYSDEVOP_IRQ_UNMASK_NOTIFY: u32 = 4;
     pub const PHYSDEVOP_SET_IOBITMAP: u32 = 7;
     pub const PHYSDEVOP_APIC_READ: u32 = 8;
     pub const PHYSDEVOP_APIC_WRITE: u32 = 9;
@@ -592,6 +606,9 @@ pub mod errno {
     pub const ERANGE: i64 = 34;
     pub const ENOSYS: i64 = 38;
     pub const EOPNOTSUPP: i64 = 95;
+    pub const EDOM: i64 = 33;
+    pub const EILSEQ: i64 = 84;
+    pub const ENOBUFS: i64 = 105;
 }
 
 /// Event channels (`event_channel.h`): sub-commands, status values, VIRQs, the FIFO ABI,
@@ -692,8 +709,19 @@ pub mod vcpuop {
     pub const SET_SINGLESHOT_TIMER_SIZE: usize = 16;
     /// `struct vcpu_guest_context` (x86_64), which VCPUOP_initialise reads whole.
     pub const VCPU_GUEST_CONTEXT_SIZE: usize = 5168;
-    /// `VMASST_TYPE_runstate_update_flag`.
+}
+
+/// `vm_assist` commands and types (xen.h).
+pub mod vmasst {
+    pub const VMASST_CMD_ENABLE: u64 = 0;
+    pub const VMASST_CMD_DISABLE: u64 = 1;
+    pub const VMASST_TYPE_4GB_SEGMENTS: u64 = 0;
+    pub const VMASST_TYPE_4GB_SEGMENTS_NOTIFY: u64 = 1;
+    pub const VMASST_TYPE_WRITABLE_PAGETABLES: u64 = 2;
+    pub const VMASST_TYPE_PAE_EXTENDED_CR3: u64 = 3;
+    pub const VMASST_TYPE_ARCHITECTURAL_IOPL: u64 = 4;
     pub const VMASST_TYPE_RUNSTATE_UPDATE_FLAG: u64 = 5;
+    pub const VMASST_TYPE_M2P_STRICT: u64 = 32;
 }
 
 /// Offsets in `shared_info`, `vcpu_info` and `vcpu_time_info` (xen.h, x86_64).

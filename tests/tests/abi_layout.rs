@@ -10,8 +10,8 @@
 use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInfo};
 use pagetable_validator::abi::{
     self, console, domid, elfnote, errno, evtchn, gnttab, hypercall, memory, mmu, mmuext, physdev,
-    platform, sched, shinfo, sif, start_info_offset, uvmf, vcpuop, version, xenfeat, MmuUpdate,
-    MmuextOp, MulticallEntry, StartInfo,
+    platform, sched, shinfo, sif, start_info_offset, uvmf, vcpuop, version, vmasst, xenfeat,
+    MmuUpdate, MmuextOp, MulticallEntry, StartInfo,
 };
 use pagetable_validator::pte;
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +57,14 @@ const EXEMPT: &[(&str, &str)] = &[
     (
         "platform::ACPI_STATE_S3",
         "ACPI's sleep state number S3 (Xen's acpi/actypes.h), not in the public headers",
+    ),
+    (
+        "mmu::UPDATE_PREEMPTED",
+        "Xen-internal (arch/x86/mm.c MMU_UPDATE_PREEMPTED), not in the public headers",
+    ),
+    (
+        "gnttab::GNTTABOP_CMD_MASK",
+        "Xen-internal (common/grant_table.c GNTTABOP_CONTINUATION_ARG_SHIFT), not in the public headers",
     ),
     (
         "START_INFO_MAGIC",
@@ -314,7 +322,16 @@ fn constant_checks() -> Vec<Check> {
         vcpuop::REGISTER_VCPU_INFO_SIZE => "sizeof(struct vcpu_register_vcpu_info)",
         vcpuop::SET_SINGLESHOT_TIMER_SIZE => "sizeof(struct vcpu_set_singleshot_timer)",
         vcpuop::VCPU_GUEST_CONTEXT_SIZE => "sizeof(struct vcpu_guest_context)",
-        vcpuop::VMASST_TYPE_RUNSTATE_UPDATE_FLAG => "VMASST_TYPE_runstate_update_flag",
+        // vm_assist (xen.h).
+        vmasst::VMASST_CMD_ENABLE => "VMASST_CMD_enable",
+        vmasst::VMASST_CMD_DISABLE => "VMASST_CMD_disable",
+        vmasst::VMASST_TYPE_4GB_SEGMENTS => "VMASST_TYPE_4gb_segments",
+        vmasst::VMASST_TYPE_4GB_SEGMENTS_NOTIFY => "VMASST_TYPE_4gb_segments_notify",
+        vmasst::VMASST_TYPE_WRITABLE_PAGETABLES => "VMASST_TYPE_writable_pagetables",
+        vmasst::VMASST_TYPE_PAE_EXTENDED_CR3 => "VMASST_TYPE_pae_extended_cr3",
+        vmasst::VMASST_TYPE_ARCHITECTURAL_IOPL => "VMASST_TYPE_architectural_iopl",
+        vmasst::VMASST_TYPE_RUNSTATE_UPDATE_FLAG => "VMASST_TYPE_runstate_update_flag",
+        vmasst::VMASST_TYPE_M2P_STRICT => "VMASST_TYPE_m2p_strict",
         // shared_info / vcpu_info / vcpu_time_info (xen.h).
         shinfo::XEN_LEGACY_MAX_VCPUS => "XEN_LEGACY_MAX_VCPUS",
         shinfo::VCPU_INFO_SIZE => "sizeof(struct vcpu_info)",
@@ -349,6 +366,9 @@ fn constant_checks() -> Vec<Check> {
         version::XENVER_PLATFORM_PARAMETERS => "XENVER_platform_parameters",
         version::XENVER_GET_FEATURES => "XENVER_get_features",
         version::XENVER_PAGESIZE => "XENVER_pagesize",
+        version::XENVER_GUEST_HANDLE => "XENVER_guest_handle",
+        version::XENVER_COMMANDLINE => "XENVER_commandline",
+        version::XENVER_BUILD_ID => "XENVER_build_id",
         version::EXTRAVERSION_LEN => "XEN_EXTRAVERSION_LEN",
         // grant_table_op (grant_table.h).
         gnttab::GNTTABOP_MAP_GRANT_REF => "GNTTABOP_map_grant_ref",
@@ -376,6 +396,9 @@ fn constant_checks() -> Vec<Check> {
         gnttab::GTF_TYPE_MASK => "GTF_type_mask",
         gnttab::GTF_READONLY => "GTF_readonly",
         gnttab::GTF_SUB_PAGE => "GTF_sub_page",
+        gnttab::GTF_TRANSITIVE => "GTF_transitive",
+        gnttab::GTF_READING => "GTF_reading",
+        gnttab::GTF_WRITING => "GTF_writing",
         gnttab::GNTTAB_NR_RESERVED_ENTRIES => "GNTTAB_NR_RESERVED_ENTRIES",
         gnttab::ENTRY_V1_SIZE => "sizeof(grant_entry_v1_t)",
         gnttab::ENTRY_V2_SIZE => "sizeof(grant_entry_v2_t)",
@@ -438,6 +461,7 @@ fn constant_checks() -> Vec<Check> {
         physdev::PHYSDEVOP_PIRQ_EOI_GMFN_V2 => "PHYSDEVOP_pirq_eoi_gmfn_v2",
         physdev::PHYSDEVOP_IRQ_STATUS_QUERY => "PHYSDEVOP_irq_status_query",
         physdev::PHYSDEVOP_SET_IOPL => "PHYSDEVOP_set_iopl",
+        physdev::PHYSDEVOP_IRQ_UNMASK_NOTIFY => "PHYSDEVOP_IRQ_UNMASK_NOTIFY",
         physdev::PHYSDEVOP_SET_IOBITMAP => "PHYSDEVOP_set_iobitmap",
         physdev::PHYSDEVOP_APIC_READ => "PHYSDEVOP_apic_read",
         physdev::PHYSDEVOP_APIC_WRITE => "PHYSDEVOP_apic_write",
@@ -581,6 +605,9 @@ fn constant_checks() -> Vec<Check> {
         errno::ERANGE => "XENKVM_ERANGE",
         errno::ENOSYS => "XENKVM_ENOSYS",
         errno::EOPNOTSUPP => "XENKVM_EOPNOTSUPP",
+        errno::EDOM => "XENKVM_EDOM",
+        errno::EILSEQ => "XENKVM_EILSEQ",
+        errno::ENOBUFS => "XENKVM_ENOBUFS",
         // x86_64 PV CPU ABI (arch-x86/xen-x86_64.h, arch-x86/xen.h, callback.h).
         x86::FLAT_RING3_CS32 => "FLAT_RING3_CS32",
         x86::FLAT_RING3_CS64 => "FLAT_RING3_CS64",

@@ -15,6 +15,7 @@ use crate::pv::xen_area::{has_error_code, port};
 const PFEC_WRITE: u32 = 1 << 1;
 const PFEC_RSVD: u32 = 1 << 3;
 use pagetable_validator::abi::hypercall as hc;
+use pagetable_validator::abi::shinfo;
 use pagetable_validator::abi::x86 as xen;
 
 /// A vCPU exit, as the PV layer sees it.
@@ -409,8 +410,8 @@ impl Hypervisor {
     /// upcall enters the event callback with events masked.
     pub fn deliver_events(&mut self) -> Result<(), DomainCrash> {
         let vi = self.vcpu.pv.vcpu_info_gpa;
-        let pending = self.ram.read_phys_u8(vi + traps::VCPU_INFO_UPCALL_PENDING);
-        let masked = self.ram.read_phys_u8(vi + traps::VCPU_INFO_UPCALL_MASK);
+        let pending = self.ram.read_phys_u8(vi + shinfo::VI_UPCALL_PENDING);
+        let masked = self.ram.read_phys_u8(vi + shinfo::VI_UPCALL_MASK);
         if pending.unwrap_or(0) == 0 || masked.unwrap_or(1) != 0 {
             return Ok(());
         }

@@ -12,8 +12,7 @@ use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::Mfn;
 use pagetable_validator::{GuestFrames, XenError};
 
-/// `MMU_UPDATE_PREEMPTED`: the continuation marker in `count` (the rest is the count left).
-const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
+use pagetable_validator::abi::mmu::UPDATE_PREEMPTED as MMU_UPDATE_PREEMPTED;
 
 impl Hypervisor {
     /// Logs the operation's events, notes the TLB flush it needs, returns Xen's rc.

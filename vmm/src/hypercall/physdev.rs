@@ -25,8 +25,6 @@ pub const NR_IRQS_GSI: i32 = 16;
 pub const NR_IRQS: i32 = 208;
 /// dom0's `nr_pirqs`.
 pub const NR_PIRQS: i32 = 208;
-/// `PHYSDEVOP_IRQ_UNMASK_NOTIFY` (physdev.h; legacy, only visible to old interface versions).
-const PHYSDEVOP_IRQ_UNMASK_NOTIFY: u32 = 4;
 /// `PIRQ_ALLOCATED` (asm/irq.h): `get_free_pirq` reserved it, nothing mapped yet.
 const PIRQ_ALLOCATED: i32 = -1;
 /// `MAX_MSI_IRQS`.
@@ -35,11 +33,6 @@ const MAX_MSI_IRQS: i32 = 32;
 const IOBMP_BYTES: u64 = 8192;
 /// PCI devices dom0 may register; beyond this `pci_add_device`'s allocation fails (-ENOMEM).
 pub const MAX_PCI_DEVICES: usize = 256;
-// set_iopl is served by pv/cpu_ops.rs under its own copy of the number.
-const _: () = assert!(crate::pv::cpu_ops::PHYSDEVOP_SET_IOPL == PHYSDEVOP_SET_IOPL as u64);
-
-/// Linux/Xen `EDOM`.
-const EDOM: i64 = 33;
 
 /// The domain's physical-device state (Xen's `d->pirq_tree`, `arch.pirq_eoi_map*`,
 /// `pv.iobmp*`, the PCI device list).
@@ -493,7 +486,7 @@ impl Hypervisor {
             } else {
                 if ty == MAP_PIRQ_TYPE_MULTI_MSI {
                     if entry_nr <= 0 || entry_nr > MAX_MSI_IRQS {
-                        return (err(EDOM), None);
+                        return (err(errno::EDOM), None);
                     }
                     if entry_nr != 1 {
                         return (err(errno::EOPNOTSUPP), None); // no interrupt remapping

@@ -2,20 +2,13 @@
 //! extraversion that says who really answered.
 
 use super::{Ctx, Hypervisor};
-use pagetable_validator::abi::{errno, hypercall as hc, version as v, xenfeat};
+use pagetable_validator::abi::{errno, hypercall as hc, version as v, vmasst, x86, xenfeat};
 
-const XENVER_GUEST_HANDLE: u64 = 8;
-const XENVER_COMMANDLINE: u64 = 9;
-const XENVER_BUILD_ID: u64 = 10;
-/// Linux/Xen `ENOBUFS`.
-const ENOBUFS: i64 = 105;
 /// Our build id: 20 bytes like a GNU SHA-1 build id (the contents mean nothing).
 const BUILD_ID: &[u8; 20] = b"xenkvm-mmu-build-id!";
 
 /// 4.17, as `(major << 16) | minor`.
 pub const XEN_VERSION: i64 = (4 << 16) | 17;
-/// `HYPERVISOR_VIRT_START` for x86_64 PV.
-const HYPERVISOR_VIRT_START: u64 = 0xffff_8000_0000_0000;
 
 /// XENVER_get_features submap 0 as Xen 4.17's common/kernel.c builds it for a PV hardware
 /// domain: `memory_op_vnode_supported`, `dom0` (is_hardware_domain), the x86 PV bits
@@ -29,7 +22,7 @@ pub fn pv_dom0_features(vm_assist: u64) -> u32 {
         | (1 << xenfeat::HIGHMEM_ASSIST)
         | (1 << xenfeat::GNTTAB_MAP_AVAIL_BITS)
         | (1 << xenfeat::DIRECT_MAPPED);
-    if vm_assist & (1 << crate::pv::cpu_ops::VMASST_TYPE_PAE_EXTENDED_CR3) != 0 {
+    if vm_assist & (1 << vmasst::VMASST_TYPE_PAE_EXTENDED_CR3) != 0 {
         m |= 1 << xenfeat::PAE_PGDIR_ABOVE_4GB;
     }
     m
@@ -48,15 +41,15 @@ impl Hypervisor {
                 }
             }
             // xen_domain_handle_t: dom0's is all zero.
-            XENVER_GUEST_HANDLE => vec![0u8; 16],
+            v::XENVER_GUEST_HANDLE => vec![0u8; 16],
             // Xen's own command line (1024 bytes); ours has none.
-            XENVER_COMMANDLINE => vec![0u8; 1024],
+            v::XENVER_COMMANDLINE => vec![0u8; 1024],
             v::XENVER_EXTRAVERSION => padded(b"-xenkvm", v::EXTRAVERSION_LEN),
             v::XENVER_CAPABILITIES => padded(b"xen-3.0-x86_64", 1024),
             v::XENVER_CHANGESET => padded(b"xenkvm-mmu", 64),
             // compiler[64], compile_by[16], compile_domain[32], compile_date[32]
             v::XENVER_COMPILE_INFO => padded(b"rustc", 144),
-            v::XENVER_PLATFORM_PARAMETERS => HYPERVISOR_VIRT_START.to_le_bytes().to_vec(),
+            v::XENVER_PLATFORM_PARAMETERS => x86::HYPERVISOR_VIRT_START.to_le_bytes().to_vec(),
             v::XENVER_GET_FEATURES => {
                 let idx = match self.ram.read_u32_virt(ctx.cr3, arg) {
                     Ok(i) => i,
@@ -74,7 +67,7 @@ impl Hypervisor {
                     Err(f) => return self.efault(ctx, "xen_version", "feature_info", f),
                 }
             }
-            XENVER_BUILD_ID => {
+            v::XENVER_BUILD_ID => {
                 // Like Xen (whose Debian build has a 20-byte GNU build id): a null argument
                 // asks for the size; else `len` must be non-zero and large enough.
                 if arg == 0 {
@@ -83,7 +76,9 @@ impl Hypervisor {
                 match self.ram.read_u32_virt(ctx.cr3, arg) {
                     Err(f) => return self.efault(ctx, "xen_version", "build_id", f),
                     Ok(0) => return super::err(errno::EINVAL),
-                    Ok(len) if (len as usize) < BUILD_ID.len() => return super::err(ENOBUFS),
+                    Ok(len) if (len as usize) < BUILD_ID.len() => {
+                        return super::err(errno::ENOBUFS)
+                    }
                     Ok(_) => {}
                 }
                 return match self.write_guest(ctx.cr3, arg + 4, BUILD_ID) {
@@ -129,14 +124,7 @@ mod tests {
         // pae_pgdir_above_4gb follows VM_ASSIST(pae_extended_cr3), which Xen's dom0 builder
         // sets for PAE_MODE "yes" and Linux enables with vm_assist.
         let mut ctx = testenv::ctx();
-        let a = [
-            0,
-            crate::pv::cpu_ops::VMASST_TYPE_PAE_EXTENDED_CR3,
-            0,
-            0,
-            0,
-            0,
-        ];
+        let a = [0, vmasst::VMASST_TYPE_PAE_EXTENDED_CR3, 0, 0, 0, 0];
         assert_eq!(hv.hypercall(&mut ctx, hc::VM_ASSIST, a), 0);
         assert_eq!(features(&mut hv, 0), (0, 0x0002_28f0));
         // XENFEAT_NR_SUBMAPS = 1: any other index is -EINVAL, nothing written.

@@ -7,15 +7,8 @@ use pagetable_validator::abi::x86 as xen;
 use pagetable_validator::pte::is_canonical;
 use pagetable_validator::Mfn;
 
-pub const VMASST_CMD_ENABLE: u64 = 0;
-pub const VMASST_CMD_DISABLE: u64 = 1;
-pub const VMASST_TYPE_4GB_SEGMENTS: u64 = 0;
-pub const VMASST_TYPE_4GB_SEGMENTS_NOTIFY: u64 = 1;
-pub const VMASST_TYPE_WRITABLE_PAGETABLES: u64 = 2;
-pub const VMASST_TYPE_PAE_EXTENDED_CR3: u64 = 3;
-pub const VMASST_TYPE_ARCHITECTURAL_IOPL: u64 = 4;
-pub const VMASST_TYPE_RUNSTATE_UPDATE_FLAG: u64 = 5;
-pub const VMASST_TYPE_M2P_STRICT: u64 = 32;
+use pagetable_validator::abi::vmasst::*;
+
 /// `PV64_VM_ASSIST_MASK`: the types Xen 4.17 accepts from a 64-bit PV guest.
 pub const PV64_VM_ASSIST_MASK: u64 = (1 << VMASST_TYPE_4GB_SEGMENTS)
     | (1 << VMASST_TYPE_4GB_SEGMENTS_NOTIFY)
@@ -24,9 +17,6 @@ pub const PV64_VM_ASSIST_MASK: u64 = (1 << VMASST_TYPE_4GB_SEGMENTS)
     | (1 << VMASST_TYPE_ARCHITECTURAL_IOPL)
     | (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG)
     | (1 << VMASST_TYPE_M2P_STRICT);
-
-/// `PHYSDEVOP_set_iopl`.
-pub const PHYSDEVOP_SET_IOPL: u64 = 6;
 
 /// CR0.TS.
 const CR0_TS: u64 = 1 << 3;

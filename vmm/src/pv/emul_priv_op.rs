@@ -11,8 +11,8 @@
 //!
 //! Instructions are decoded with iced-x86.
 
+use super::flags;
 use super::traps::{DomainCrash, GuestEvent, X86_EXC_GP};
-use super::{cpu_ops, flags};
 use crate::hypercall::Hypervisor;
 use crate::tlb::Flush;
 use iced_x86::{Code, Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
@@ -120,7 +120,9 @@ impl Hypervisor {
     /// `architectural_iopl`; user 3).
     fn iopl_ok(&self) -> bool {
         let pv = &self.vcpu.pv;
-        let arch = pv.vm_assist & (1 << cpu_ops::VMASST_TYPE_ARCHITECTURAL_IOPL) != 0;
+        let arch = pv.vm_assist
+            & (1 << pagetable_validator::abi::vmasst::VMASST_TYPE_ARCHITECTURAL_IOPL)
+            != 0;
         let cpl: u64 = match (pv.kernel_mode, arch) {
             (true, true) => 0,
             (true, false) => 1,

@@ -5,8 +5,9 @@
 //! and rax, so at the exit `rsp` points at a complete `iret_context`.
 
 use super::flags;
-use super::traps::{DomainCrash, VCPU_INFO_UPCALL_MASK};
+use super::traps::DomainCrash;
 use crate::hypercall::Hypervisor;
+use pagetable_validator::abi::shinfo::VI_UPCALL_MASK as VCPU_INFO_UPCALL_MASK;
 use pagetable_validator::abi::x86::{IretContext, VGCF_IN_SYSCALL};
 use vm_memory::ByteValued;
 
@@ -39,7 +40,10 @@ impl Hypervisor {
             self.toggle_guest_mode()
                 .map_err(|e| DomainCrash(format!("iret to user mode: {e}")))?;
         }
-        if self.vcpu.pv.vm_assist & (1 << super::cpu_ops::VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
+        if self.vcpu.pv.vm_assist
+            & (1 << pagetable_validator::abi::vmasst::VMASST_TYPE_ARCHITECTURAL_IOPL)
+            != 0
+        {
             self.vcpu.pv.iopl = c.rflags & flags::IOPL;
         }
         let regs = self.vcpu.cpu.regs_mut();

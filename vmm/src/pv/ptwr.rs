@@ -47,7 +47,7 @@ impl Hypervisor {
     /// #PF on a present read-only page with a write: a write into a pinned L1 through its
     /// read-only mapping, if writable pagetables are on. `Yes`: validated and performed.
     pub fn ptwr_fault(&mut self, cr2: u64) -> Emulated {
-        let assist = 1 << super::cpu_ops::VMASST_TYPE_WRITABLE_PAGETABLES;
+        let assist = 1 << pagetable_validator::abi::vmasst::VMASST_TYPE_WRITABLE_PAGETABLES;
         if self.vcpu.pv.vm_assist & assist == 0 || !self.vcpu.pv.kernel_mode {
             return Emulated::No;
         }

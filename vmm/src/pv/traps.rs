@@ -10,13 +10,9 @@
 
 use super::{flags, xen_area};
 use crate::hypercall::Hypervisor;
+use pagetable_validator::abi::shinfo;
 use pagetable_validator::abi::x86 as xen;
 use std::fmt;
-
-/// `vcpu_info` offsets (xen.h): upcall pending/mask bytes, `arch.cr2`.
-pub const VCPU_INFO_UPCALL_PENDING: u64 = 0;
-pub const VCPU_INFO_UPCALL_MASK: u64 = 1;
-pub const VCPU_INFO_CR2: u64 = 16;
 
 pub const X86_EXC_BP: u8 = 3;
 pub const X86_EXC_UD: u8 = 6;
@@ -129,7 +125,7 @@ impl Hypervisor {
             // The guest reads CR2 from its vcpu_info (`arch_set_cr2`).
             if self.vcpu_info_writable() {
                 self.ram
-                    .write_u64_phys(self.vcpu.pv.vcpu_info_gpa + VCPU_INFO_CR2, cr2);
+                    .write_u64_phys(self.vcpu.pv.vcpu_info_gpa + shinfo::VI_CR2, cr2);
             }
             self.vcpu.cpu.sregs_mut().cr2 = cr2;
             // Re-set the user-mode bit from the guest's point of view.
@@ -180,13 +176,16 @@ impl Hypervisor {
                 "create_bounce_frame: guest stack {rsp:#x} in Xen's area"
             )));
         }
-        let mask_byte = self.vcpu.pv.vcpu_info_gpa + VCPU_INFO_UPCALL_MASK;
+        let mask_byte = self.vcpu.pv.vcpu_info_gpa + shinfo::VI_UPCALL_MASK;
         let saved_mask = self.ram.read_phys_u8(mask_byte).unwrap_or(0);
         let mut rflags = r.rflags & !(flags::IF | flags::IOPL);
         if saved_mask == 0 {
             rflags |= flags::IF;
         }
-        if self.vcpu.pv.vm_assist & (1 << super::cpu_ops::VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
+        if self.vcpu.pv.vm_assist
+            & (1 << pagetable_validator::abi::vmasst::VMASST_TYPE_ARCHITECTURAL_IOPL)
+            != 0
+        {
             rflags |= self.vcpu.pv.iopl;
         }
         let mut frame: Vec<u64> = vec![r.rcx, r.r11];

@@ -1,7 +1,7 @@
 //! The sub-ops on grant references: map, unmap, transfer, copy, swap, cache_flush. With
 //! nobody to grant to or map from, most end in Xen's status for a missing domain.
 
-use super::{is_us_any, u16_at, u32_at, u64_at, Batch, DOM0, EILSEQ, GTF_TRANSITIVE, UNMAP_BATCH};
+use super::{is_us_any, u16_at, u32_at, u64_at, Batch, DOM0, UNMAP_BATCH};
 use crate::hypercall::{err, Ctx, Hypervisor};
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
@@ -353,7 +353,7 @@ impl Hypervisor {
             }
             if length == 0 || fop == 0 {
                 if cur_ref != 0 {
-                    return err(EILSEQ);
+                    return err(errno::EILSEQ);
                 }
             } else if fop & GNTTAB_CACHE_SOURCE_GREF != 0 {
                 return err(errno::EOPNOTSUPP);

@@ -31,21 +31,15 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-/// Xen's `GNTTABOP_CONTINUATION_ARG_SHIFT` (common/grant_table.c): the sub-op is the low 12
-/// bits of `cmd`; the bits above carry `cache_flush`'s continuation state.
-const GNTTABOP_CMD_MASK: u32 = (1 << 12) - 1;
 /// `GNTTAB_UNMAP_BATCH_SIZE`: unmaps are preempted only between batches of this many.
 const UNMAP_BATCH: u64 = 32;
-/// Linux/Xen `EILSEQ`.
-const EILSEQ: i64 = 84;
 /// Our domain id: we are dom0.
 const DOM0: u16 = 0;
 /// Grant entries per v2 shared frame and status entries per status frame.
 const V2_PER_FRAME: u64 = PAGE_SIZE / ENTRY_V2_SIZE;
 const STATUS_PER_FRAME: u64 = PAGE_SIZE / STATUS_SIZE;
 /// `GTF_reading | GTF_writing`.
-const GTF_READING_WRITING: u16 = (1 << 3) | (1 << 4);
-const GTF_TRANSITIVE: u16 = 3;
+const GTF_READING_WRITING: u16 = GTF_READING | GTF_WRITING;
 
 /// The domain's grant table (Xen's `struct grant_table`, without active entries or maptrack:
 /// no grant is ever pinned here).

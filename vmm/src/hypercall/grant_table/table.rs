@@ -2,8 +2,7 @@
 //! (setup_table, query_size, set_version, get_version, get_status_frames).
 
 use super::{
-    is_us_any, status_frames_for, u16_at, u32_at, u64_at, GTF_READING_WRITING, GTF_TRANSITIVE,
-    STATUS_PER_FRAME,
+    is_us_any, status_frames_for, u16_at, u32_at, u64_at, GTF_READING_WRITING, STATUS_PER_FRAME,
 };
 use crate::hypercall::{err, handle_okay, Ctx, Hypervisor};
 use crate::pv::xen_area::{GNTTAB_MAX_FRAMES, GNTTAB_MAX_STATUS_FRAMES};

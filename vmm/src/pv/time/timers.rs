@@ -4,9 +4,8 @@
 use super::{Blocked, Runstate};
 use crate::hypercall::Hypervisor;
 use pagetable_validator::abi::evtchn::VIRQ_TIMER;
-use pagetable_validator::abi::vcpuop::{
-    RUNSTATE_BLOCKED, RUNSTATE_RUNNING, VMASST_TYPE_RUNSTATE_UPDATE_FLAG,
-};
+use pagetable_validator::abi::vcpuop::{RUNSTATE_BLOCKED, RUNSTATE_RUNNING};
+use pagetable_validator::abi::vmasst::VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
 
 impl Hypervisor {
     /// `send_timer_event`: VIRQ_TIMER to vCPU 0.
