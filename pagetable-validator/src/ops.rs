@@ -186,6 +186,7 @@ impl Validator {
     }
 
     /// One `mmu_update` request. Writes guest memory.
+    #[inline]
     pub fn mmu_update<M: GuestFrames>(
         &mut self,
         mem: &mut M,

@@ -277,6 +277,7 @@ impl Validator {
     }
 
     /// Records the event of a finished operation.
+    #[inline]
     pub(crate) fn finish(&mut self, op: Op, res: &Result<(), XenError>) {
         self.seq += 1;
         let ev = Event {
