@@ -8,7 +8,7 @@
 use pagetable_validator::pte::{self, PAGE_SIZE};
 use pagetable_validator::{GuestFrames, Mfn};
 use thiserror::Error;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 #[derive(Debug, Error)]
 pub enum MemoryError {
@@ -70,6 +70,10 @@ pub enum Fault {
 
 pub struct GuestRam {
     mem: GuestMemoryMmap,
+    /// Host address of guest-physical 0: RAM is one mapping of `nr_frames` pages there, owned
+    /// by `mem` for as long as `self` lives. Word accesses (pagetable entries, the hot case)
+    /// use it directly instead of vm-memory's region walk (~20x cheaper per entry).
+    ram_host: usize,
     nr_frames: u64,
     /// Guest-physical addresses of pagetable entries changed from userspace in a way a
     /// shadowing host may still have cached (see [`needs_sync`]); the vCPU loop has ring-0
@@ -110,8 +114,16 @@ impl GuestRam {
             err: e.to_string(),
             limits: mmap_limits(),
         })?;
+        let ram_host = mem
+            .get_host_address(GuestAddress(0))
+            .map_err(|e| MemoryError::Mmap {
+                mib,
+                err: e.to_string(),
+                limits: String::new(),
+            })? as usize;
         Ok(GuestRam {
             mem,
+            ram_host,
             nr_frames: bytes / PAGE_SIZE,
             touched: Vec::new(),
         })
@@ -157,11 +169,32 @@ impl GuestRam {
         self.write_u64_phys(gpa, val);
     }
 
+    /// The host address of the aligned RAM word at `gpa`, if it is one (not the Xen area).
+    #[inline]
+    fn ram_word(&self, gpa: u64) -> Option<*mut u64> {
+        (gpa.is_multiple_of(8) && gpa < self.nr_frames * PAGE_SIZE)
+            .then(|| (self.ram_host + gpa as usize) as *mut u64)
+    }
+
+    #[inline]
     pub fn read_u64_phys(&self, gpa: u64) -> Option<u64> {
+        if let Some(p) = self.ram_word(gpa) {
+            // SAFETY: `p` is 8-aligned and inside RAM's mapping (checked by `ram_word`), which
+            // `self.mem` keeps mapped while `self` lives. The guest may write the word too, but
+            // only while its vCPU runs, never during this call (one thread runs both); volatile,
+            // as vm-memory's own accesses.
+            return Some(unsafe { std::ptr::read_volatile(p) });
+        }
         self.mem.read_obj::<u64>(GuestAddress(gpa)).ok()
     }
 
+    #[inline]
     pub fn write_u64_phys(&self, gpa: u64, v: u64) -> bool {
+        if let Some(p) = self.ram_word(gpa) {
+            // SAFETY: as in `read_u64_phys`; the mapping is writable (RAM is mapped RW).
+            unsafe { std::ptr::write_volatile(p, v) };
+            return true;
+        }
         self.mem.write_obj(v, GuestAddress(gpa)).is_ok()
     }
 
