@@ -338,7 +338,7 @@ fn guest_md(md: &mut String, inp: &Inputs) {
         g.reps, g.date
     );
     md.push_str("![wall time](wall.svg)\n\n");
-    md.push_str("| scenario | VMM | real Xen | ratio | VMM guest | Xen guest | ratio | exits | µs per exit | hypercalls | refusals | verdicts |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| scenario | VMM | real Xen | ratio | VMM guest | Xen guest | ratio | exits | µs per exit (in KVM_RUN / VMM's own) | hypercalls | refusals | verdicts |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for c in &g.cases {
         let r = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.2}×"));
         let _ = writeln!(
@@ -352,7 +352,11 @@ fn guest_md(md: &mut String, inp: &Inputs) {
             secs(c.xen.guest_s),
             r(c.ratio_guest),
             c.vmm_counts.exits,
-            goals::us_per_exit(c).map_or("–".into(), |u| format!("{u:.0}")),
+            match (goals::us_per_exit(c), goals::split_per_exit(c)) {
+                (Some(u), Some((k, o))) => format!("{u:.0} ({k:.0} / {o:.1})"),
+                (Some(u), None) => format!("{u:.0}"),
+                _ => "–".into(),
+            },
             c.vmm_counts.hypercalls,
             c.vmm_counts.refusals,
             if c.vmm.ok && c.xen.ok {
@@ -362,7 +366,7 @@ fn guest_md(md: &mut String, inp: &Inputs) {
             }
         );
     }
-    md.push_str("\nµs per exit: the VMM's guest-only time over its vCPU exits (every exit's KVM round trip and the VMM's work, and the guest's own run between exits). On this host a port-I/O exit alone costs ~13–25 µs and the first touch of a guest page ~20 µs (host shadow paging; docs/architecture.md, the host's quirks), which is where the btree walk's time goes: it maps 3400 pages at fresh vmalloc addresses.\n");
+    md.push_str("\nµs per exit: the VMM's guest-only time over its vCPU exits (every exit's KVM round trip and the VMM's work, and the guest's own run between exits); in brackets the summary's `exit cost:` split: time inside KVM_RUN (the guest, the exit, host page faults) and the VMM's own work between KVM_RUNs. On this host a port-I/O exit alone costs ~13–25 µs and the first touch of a guest page ~20 µs (host shadow paging; docs/architecture.md, the host's quirks), which is where the btree walk's time goes: it maps 3400 pages at fresh vmalloc addresses.\n");
     md.push_str("\n### The seed's claim: lazy purging and vmap_pages against eager vunmap\n\n");
     md.push_str("![hypercalls per visit](hypercalls.svg)\n\n");
     let rows = per_visit(g);
