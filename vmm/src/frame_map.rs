@@ -5,7 +5,7 @@
 //! with the guilty slot; on the right the frame table at exit. Without a refusal the left
 //! panel says so.
 //!
-//! The frame table is read through the validator's public queries (`frames_snapshot`), the L1
+//! The frame table is read through the validator's public queries (`frame_info`), the L1
 //! entries through guest memory; nothing here changes either.
 
 use std::path::{Path, PathBuf};
@@ -182,8 +182,11 @@ impl FrameMap {
     }
 }
 
+/// Every frame's class, one byte each (no copy of the whole frame table).
 fn classes(v: &Validator) -> Vec<Class> {
-    v.frames_snapshot().iter().map(class).collect()
+    (0..v.nr_frames())
+        .map(|m| v.frame_info(Mfn(m)).as_ref().map_or(Class::Free, class))
+        .collect()
 }
 
 /// Cells per row and cell size (px) for `n` frames: 128 columns of 5 px up to 16384 frames,
