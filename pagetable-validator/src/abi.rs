@@ -287,33 +287,6 @@ pub mod memory {
     pub const MFN_LIST_NR_EXTENTS: usize = 16;
     pub const MFN_LIST_SIZE: usize = 24;
 
-    impl MemoryReservation {
-        /// Decodes the 32 bytes of a `xen_memory_reservation`.
-        pub fn from_bytes(b: &[u8; RESERVATION_SIZE]) -> Self {
-            let q = |o: usize| {
-                u64::from_le_bytes([
-                    b[o],
-                    b[o + 1],
-                    b[o + 2],
-                    b[o + 3],
-                    b[o + 4],
-                    b[o + 5],
-                    b[o + 6],
-                    b[o + 7],
-                ])
-            };
-            let d = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-            MemoryReservation {
-                extent_start: q(0),
-                nr_extents: q(8),
-                extent_order: d(16),
-                mem_flags: d(20),
-                domid: u16::from_le_bytes([b[24], b[25]]),
-                _pad: [0; 6],
-            }
-        }
-    }
-
     const _: () = assert!(core::mem::size_of::<MemoryReservation>() == RESERVATION_SIZE);
     const _: () = assert!(core::mem::size_of::<MemoryExchange>() == EXCHANGE_SIZE);
     const _: () =
@@ -1015,3 +988,42 @@ const _: () = {
     assert!(core::mem::offset_of!(StartInfo, console_mfn) == start_info_offset::CONSOLE);
     assert!(core::mem::offset_of!(StartInfo, nr_p2m_frames) == start_info_offset::NR_P2M_FRAMES);
 };
+
+/// vm-memory reads and writes these structures whole.
+#[cfg(feature = "byte-valued")]
+mod byte_valued {
+    use super::memory::{
+        MachphysMapping, MachphysMfnList, MemoryExchange, MemoryMap, MemoryReservation,
+    };
+    use super::x86::{CallbackRegister, IretContext, TrapInfo};
+    use super::{MmuUpdate, MmuextOp, MulticallEntry, StartInfo};
+    use vm_memory::ByteValued;
+
+    // Each is repr(C) and made only of integers, every padding byte an explicit field (sizes
+    // and offsets are checked against Xen's headers by abi_layout.rs): any bit pattern is a
+    // valid value and no byte is uninitialised.
+    // SAFETY: repr(C), ptr, val: two u64; no implicit padding.
+    unsafe impl ByteValued for MmuUpdate {}
+    // SAFETY: repr(C), cmd: u32, _pad: u32, arg1, arg2: u64; no implicit padding.
+    unsafe impl ByteValued for MmuextOp {}
+    // SAFETY: repr(C), op: u64, result: i64, args: [u64; 6]; no implicit padding.
+    unsafe impl ByteValued for MulticallEntry {}
+    // SAFETY: repr(C), byte arrays, u64s and u32s each followed by an explicit u32 pad; no implicit padding.
+    unsafe impl ByteValued for StartInfo {}
+    // SAFETY: repr(C), u64, u64, u32, u32, u16, then _pad: [u8; 6] up to 32 bytes; no implicit padding.
+    unsafe impl ByteValued for MemoryReservation {}
+    // SAFETY: repr(C), two MemoryReservation (32 bytes each) and a u64; no implicit padding.
+    unsafe impl ByteValued for MemoryExchange {}
+    // SAFETY: repr(C), u32, _pad: u32, u64; no implicit padding.
+    unsafe impl ByteValued for MemoryMap {}
+    // SAFETY: repr(C), three u64; no implicit padding.
+    unsafe impl ByteValued for MachphysMapping {}
+    // SAFETY: repr(C), u32, _pad0: u32, u64, u32, _pad1: u32; no implicit padding.
+    unsafe impl ByteValued for MachphysMfnList {}
+    // SAFETY: repr(C), u8, u8, u16, _pad: u32, u64; no implicit padding.
+    unsafe impl ByteValued for TrapInfo {}
+    // SAFETY: repr(C), nine u64; no implicit padding.
+    unsafe impl ByteValued for IretContext {}
+    // SAFETY: repr(C), u16, u16, _pad: u32, u64; no implicit padding.
+    unsafe impl ByteValued for CallbackRegister {}
+}

@@ -8,7 +8,7 @@
 use pagetable_validator::pte::{self, PAGE_SIZE};
 use pagetable_validator::{GuestFrames, Mfn};
 use thiserror::Error;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vm_memory::{ByteValued, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 #[derive(Debug, Error)]
 pub enum MemoryError {
@@ -274,6 +274,13 @@ impl GuestRam {
             done += n;
         }
         Ok(())
+    }
+
+    /// Reads a guest structure (an abi.rs type) at a guest-virtual address.
+    pub fn read_obj_virt<T: ByteValued + Default>(&self, cr3: u64, va: u64) -> Result<T, Fault> {
+        let mut t = T::default();
+        self.read_virt(cr3, va, t.as_mut_slice())?;
+        Ok(t)
     }
 
     pub fn read_u32_virt(&self, cr3: u64, va: u64) -> Result<u32, Fault> {

@@ -28,10 +28,11 @@ pub use initrd::InitrdPlacement;
 use crate::loader::elf::KernelImage;
 use crate::memory::GuestRam;
 use crate::pv::xen_area::{self, XenAreaError, XenLayout};
-use pagetable_validator::abi::{self, sif, start_info_offset as so};
+use pagetable_validator::abi::{self, sif};
 use pagetable_validator::pte::{self, layout, mk_pte, PAGE_SIZE};
 use pagetable_validator::Region;
 use thiserror::Error;
+use vm_memory::ByteValued;
 
 const L1_PROT: u64 = pte::_PAGE_PRESENT | pte::_PAGE_RW | pte::_PAGE_ACCESSED;
 const LN_PROT: u64 = pte::_PAGE_PRESENT | pte::_PAGE_RW | pte::_PAGE_ACCESSED | pte::_PAGE_DIRTY;
@@ -214,39 +215,26 @@ pub fn build(img: &KernelImage, cfg: &BuildConfig) -> Result<Domain, BuildError>
     );
 
     // start_info.
-    let mut si = [0u8; so::SIZE];
-    let put = |b: &mut [u8], off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
-    put(&mut si, so::MAGIC, abi::START_INFO_MAGIC);
-    put(&mut si, so::NR_PAGES, &nr_pages.to_le_bytes());
-    let mut flags = sif::PRIVILEGED | sif::INITDOMAIN;
+    let mut si = abi::StartInfo::zeroed();
+    si.magic[..abi::START_INFO_MAGIC.len()].copy_from_slice(abi::START_INFO_MAGIC);
+    si.nr_pages = nr_pages;
+    si.flags = sif::PRIVILEGED | sif::INITDOMAIN;
     if let Some(i) = initrd {
         // Xen: `mod_start = vinitrd_start ?: initrd_pfn`, SIF_MOD_START_PFN for the pfn form.
-        let mod_start = i.va.unwrap_or(i.pfn);
-        flags |= if i.va.is_none() {
-            sif::MOD_START_PFN
-        } else {
-            0
-        };
-        put(&mut si, so::MOD_START, &mod_start.to_le_bytes());
-        put(&mut si, so::MOD_LEN, &i.len.to_le_bytes());
+        si.mod_start = i.va.unwrap_or(i.pfn);
+        if i.va.is_none() {
+            si.flags |= sif::MOD_START_PFN;
+        }
+        si.mod_len = i.len;
     }
-    put(&mut si, so::FLAGS, &flags.to_le_bytes());
-    put(
-        &mut si,
-        so::SHARED_INFO,
-        &(xen.shared_info_mfn() * PAGE_SIZE).to_le_bytes(),
-    );
-    put(&mut si, so::PT_BASE, &layout.pt.0.to_le_bytes());
-    put(
-        &mut si,
-        so::NR_PT_FRAMES,
-        &layout.nr_pt_frames.to_le_bytes(),
-    );
-    put(&mut si, so::MFN_LIST, &layout.p2m.0.to_le_bytes());
+    si.shared_info = xen.shared_info_mfn() * PAGE_SIZE;
+    si.pt_base = layout.pt.0;
+    si.nr_pt_frames = layout.nr_pt_frames;
+    si.mfn_list = layout.p2m.0;
     let cmd = cfg.cmdline.as_bytes();
     let n = cmd.len().min(abi::MAX_GUEST_CMDLINE - 1);
-    put(&mut si, so::CMD_LINE, &cmd[..n]);
-    w.write(layout.start_info, &si);
+    si.cmd_line[..n].copy_from_slice(&cmd[..n]);
+    w.write(layout.start_info, si.as_slice());
 
     // Hypercall page (kernels without the note make hypercalls with `syscall`).
     if let Some(hp) = x.hypercall_page {

@@ -7,10 +7,11 @@
 use super::{err, Ctx, Hypervisor};
 use crate::log_record::VmmRecord;
 use crate::tlb::Flush;
-use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate};
+use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate, MmuextOp};
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::Mfn;
 use pagetable_validator::{GuestFrames, XenError};
+use vm_memory::ByteValued;
 
 use pagetable_validator::abi::mmu::UPDATE_PREEMPTED as MMU_UPDATE_PREEMPTED;
 
@@ -82,38 +83,60 @@ impl Hypervisor {
             self.write_done(ctx, pdone, done); // Xen reports `done` on this path too
             return rc;
         }
-        let mut rc = 0;
-        for i in 0..count {
-            if ctx.preempt_check(i) {
-                rc = continue_batch(ctx, hc::MMU_UPDATE, a, reqs.wrapping_add(i * 16), count - i);
-                break;
-            }
-            ctx.worked();
-            let mut b = [0u8; 16];
-            if let Err(f) = self
-                .ram
-                .read_virt(ctx.cr3, reqs.wrapping_add(i * 16), &mut b)
-            {
-                rc = self.efault(ctx, NAME, "request", f);
-                break;
-            }
-            let req = MmuUpdate {
-                ptr: u64::from_le_bytes(b[..8].try_into().expect("8")),
-                val: u64::from_le_bytes(b[8..].try_into().expect("8")),
-            };
-            if self.log.machine() {
-                self.snapshot_for_update(req);
-            }
-            let r = self.validator.mmu_update(&mut self.ram, req);
-            rc = self.xen_result(ctx, r, NAME);
-            if rc != 0 {
-                break;
-            }
-            self.stats.pte_updates += 1;
-            done = done.wrapping_add(1);
-        }
+        let rc = self.walk_batch(
+            ctx,
+            (hc::MMU_UPDATE, "request"),
+            a,
+            count,
+            &mut done,
+            |hv, ctx, req: MmuUpdate| {
+                if hv.log.machine() {
+                    hv.snapshot_for_update(req);
+                }
+                let r = hv.validator.mmu_update(&mut hv.ram, req);
+                let rc = hv.xen_result(ctx, r, NAME);
+                if rc == 0 {
+                    hv.stats.pte_updates += 1;
+                }
+                rc
+            },
+        );
         self.write_done(ctx, pdone, done);
         rc
+    }
+
+    /// Xen's loop over the `count` elements (`what`s) of hypercall `nr`'s batch at `a[0]`: before
+    /// element `i > 0` it may be preempted (the call continues from that element), an
+    /// unreadable element is -EFAULT, and the first element `one` fails stops the batch. Each
+    /// element that succeeds counts in `done`.
+    fn walk_batch<T: ByteValued + Default>(
+        &mut self,
+        ctx: &mut Ctx,
+        (nr, what): (u64, &'static str),
+        a: [u64; 6],
+        count: u64,
+        done: &mut u32,
+        mut one: impl FnMut(&mut Self, &mut Ctx, T) -> i64,
+    ) -> i64 {
+        let name = hc::name(nr).unwrap_or("batch");
+        let size = std::mem::size_of::<T>() as u64;
+        for i in 0..count {
+            let at = a[0].wrapping_add(i * size);
+            if ctx.preempt_check(i) {
+                return continue_batch(ctx, nr, a, at, count - i);
+            }
+            ctx.worked();
+            let item = match self.ram.read_obj_virt(ctx.cr3, at) {
+                Ok(item) => item,
+                Err(f) => return self.efault(ctx, name, what, f),
+            };
+            let rc = one(self, ctx, item);
+            if rc != 0 {
+                return rc;
+            }
+            *done = done.wrapping_add(1);
+        }
+        0
     }
 
     /// Xen writes `done` when the pointer is non-null and ignores a failure to write it.
@@ -171,30 +194,14 @@ impl Hypervisor {
         if let Err(rc) = self.check_domid(ctx, NAME, dom) {
             return rc;
         }
-        let mut rc = 0;
-        for i in 0..count {
-            if ctx.preempt_check(i) {
-                rc = continue_batch(ctx, hc::MMUEXT_OP, a, ops.wrapping_add(i * 24), count - i);
-                break;
-            }
-            ctx.worked();
-            let mut b = [0u8; 24];
-            if let Err(f) = self
-                .ram
-                .read_virt(ctx.cr3, ops.wrapping_add(i * 24), &mut b)
-            {
-                rc = self.efault(ctx, NAME, "op", f);
-                break;
-            }
-            let cmd = u32::from_le_bytes(b[..4].try_into().expect("4"));
-            let arg1 = u64::from_le_bytes(b[8..16].try_into().expect("8"));
-            let arg2 = u64::from_le_bytes(b[16..24].try_into().expect("8"));
-            rc = self.one_mmuext(ctx, cmd, arg1, arg2);
-            if rc != 0 {
-                break;
-            }
-            done = done.wrapping_add(1);
-        }
+        let rc = self.walk_batch(
+            ctx,
+            (hc::MMUEXT_OP, "op"),
+            a,
+            count,
+            &mut done,
+            |hv, ctx, op: MmuextOp| hv.one_mmuext(ctx, op.cmd, op.arg1, op.arg2),
+        );
         self.write_done(ctx, pdone, done);
         rc
     }

@@ -9,10 +9,12 @@
 //! the re-entry resumes the sub-call where it stopped.
 
 use super::{err, Ctx, Hypervisor};
-use pagetable_validator::abi::{errno, hypercall as hc};
+use pagetable_validator::abi::{errno, hypercall as hc, MulticallEntry};
+use std::mem::{offset_of, size_of};
+use vm_memory::ByteValued;
 
-/// `sizeof(struct multicall_entry)` on x86_64: op, result, args[6].
-const ENTRY_SIZE: u64 = 64;
+const ENTRY_SIZE: u64 = size_of::<MulticallEntry>() as u64;
+const RESULT: u64 = offset_of!(MulticallEntry, result) as u64;
 
 impl Hypervisor {
     pub(super) fn multicall(&mut self, ctx: &mut Ctx, a: [u64; 6]) -> i64 {
@@ -38,16 +40,16 @@ impl Hypervisor {
                 break;
             }
             ctx.worked();
-            let mut b = [0u8; ENTRY_SIZE as usize];
-            if let Err(f) = self.ram.read_virt(ctx.cr3, entry, &mut b) {
-                rc = self.efault(ctx, NAME, "entry", f);
-                break;
-            }
-            let word = |k: usize| u64::from_le_bytes(b[k * 8..k * 8 + 8].try_into().expect("8"));
-            let op = word(0);
-            let args = [word(2), word(3), word(4), word(5), word(6), word(7)];
-            let result = self.dispatch(ctx, op, args);
-            if let Err(f) = self.write_guest(ctx.cr3, entry + 8, &result.to_le_bytes()) {
+            let mut e: MulticallEntry = match self.ram.read_obj_virt(ctx.cr3, entry) {
+                Ok(e) => e,
+                Err(f) => {
+                    rc = self.efault(ctx, NAME, "entry", f);
+                    break;
+                }
+            };
+            let op = e.op;
+            let result = self.dispatch(ctx, op, e.args);
+            if let Err(f) = self.write_guest(ctx.cr3, entry + RESULT, &result.to_le_bytes()) {
                 // The sub-call's continuation (if any) dies with the batch.
                 ctx.continuation = None;
                 rc = self.efault(ctx, NAME, "result", f);
@@ -56,12 +58,9 @@ impl Hypervisor {
             if let Some(c) = ctx.continuation.take() {
                 // Xen: copy the sub-call's continuation into the entry, then continue the
                 // multicall at this entry; if the entry cannot be written, -EFAULT.
-                let mut out = b;
-                out[8..16].copy_from_slice(&result.to_le_bytes());
-                for (k, v) in c.args.iter().enumerate() {
-                    out[16 + k * 8..24 + k * 8].copy_from_slice(&v.to_le_bytes());
-                }
-                if let Err(f) = self.write_guest(ctx.cr3, entry, &out) {
+                e.result = result;
+                e.args = c.args;
+                if let Err(f) = self.write_guest(ctx.cr3, entry, e.as_slice()) {
                     rc = self.efault(ctx, NAME, "entry (continuation)", f);
                     break;
                 }

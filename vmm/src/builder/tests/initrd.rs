@@ -1,4 +1,5 @@
 use super::*;
+use pagetable_validator::abi::start_info_offset as so;
 
 const BASE: u64 = 0xffff_ffff_8000_0000;
 

@@ -4,7 +4,7 @@
 use super::{propagate_node, Access, MAX_ORDER};
 use crate::hypercall::{err, Ctx, Hypervisor};
 use crate::log_record::VmmRecord;
-use pagetable_validator::abi::memory::{self as m, MemoryReservation};
+use pagetable_validator::abi::memory::{self as m, MemoryExchange, MemoryReservation};
 use pagetable_validator::abi::{errno, hypercall as hc};
 use std::collections::BTreeSet;
 
@@ -14,13 +14,14 @@ impl Hypervisor {
     /// `XENMEM_exchange` (`memory_exchange`).
     pub(super) fn exchange(&mut self, ctx: &mut Ctx, a: [u64; 6]) -> i64 {
         let arg = a[1];
-        let mut b = [0u8; m::EXCHANGE_SIZE];
-        if self.guest_read(ctx, arg, &mut b).is_err() {
+        let Ok(MemoryExchange {
+            input,
+            output,
+            mut nr_exchanged,
+        }) = self.guest_obj::<MemoryExchange>(ctx, arg)
+        else {
             return err(errno::EFAULT);
-        }
-        let input = MemoryReservation::from_bytes(b[..32].try_into().expect("32"));
-        let output = MemoryReservation::from_bytes(b[32..64].try_into().expect("32"));
-        let mut nr_exchanged = u64::from_le_bytes(b[64..72].try_into().expect("8"));
+        };
         let rc = self.exchange_checks(&input, &output, nr_exchanged);
         let (ico, oco, bits) = match rc {
             Ok(Some(x)) => x,

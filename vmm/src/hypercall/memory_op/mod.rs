@@ -37,6 +37,7 @@ use pagetable_validator::abi::memory as m;
 use pagetable_validator::abi::{errno, hypercall as hc};
 use pagetable_validator::Mfn;
 use std::collections::BTreeSet;
+use vm_memory::ByteValued;
 
 mod exchange;
 mod queries;
@@ -169,6 +170,13 @@ impl Hypervisor {
             return Err(Access::Hole(va));
         }
         Ok(self.ram.read_virt(ctx.cr3, va, buf)?)
+    }
+
+    /// A guest structure (an abi.rs type) at `va`.
+    fn guest_obj<T: ByteValued + Default>(&self, ctx: &Ctx, va: u64) -> Result<T, Access> {
+        let mut t = T::default();
+        self.guest_read(ctx, va, t.as_mut_slice())?;
+        Ok(t)
     }
 
     /// Through `write_guest`: never into a validated pagetable (audit mode may leave a

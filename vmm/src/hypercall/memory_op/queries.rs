@@ -31,11 +31,9 @@ impl Hypervisor {
 
     /// `XENMEM_claim_pages` (dom0 is privileged: `domain_set_outstanding_pages`).
     pub(super) fn claim_pages(&mut self, ctx: &Ctx, arg: u64) -> i64 {
-        let mut b = [0u8; m::RESERVATION_SIZE];
-        if self.guest_read(ctx, arg, &mut b).is_err() {
+        let Ok(r) = self.guest_obj::<MemoryReservation>(ctx, arg) else {
             return err(errno::EFAULT);
-        }
-        let r = MemoryReservation::from_bytes(&b);
+        };
         if r.extent_start != 0 || r.extent_order != 0 || r.mem_flags != 0 {
             return err(errno::EINVAL);
         }

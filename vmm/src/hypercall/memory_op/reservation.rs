@@ -20,11 +20,9 @@ impl Hypervisor {
         start: u64,
     ) -> i64 {
         let arg = a[1];
-        let mut b = [0u8; m::RESERVATION_SIZE];
-        if self.guest_read(ctx, arg, &mut b).is_err() {
+        let Ok(r) = self.guest_obj::<MemoryReservation>(ctx, arg) else {
             return start as i64;
-        }
-        let r = MemoryReservation::from_bytes(&b);
+        };
         // Is the size too large to encode a continuation?
         if r.nr_extents > u64::from(u32::MAX >> m::MEMOP_EXTENT_SHIFT) || start >= r.nr_extents {
             return start as i64;
