@@ -76,6 +76,11 @@ pub struct CaseResult {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GuestResults {
     pub date: String,
+    /// The machine's load averages (1, 5, 15 min) before and after the runs.
+    #[serde(default)]
+    pub load_before: Vec<f64>,
+    #[serde(default)]
+    pub load_after: Vec<f64>,
     pub reps: usize,
     pub cases: Vec<CaseResult>,
 }
@@ -311,6 +316,7 @@ fn run_case(c: &Case, elf: &Path, opts: &GuestOpts) -> Result<CaseResult, Error>
 
 /// Runs every matrix case (or those matching the filter) and prints one line per case.
 pub fn run(opts: &GuestOpts, elf: &Path, date: String) -> Result<GuestResults, Error> {
+    let load_before = crate::machine::load_average();
     let cases: Vec<Case> = manifest()
         .into_iter()
         .filter(Case::in_matrix)
@@ -361,6 +367,8 @@ pub fn run(opts: &GuestOpts, elf: &Path, date: String) -> Result<GuestResults, E
     }
     Ok(GuestResults {
         date,
+        load_before,
+        load_after: crate::machine::load_average(),
         reps: opts.reps,
         cases: out,
     })

@@ -16,6 +16,9 @@ pub struct Machine {
     pub xen_package: Option<String>,
     /// UTC, when the report was written.
     pub date: String,
+    /// /proc/loadavg's 1, 5 and 15 minute averages then: other work on the machine (the
+    /// figures' spreads show its effect).
+    pub load_average: Vec<f64>,
 }
 
 fn first_line(cmd: &str, args: &[&str]) -> Option<String> {
@@ -62,5 +65,16 @@ pub fn describe(xen_cache: &std::path::Path) -> Machine {
             .ok()
             .map(|s| s.trim().to_string()),
         date: utc_now(),
+        load_average: load_average(),
     }
+}
+
+/// /proc/loadavg's three averages (empty when unreadable).
+pub fn load_average() -> Vec<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }

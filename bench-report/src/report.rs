@@ -337,6 +337,12 @@ fn guest_md(md: &mut String, inp: &Inputs) {
          time is its summary's wall time less its setup (kernel load, domain build, KVM VM).\n",
         g.reps, g.date
     );
+    if let ([a, ..], [b, ..]) = (&g.load_before[..], &g.load_after[..]) {
+        let _ = writeln!(
+            md,
+            "Load average (1 min) {a:.2} before these runs, {b:.2} after.\n"
+        );
+    }
     md.push_str("![wall time](wall.svg)\n\n");
     md.push_str("| scenario | VMM | real Xen | ratio | VMM guest | Xen guest | ratio | exits | µs per exit (in KVM_RUN / VMM's own) | hypercalls | refusals | verdicts |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for c in &g.cases {
@@ -431,6 +437,13 @@ pub fn write(dir: &Path, inp: &Inputs) -> Result<(), Error> {
             .unwrap_or("Xen package not fetched"),
         m.date
     );
+    if let [a, b, c] = m.load_average[..] {
+        let _ = writeln!(
+            md,
+            "Load average when the report was written: {a:.2} {b:.2} {c:.2} on {} cores (other work on the machine widens the spreads and moves the medians).\n",
+            m.cores
+        );
+    }
     let (n, hit) = (all_goals.len(), all_goals.iter().filter(|g| g.met).count());
     let _ = writeln!(md, "Goals: {hit} of {n} met.\n");
     validator_md(&mut md, inp);
