@@ -126,9 +126,10 @@ pub fn us_per_exit(c: &CaseResult) -> Option<f64> {
     (c.vmm_counts.exits > 0).then(|| g * 1e6 / c.vmm_counts.exits as f64)
 }
 
-/// µs per exit inside KVM_RUN and of the VMM's own work (the summary's `exit cost:` line).
+/// µs per KVM_RUN inside it and of the VMM's own work after it (the summary's `exit cost:`
+/// line).
 pub fn split_per_exit(c: &CaseResult) -> Option<(f64, f64)> {
-    let n = c.vmm_counts.exits.max(1) as f64;
+    let n = c.vmm_counts.kvm_runs?.max(1) as f64;
     Some((
         c.vmm_counts.in_kvm_ns? as f64 / n / 1e3,
         c.vmm_counts.own_ns? as f64 / n / 1e3,
@@ -138,7 +139,7 @@ pub fn split_per_exit(c: &CaseResult) -> Option<(f64, f64)> {
 /// "(N exits, X µs each[: Y in KVM_RUN, Z the VMM's own])".
 fn exits_fact(c: &CaseResult) -> String {
     let split = split_per_exit(c).map_or(String::new(), |(k, o)| {
-        format!(": {k:.0} in KVM_RUN, {o:.1} the VMM's own")
+        format!("; per KVM_RUN {k:.0} inside it, {o:.1} the VMM's own work")
     });
     format!(
         "({} exits, {:.0} µs each{split})",

@@ -54,6 +54,9 @@ pub struct VmmCounts {
     pub in_kvm_ns: Option<u64>,
     #[serde(default)]
     pub own_ns: Option<u64>,
+    /// KVM_RUN calls (the exits plus the ring-0 trampoline's runs).
+    #[serde(default)]
+    pub kvm_runs: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -159,6 +162,7 @@ fn vmm_counts(stderr: &str) -> VmmCounts {
         refusals: number_after(stderr, "\nrefusals=").unwrap_or(0.0) as u64,
         in_kvm_ns: cost.get("in_kvm_ns").copied(),
         own_ns: cost.get("own_ns").copied(),
+        kvm_runs: cost.get("kvm_runs").copied(),
     }
 }
 
@@ -396,6 +400,7 @@ mod tests {
         assert_eq!(c.hypercalls_by_kind.get("mmuext_op"), Some(&27));
         assert_eq!(c.hypercalls_by_kind.len(), 2);
         assert_eq!((c.in_kvm_ns, c.own_ns), (Some(266384483), Some(22318589)));
+        assert_eq!(c.kvm_runs, Some(1899));
         assert_eq!(number_after(stderr, "(setup "), Some(0.004));
         let xen: Vec<String> = [
             "(XEN) [000000000e6d6147] Xen version 4.17.7",

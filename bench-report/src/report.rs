@@ -344,12 +344,12 @@ fn guest_md(md: &mut String, inp: &Inputs) {
         );
     }
     md.push_str("![wall time](wall.svg)\n\n");
-    md.push_str("| scenario | VMM | real Xen | ratio | VMM guest | Xen guest | ratio | exits | µs per exit (in KVM_RUN / VMM's own) | hypercalls | refusals | verdicts |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| scenario | VMM | real Xen | ratio | VMM guest | Xen guest | ratio | exits | µs per exit | µs per KVM_RUN: inside / VMM's own | hypercalls | refusals | verdicts |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for c in &g.cases {
         let r = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.2}×"));
         let _ = writeln!(
             md,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.cmdline,
             secs(Some(c.vmm.wall_s)),
             secs(Some(c.xen.wall_s)),
@@ -358,21 +358,18 @@ fn guest_md(md: &mut String, inp: &Inputs) {
             secs(c.xen.guest_s),
             r(c.ratio_guest),
             c.vmm_counts.exits,
-            match (goals::us_per_exit(c), goals::split_per_exit(c)) {
-                (Some(u), Some((k, o))) => format!("{u:.0} ({k:.0} / {o:.1})"),
-                (Some(u), None) => format!("{u:.0}"),
-                _ => "–".into(),
-            },
+            goals::us_per_exit(c).map_or("–".into(), |u| format!("{u:.0}")),
+            goals::split_per_exit(c).map_or("–".into(), |(k, o)| format!("{k:.0} / {o:.1}")),
             c.vmm_counts.hypercalls,
             c.vmm_counts.refusals,
-            if c.vmm.ok && c.xen.ok {
-                c.vmm.verdicts.join(", ")
-            } else {
-                "**FAILED**".into()
+            match (c.vmm.ok && c.xen.ok, c.vmm.verdicts.is_empty()) {
+                (false, _) => "**FAILED**".into(),
+                (true, true) => "– (none printed)".into(),
+                (true, false) => c.vmm.verdicts.join(", "),
             }
         );
     }
-    md.push_str("\nµs per exit: the VMM's guest-only time over its vCPU exits (every exit's KVM round trip and the VMM's work, and the guest's own run between exits); in brackets the summary's `exit cost:` split: time inside KVM_RUN (the guest, the exit, host page faults) and the VMM's own work between KVM_RUNs. On this host a port-I/O exit alone costs ~13–25 µs and the first touch of a guest page ~20 µs (host shadow paging; docs/architecture.md, the host's quirks), which is where the btree walk's time goes: it maps 3400 pages at fresh vmalloc addresses.\n");
+    md.push_str("\nµs per exit: the VMM's guest-only time over its vCPU exits (every exit's KVM round trip and the VMM's work, and the guest's own run between exits); then the summary's `exit cost:` line per KVM_RUN (the exits and the ring-0 trampoline's runs): time inside KVM_RUN (the guest, the exit, host page faults) and the VMM's own work between two KVM_RUNs. The guest-only time also holds what happens outside both (the first KVM_RUN's VM setup, console output). On this host a port-I/O exit alone costs ~13–25 µs and the first touch of a guest page ~20 µs (host shadow paging; docs/architecture.md, the host's quirks), which is where the btree walk's time goes: it maps 3400 pages at fresh vmalloc addresses.\n");
     md.push_str("\n### The seed's claim: lazy purging and vmap_pages against eager vunmap\n\n");
     md.push_str("![hypercalls per visit](hypercalls.svg)\n\n");
     let rows = per_visit(g);
