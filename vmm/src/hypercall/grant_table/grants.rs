@@ -123,27 +123,49 @@ impl Hypervisor {
         uop: u64,
         count: u64,
     ) -> Result<Batch, i64> {
+        self.gnt_batch::<{ TRANSFER_SIZE as usize }>(
+            ctx,
+            (uop, count),
+            "transfer",
+            TRANSFER_STATUS,
+            |hv, ctx, op| {
+                let mfn = u64_at(op, 0);
+                let dom = u16_at(op, TRANSFER_DOMID);
+                if mfn >= hv.validator.nr_frames() {
+                    // Not one of our pages (mfn_valid / steal_page's owner check).
+                    GNTST_BAD_PAGE
+                } else if dom != DOM0 {
+                    // Xen steals the page first and then finds no such domain; the page is
+                    // not taken from the guest here (it never learns the difference but
+                    // through the M2P).
+                    GNTST_BAD_DOMAIN
+                } else {
+                    hv.gnt_refuse(ctx, "transfer of a page to dom0 itself");
+                    GNTST_GENERAL_ERROR
+                }
+            },
+        )
+    }
+
+    /// The loop of `gnttab_transfer` and `gnttab_copy`: op `i` (N bytes) of the `count` at
+    /// `uop`, preemption before each op but the first, `one`'s status written at
+    /// `status_off` of the op; an unreadable op or unwritable status is -EFAULT.
+    fn gnt_batch<const N: usize>(
+        &mut self,
+        ctx: &mut Ctx,
+        (uop, count): (u64, u64),
+        what: &str,
+        status_off: u64,
+        mut one: impl FnMut(&mut Self, &mut Ctx, &[u8; N]) -> i16,
+    ) -> Result<Batch, i64> {
         for i in 0..count {
             if ctx.preempt_check(i) {
                 return Ok(Batch::Preempted(i));
             }
-            let at = uop.wrapping_add(i * TRANSFER_SIZE);
-            let op: [u8; TRANSFER_SIZE as usize] = self.gnt_read(ctx, at, "transfer")?;
-            let mfn = u64_at(&op, 0);
-            let dom = u16_at(&op, TRANSFER_DOMID);
-            let status = if mfn >= self.validator.nr_frames() {
-                // Not one of our pages (mfn_valid / steal_page's owner check).
-                GNTST_BAD_PAGE
-            } else if dom != DOM0 {
-                // Xen steals the page first and then finds no such domain; the page is not
-                // taken from the guest here (it never learns the difference but through
-                // the M2P).
-                GNTST_BAD_DOMAIN
-            } else {
-                self.gnt_refuse(ctx, "transfer of a page to dom0 itself");
-                GNTST_GENERAL_ERROR
-            };
-            self.gnt_write(ctx, at + TRANSFER_STATUS, &status.to_le_bytes(), "transfer")?;
+            let at = uop.wrapping_add(i * N as u64);
+            let op: [u8; N] = self.gnt_read(ctx, at, what)?;
+            let status = one(self, ctx, &op);
+            self.gnt_write(ctx, at + status_off, &status.to_le_bytes(), what)?;
             ctx.worked();
         }
         Ok(Batch::Done)
@@ -247,17 +269,13 @@ impl Hypervisor {
         uop: u64,
         count: u64,
     ) -> Result<Batch, i64> {
-        for i in 0..count {
-            if ctx.preempt_check(i) {
-                return Ok(Batch::Preempted(i));
-            }
-            let at = uop.wrapping_add(i * COPY_SIZE);
-            let op: [u8; COPY_SIZE as usize] = self.gnt_read(ctx, at, "copy")?;
-            let status = self.gnt_copy_one(ctx, &op);
-            self.gnt_write(ctx, at + COPY_STATUS, &status.to_le_bytes(), "copy")?;
-            ctx.worked();
-        }
-        Ok(Batch::Done)
+        self.gnt_batch::<{ COPY_SIZE as usize }>(
+            ctx,
+            (uop, count),
+            "copy",
+            COPY_STATUS,
+            |hv, ctx, op| hv.gnt_copy_one(ctx, op),
+        )
     }
 
     /// `swap_grant_ref`: nothing is ever pinned, so the swap happens whenever both refs exist.

@@ -99,6 +99,16 @@ struct Done {
     preempted: bool,
 }
 
+impl Done {
+    /// Extents before `nr_done` done, not preempted.
+    fn at(nr_done: u64) -> Done {
+        Done {
+            nr_done,
+            preempted: false,
+        }
+    }
+}
+
 /// Why Xen's `alloc_domheap_pages` returned NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 enum AllocError {

@@ -115,38 +115,49 @@ impl Hypervisor {
         bits: u32,
     ) -> Done {
         let list = r.extent_start;
-        let mut d = Done {
-            nr_done: start,
-            preempted: false,
-        };
         if list != 0 && !Self::subrange_okay(list, start, r.nr_extents - 1) {
-            return d;
+            return Done::at(start);
         }
         if r.extent_order > MAX_ORDER {
-            return d;
+            return Done::at(start);
         }
-        for i in start..r.nr_extents {
-            d.nr_done = i;
-            if Self::extent_preempt(ctx, i, start) {
-                d.preempted = true;
-                return d;
-            }
-            Self::extent_worked(ctx, r.extent_order);
-            let mfn = match self.alloc_extent(r.extent_order, bits) {
+        self.walk_extents(ctx, r, start, |hv, ctx, i| {
+            let mfn = match hv.alloc_extent(r.extent_order, bits) {
                 Ok(mfn) => mfn,
                 Err(e) => {
                     log::info!("increase_reservation: extent {i}: {e}");
-                    return d;
+                    return false;
                 }
             };
             // The extent is dom0's now (with an M2P entry the guest sets itself), even if
             // the guest cannot be told where it is.
-            if list != 0 && self.list_put(ctx, list, i, mfn).is_err() {
-                return d;
+            list == 0 || hv.list_put(ctx, list, i, mfn).is_ok()
+        })
+    }
+
+    /// The extent loop of the reservation ops: extents `start..nr_extents`, preempted before
+    /// each but the first (the work of an extent grows with its order); `one` says whether
+    /// extent `i` was done, and the first that was not ends the loop.
+    fn walk_extents(
+        &mut self,
+        ctx: &mut Ctx,
+        r: &MemoryReservation,
+        start: u64,
+        mut one: impl FnMut(&mut Self, &mut Ctx, u64) -> bool,
+    ) -> Done {
+        for i in start..r.nr_extents {
+            if Self::extent_preempt(ctx, i, start) {
+                return Done {
+                    nr_done: i,
+                    preempted: true,
+                };
+            }
+            Self::extent_worked(ctx, r.extent_order);
+            if !one(self, ctx, i) {
+                return Done::at(i);
             }
         }
-        d.nr_done = r.nr_extents;
-        d
+        Done::at(r.nr_extents)
     }
 
     fn populate_physmap(
@@ -158,78 +169,53 @@ impl Hypervisor {
         pod: bool,
     ) -> Done {
         let list = r.extent_start;
-        let mut d = Done {
-            nr_done: start,
-            preempted: false,
-        };
         if !Self::subrange_okay(list, start, r.nr_extents - 1) {
-            return d;
+            return Done::at(start);
         }
         // PoD requests are bounded by MAX_ORDER, the others by max_order(dom0): both 18.
         if r.extent_order > MAX_ORDER {
-            return d;
+            return Done::at(start);
         }
-        for i in start..r.nr_extents {
-            d.nr_done = i;
-            if Self::extent_preempt(ctx, i, start) {
-                d.preempted = true;
-                return d;
-            }
-            Self::extent_worked(ctx, r.extent_order);
-            let Ok(gpfn) = self.list_get(ctx, list, i) else {
-                return d;
+        self.walk_extents(ctx, r, start, |hv, ctx, i| {
+            let Ok(gpfn) = hv.list_get(ctx, list, i) else {
+                return false;
             };
             if pod {
                 // "Disallow populating PoD pages on oneself."
-                return d;
+                return false;
             }
-            let mfn = match self.alloc_extent(r.extent_order, bits) {
+            let mfn = match hv.alloc_extent(r.extent_order, bits) {
                 Ok(mfn) => mfn,
                 Err(e) => {
                     log::info!("populate_physmap: extent {i}: {e}");
-                    return d;
+                    return false;
                 }
             };
             // guest_physmap_add_page for PV: the M2P learns the new frames' pfns.
             for k in 0..1u64 << r.extent_order {
-                self.set_m2p(mfn + k, gpfn.wrapping_add(k));
+                hv.set_m2p(mfn + k, gpfn.wrapping_add(k));
             }
-            if self.list_put(ctx, list, i, mfn).is_err() {
-                return d;
-            }
-        }
-        d.nr_done = r.nr_extents;
-        d
+            hv.list_put(ctx, list, i, mfn).is_ok()
+        })
     }
 
     fn decrease_reservation(&mut self, ctx: &mut Ctx, r: &MemoryReservation, start: u64) -> Done {
         let list = r.extent_start;
-        let mut d = Done {
-            nr_done: start,
-            preempted: false,
-        };
         if !Self::subrange_okay(list, start, r.nr_extents - 1) || r.extent_order > MAX_ORDER {
-            return d;
+            return Done::at(start);
         }
-        for i in start..r.nr_extents {
-            d.nr_done = i;
-            if Self::extent_preempt(ctx, i, start) {
-                d.preempted = true;
-                return d;
-            }
-            Self::extent_worked(ctx, r.extent_order);
-            let Ok(gmfn) = self.list_get(ctx, list, i) else {
-                return d;
+        self.walk_extents(ctx, r, start, |hv, ctx, i| {
+            let Ok(gmfn) = hv.list_get(ctx, list, i) else {
+                return false;
             };
             for j in 0..1u64 << r.extent_order {
-                if let Err(e) = self.guest_remove_page(gmfn.wrapping_add(j)) {
+                if let Err(e) = hv.guest_remove_page(gmfn.wrapping_add(j)) {
                     log::info!("decrease_reservation: extent {i}: {e}");
-                    return d;
+                    return false;
                 }
             }
-        }
-        d.nr_done = r.nr_extents;
-        d
+            true
+        })
     }
 
     /// Xen's `guest_remove_page` for PV (gmfn = mfn): drops the allocation reference; the
