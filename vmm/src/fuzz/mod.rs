@@ -38,7 +38,6 @@ use pagetable_validator::Mfn;
 
 use crate::hypercall::{Ctx, Hypervisor};
 use crate::logging::EventLog;
-use crate::pv::cpuid::CpuidTable;
 use crate::tlb::Flush;
 use pagetable_validator::abi::hypercall as hc;
 use pagetable_validator::pte::PAGE_SIZE;
@@ -161,14 +160,7 @@ impl World {
                 "regions": regions }),
             &m2p,
         );
-        let mut hv = Hypervisor::new(
-            ram,
-            v,
-            xen,
-            CpuidTable::default(),
-            log,
-            Box::new(std::io::sink()),
-        );
+        let mut hv = fake_domain::hypervisor(ram, xen, v, log);
         hv.snapshot(L4, 4);
         let r = hv.validator.register_initial(&mut hv.ram, Mfn(L4));
         let events = hv.validator.drain_events();

@@ -2,7 +2,10 @@
 //! Xen area, and kernel tables (L4 frame 1, L3 2, L2 3, L1s 4-5) that map every RAM frame `f`
 //! at `KBASE + f * 4096`, writable except the tables themselves.
 
+use crate::hypercall::Hypervisor;
+use crate::logging::EventLog;
 use crate::memory::GuestRam;
+use crate::pv::cpuid::CpuidTable;
 use crate::pv::xen_area::{self, XenLayout};
 use pagetable_validator::pte::{
     mk_pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
@@ -58,4 +61,19 @@ pub fn build(policy: Policy) -> (GuestRam, XenLayout, Vec<u64>, Validator) {
     v.share_xen_frame(Mfn(xen.shared_info_mfn()));
     v.set_m2p(m2p.clone());
     (ram, xen, m2p, v)
+}
+
+/// The Hypervisor serving the domain `build` made, logging to `log`; its vCPU is where the
+/// builder leaves one: on the initial tables (not registered yet), in kernel mode.
+pub fn hypervisor(ram: GuestRam, xen: XenLayout, v: Validator, log: EventLog) -> Hypervisor {
+    let mut hv = Hypervisor::new(
+        ram,
+        v,
+        xen,
+        CpuidTable::default(),
+        log,
+        Box::new(std::io::sink()),
+    );
+    hv.vcpu.cpu.sregs.cr3 = L4 << 12;
+    hv
 }

@@ -3,7 +3,6 @@
 
 use super::{fake_domain, Ctx, Hypervisor};
 use crate::logging::EventLog;
-use crate::pv::cpuid::CpuidTable;
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::Mfn;
 use pagetable_validator::Policy;
@@ -20,19 +19,10 @@ pub fn va(f: u64, off: u64) -> u64 {
 pub fn hypervisor() -> Hypervisor {
     let (ram, xen, _, v) = fake_domain::build(Policy::Enforce);
     let log = EventLog::with_sinks(None, "test".into(), Box::new(std::io::sink()));
-    let mut hv = Hypervisor::new(
-        ram,
-        v,
-        xen,
-        CpuidTable::default(),
-        log,
-        Box::new(std::io::sink()),
-    );
+    let mut hv = fake_domain::hypervisor(ram, xen, v, log);
     hv.validator
         .register_initial(&mut hv.ram, Mfn(L4))
         .expect("the test tables validate");
-    // As the builder leaves the vCPU: running on the initial tables, in kernel mode.
-    hv.vcpu.cpu.sregs.cr3 = L4 << 12;
     hv
 }
 
