@@ -381,3 +381,7 @@ fn continue_batch(ctx: &mut Ctx, nr: u64, a: [u64; 6], next: u64, left: u64) -> 
         ],
     )
 }
+
+#[cfg(test)]
+#[path = "mmu_tests.rs"]
+mod tests;

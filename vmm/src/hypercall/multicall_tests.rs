@@ -1,6 +1,8 @@
-//! Unit tests of `multicall` on the fake domain (no KVM).
+//! Unit tests of `multicall` on the fake domain (no KVM): results written back, nesting, an
+//! unreadable entry, preemption between entries and the rewrite of an entry whose own call
+//! was preempted.
 
-use crate::hypercall::testenv::{ctx, hypervisor, va, L1S, L4};
+use crate::hypercall::testenv::{ctx, hypervisor, va, L1S, L4, NR};
 use pagetable_validator::abi::{domid, hypercall as hc, mmuext, sched, vcpuop};
 use pagetable_validator::pte::{
     mk_pte, pte_mfn, _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
@@ -16,6 +18,10 @@ const OLD: u64 = 0x150;
 const NEW: u64 = 0x120;
 /// Hypercall argument buffers.
 const ARGS: u64 = 0x140;
+
+fn ro(f: u64) -> u64 {
+    mk_pte(f, _PAGE_PRESENT | _PAGE_ACCESSED)
+}
 
 fn mmuext(cmd: u32, arg1: u64) -> [u8; 24] {
     let mut b = [0u8; 24];
@@ -112,4 +118,124 @@ fn block_after_new_baseptr_writes_through_the_new_tables() {
         vcpuop::RUNSTATE_BLOCKED,
         "the runstate went through the new tables"
     );
+}
+
+/// Runs `multicall(calls, nr)` as the stub does, re-entering its continuations; returns the
+/// final rc and the continuations seen.
+fn run_multicall(
+    hv: &mut crate::hypercall::Hypervisor,
+    calls: u64,
+    nr: u64,
+) -> (i64, Vec<[u64; 6]>) {
+    let mut a = [calls, nr, 0, 0, 0, 0];
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let mut c = ctx();
+        let rc = hv.hypercall(&mut c, hc::MULTICALL, a);
+        match c.continuation {
+            Some(k) => {
+                assert_eq!((rc, k.nr), (hc::MULTICALL as i64, hc::MULTICALL));
+                seen.push(k.args);
+                a = k.args;
+            }
+            None => return (rc, seen),
+        }
+    }
+    panic!("still continuing after 100 exits")
+}
+
+#[test]
+fn every_entry_runs_and_gets_its_result_nested_multicalls_are_refused() {
+    let mut hv = hypervisor();
+    let self_ = u64::from(domid::DOMID_SELF);
+    hv.t_write(ARGS, 0, &mmuext(mmuext::TLB_FLUSH_LOCAL, 0));
+    hv.t_write(ARGS, 24, &mmuext(mmuext::PIN_L1_TABLE, 0x130)); // mapped writable: -EINVAL
+    let mut calls = Vec::new();
+    calls.extend_from_slice(&entry(hc::MMUEXT_OP, [va(ARGS, 24), 1, 0, self_, 0, 0]));
+    calls.extend_from_slice(&entry(hc::MULTICALL, [va(ARGS, 0x200), 1, 0, 0, 0, 0]));
+    calls.extend_from_slice(&entry(hc::MMUEXT_OP, [va(ARGS, 0), 1, 0, self_, 0, 0]));
+    calls.extend_from_slice(&entry(99, [0; 6]));
+    hv.t_write(ARGS, 0x200, &calls);
+    assert_eq!(run_multicall(&mut hv, va(ARGS, 0x200), 4), (0, vec![]));
+    let result = |k: u64| hv.t_u64(ARGS, 0x200 + k * 64 + 8) as i64;
+    assert_eq!(
+        [result(0), result(1), result(2), result(3)],
+        [-22, -22, 0, -38]
+    );
+    assert_eq!(hv.stats.multicall_entries, 4);
+    // An entry the guest cannot read ends the batch with -EFAULT.
+    assert_eq!(run_multicall(&mut hv, va(NR + 3, 0), 1).0, -14);
+}
+
+#[test]
+fn a_long_multicall_continues_between_entries() {
+    let mut hv = hypervisor();
+    let self_ = u64::from(domid::DOMID_SELF);
+    hv.t_write(ARGS, 0, &mmuext(mmuext::TLB_FLUSH_LOCAL, 0));
+    let n = 300u64; // 2 batch elements each: the budget runs out within the list
+    let one = entry(hc::MMUEXT_OP, [va(ARGS, 0), 1, 0, self_, 0, 0]);
+    let calls: Vec<u8> = (0..n).flat_map(|_| one).collect();
+    let base = va(0x150, 0); // frames 0x150.. (300 * 64 bytes)
+    hv.t_write(0x150, 0, &calls);
+    let (rc, seen) = run_multicall(&mut hv, base, n);
+    assert_eq!(rc, 0);
+    assert!(!seen.is_empty(), "{n} entries fit in one exit");
+    for k in &seen {
+        // ("hi"): the first entry not run, the number left.
+        let i = (k[0] - base) / 64;
+        assert!(i > 0 && k[1] == n - i, "{k:x?}");
+    }
+    assert_eq!(hv.stats.multicall_entries, n);
+    assert!((0..n).all(|k| hv.t_u64(0x150, k * 64 + 8) == 0));
+}
+
+#[test]
+fn an_entry_whose_call_was_preempted_is_rewritten_and_resumed() {
+    let mut hv = hypervisor();
+    let self_ = u64::from(domid::DOMID_SELF);
+    // One mmu_update of 600 requests (frames 0x160.., read-only entries for frames 512..).
+    let n = 600u64;
+    let mut reqs = Vec::new();
+    for s in 0..n.min(512) {
+        reqs.extend_from_slice(&(L1S[1] * PAGE_SIZE + s * 8).to_le_bytes());
+        reqs.extend_from_slice(&ro(512 + s).to_le_bytes());
+    }
+    for s in 512..n {
+        // The rest rewrite the first entries again (still valid).
+        reqs.extend_from_slice(&(L1S[1] * PAGE_SIZE + (s - 512) * 8).to_le_bytes());
+        reqs.extend_from_slice(&ro(512 + s - 512).to_le_bytes());
+    }
+    hv.t_write(0x160, 0, &reqs);
+    let done = va(ARGS, 0x800);
+    let calls = entry(hc::MMU_UPDATE, [va(0x160, 0), n, done, self_, 0, 0]);
+    hv.t_write(ARGS, 0x200, &calls);
+    let mut c = ctx();
+    assert_eq!(
+        hv.hypercall(&mut c, hc::MULTICALL, [va(ARGS, 0x200), 1, 0, 0, 0, 0]),
+        hc::MULTICALL as i64
+    );
+    let k = c.continuation.expect("the multicall continues");
+    assert_eq!(
+        &k.args[..2],
+        &[va(ARGS, 0x200), 1],
+        "at the same entry, one left"
+    );
+    // The entry now holds the sub-call's continuation: result = its number, args = its own.
+    let word = |hv: &crate::hypercall::Hypervisor, i: u64| hv.t_u64(ARGS, 0x200 + i * 8);
+    assert_eq!(word(&hv, 0), hc::MMU_UPDATE);
+    assert_eq!(word(&hv, 1), hc::MMU_UPDATE);
+    let served = u64::from(crate::hypercall::PREEMPT_BUDGET) - 1; // the entry itself is one
+    assert_eq!(word(&hv, 2), va(0x160, 0) + served * 16);
+    assert_eq!(
+        word(&hv, 3),
+        (n - served) | pagetable_validator::abi::mmu::UPDATE_PREEMPTED
+    );
+    assert_eq!((word(&hv, 4), word(&hv, 5)), (done, self_));
+    assert_eq!(u64::from(hv.t_u32(ARGS, 0x800)), served);
+    // Re-entered, the multicall resumes the sub-call where it stopped.
+    assert_eq!(run_multicall(&mut hv, k.args[0], k.args[1]).0, 0);
+    assert_eq!(word(&hv, 1), 0, "the entry's final result");
+    assert_eq!(u64::from(hv.t_u32(ARGS, 0x800)), n);
+    assert_eq!(hv.stats.pte_updates, n);
+    assert_eq!(hv.stats.multicall_entries, 1);
 }
