@@ -289,3 +289,42 @@ fn debug_registers_take_the_truncated_register_number() {
     assert_eq!(hv.get_debugreg(0x0001_0000_0000_0008), -errno::ENODEV);
     assert_eq!(hv.set_debugreg(0xffff_0000_0000_0009, 0), -errno::ENODEV);
 }
+
+/// The exits a PV guest cannot cause by design stop the domain with a reason naming the exit,
+/// and leave the register image alone.
+#[test]
+fn the_other_exits_stop_the_domain_and_say_why() {
+    for (exit, says) in [
+        (Exit::Hlt, "hlt"),
+        (Exit::TripleFault, "triple fault"),
+        (Exit::Internal, "internal error"),
+        (Exit::FailEntry(7), "entry failure, hardware reason 0x7"),
+        (
+            Exit::Mmio(0xfee0_0000),
+            "guest-physical 0xfee00000 outside RAM",
+        ),
+        (Exit::Other("shutdown".into()), "unexpected exit shutdown"),
+    ] {
+        let mut hv = domain();
+        let before = hv.vcpu.cpu.regs;
+        match hv.handle_exit(exit) {
+            Action::Stop(why) => assert!(why.contains(says), "{why}"),
+            a => panic!("{a:?}"),
+        }
+        assert_eq!(hv.vcpu.cpu.regs, before);
+    }
+    // Port I/O from ring 0 (the VMM's own stubs never do it) stops; from the guest (CPL 3) it
+    // is the guest's I/O (bounced as #GP without an I/O bitmap, see above).
+    let mut hv = domain();
+    hv.vcpu.cpu.sregs.cs.dpl = 0;
+    match hv.handle_exit(Exit::Io {
+        port: 0x80,
+        write: false,
+    }) {
+        Action::Stop(why) => assert!(
+            why.contains("port I/O (in) on port 0x80 from ring 0"),
+            "{why}"
+        ),
+        a => panic!("{a:?}"),
+    }
+}
