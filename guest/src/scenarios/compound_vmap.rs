@@ -24,9 +24,12 @@ use crate::t;
 const ORDER: u32 = 2;
 
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant("compound-vmap", variant, &["tail-ref", "head-ref"]);
+    let (variant, compound) = pick_variant(
+        "compound-vmap",
+        variant,
+        &[("tail-ref", false), ("head-ref", true)],
+    );
     let mut t = Transcript::new("compound-vmap");
-    let compound = variant == "head-ref";
     let head = if compound {
         k.pages.alloc_pages_compound(ORDER)
     } else {

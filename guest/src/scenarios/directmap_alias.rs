@@ -23,9 +23,12 @@ use pagetable_validator::pte::{_PAGE_USER, PAGE_KERNEL};
 const FAR_USER_VA: u64 = 0x80_0000_0000;
 
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant("directmap-alias", variant, &["forget-ro", "make-ro"]);
+    let (variant, make_ro) = pick_variant(
+        "directmap-alias",
+        variant,
+        &[("forget-ro", false), ("make-ro", true)],
+    );
     let mut t = Transcript::new("directmap-alias");
-    let make_ro = variant == "make-ro";
     let mut refused = 0;
 
     let l1 = pte_alloc_one(k).expect("directmap-alias: out of memory");

@@ -23,8 +23,11 @@ const DATA_DPL0: u64 = 0x00cf_9200_0000_ffff;
 const ENTRIES: u64 = 16;
 
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant("gdt-alias", variant, &["forget-ro", "make-ro"]);
-    let make_ro = variant == "make-ro";
+    let (variant, make_ro) = pick_variant(
+        "gdt-alias",
+        variant,
+        &[("forget-ro", false), ("make-ro", true)],
+    );
     let mut t = Transcript::new("gdt-alias");
 
     let page = k.pages.alloc_page().expect("gdt-alias: out of memory");

@@ -49,14 +49,18 @@ pub fn pin_outcome(all_pins_ok: bool) -> &'static str {
 }
 
 /// The variant named on the command line, or a crash listing the known ones.
-pub fn pick_variant(scenario: &str, variant: Option<&str>, known: &[&'static str]) -> &'static str {
-    let v = variant.unwrap_or(known[0]);
-    match known.iter().find(|&&k| k == v) {
-        Some(k) => k,
+pub fn pick_variant<V: Copy>(
+    scenario: &str,
+    variant: Option<&str>,
+    known: &[(&'static str, V)],
+) -> (&'static str, V) {
+    let v = variant.unwrap_or(known[0].0);
+    match known.iter().find(|&&(name, _)| name == v) {
+        Some(&k) => k,
         None => {
             println!("{scenario}: unknown variant '{v}'; known:");
-            for k in known {
-                println!("  {k}");
+            for (name, _) in known {
+                println!("  {name}");
             }
             reboot::machine_crash()
         }

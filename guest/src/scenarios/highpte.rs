@@ -40,13 +40,24 @@ fn maps(e: u64, mfn: Mfn, rw: bool) -> bool {
     pte_present(e) && pte_mfn(e) == mfn.0 && pte_write(e) == rw
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HighPte {
+    RwKmapAtomic,
+    RoKmapAtomic,
+    PinWhileKmapped,
+}
+
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant(
+    let (variant, v) = pick_variant(
         "highpte",
         variant,
-        &["rw-kmap-atomic", "ro-kmap-atomic", "pin-while-kmapped"],
+        &[
+            ("rw-kmap-atomic", HighPte::RwKmapAtomic),
+            ("ro-kmap-atomic", HighPte::RoKmapAtomic),
+            ("pin-while-kmapped", HighPte::PinWhileKmapped),
+        ],
     );
-    let ro = variant == "ro-kmap-atomic";
+    let ro = v == HighPte::RoKmapAtomic;
     let mut t = Transcript::new("highpte");
     let before = (k.highmem.stats, k.pgalloc.stats);
 
@@ -77,7 +88,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     let r = kunmap_atomic(k, va);
     t!(t, rc_of(&r), "kunmap_atomic P");
 
-    if variant == "pin-while-kmapped" {
+    if v == HighPte::PinWhileKmapped {
         let decisive = pin_while_kmapped(&mut t, k, p, d);
         t.finish();
         k.pages.free_highmem_page(p);

@@ -212,7 +212,7 @@ fn clear_done(a: &Arena) {
 }
 
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    pick_variant("hostile", variant.or(Some("random")), &["random"]);
+    pick_variant("hostile", variant.or(Some("random")), &[("random", ())]);
     let cmdline = Cmdline::parse(k.start_info.cmd_line_bytes());
     let num = |key: &str, default: u64| {
         cmdline

@@ -40,17 +40,18 @@ pub(super) fn rc_of<T>(r: &Result<T, KmapError>) -> i64 {
 }
 
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant(
+    // (flush_all_zero_pkmaps before pinning, the pin hook, wrap the pkmap ring).
+    let (variant, (flush_first, hook, wrap)) = pick_variant(
         "kmap",
         variant,
-        &["lazy", "flush-unused", "pin-hook", "wrap"],
+        &[
+            ("lazy", (false, false, false)),
+            ("flush-unused", (true, true, false)),
+            ("pin-hook", (false, true, false)),
+            ("wrap", (false, false, true)),
+        ],
     );
-    let (flush_first, hook, wrap) = match variant {
-        "lazy" => (false, false, false),
-        "flush-unused" => (true, true, false),
-        "pin-hook" => (false, true, false),
-        _ => (false, false, true),
-    };
+    let lazy = !(flush_first || hook || wrap);
     if wrap && k.pages.nr_free_highmem() < WRAP_PAGES {
         panic!(
             "kmap wrap: needs {WRAP_PAGES} free highmem pages, has {}: boot with highmem=512",
@@ -142,7 +143,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
 
     print_counts(k, &before);
     let result = pin_outcome(first == 0);
-    let expected = pin_outcome(variant != "lazy");
+    let expected = pin_outcome(!lazy);
     print_verdict("kmap", variant, result, expected);
 }
 

@@ -47,8 +47,24 @@ fn arg(cmdline: &Cmdline, name: &str, default: usize, max: usize) -> usize {
         .clamp(1, max)
 }
 
+/// How a block's mapping goes away.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Release {
+    Eager,
+    Lazy,
+    VmapPages,
+}
+
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant("xfs-btree-walk", variant, &["eager", "lazy", "vmap-pages"]);
+    let (variant, release) = pick_variant(
+        "xfs-btree-walk",
+        variant,
+        &[
+            ("eager", Release::Eager),
+            ("lazy", Release::Lazy),
+            ("vmap-pages", Release::VmapPages),
+        ],
+    );
     let cmdline = Cmdline::parse(k.start_info.cmd_line_bytes());
     let nblocks = arg(&cmdline, "blocks", DEFAULT_BLOCKS, MAX_BLOCKS);
     let passes = arg(&cmdline, "passes", 1, 100);
@@ -89,7 +105,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
         let mut bad = 0u64;
         let mut rc = 0;
         for (i, chunk) in index.chunks(BLOCK_PAGES).enumerate() {
-            let r = if variant == "vmap-pages" {
+            let r = if release == Release::VmapPages {
                 vmalloc::vmap_pages(k, chunk)
             } else {
                 vmalloc::vmap(k, chunk)
@@ -105,10 +121,10 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
             if unsafe { (addr as *const u64).read_volatile() } != key(i) {
                 bad += 1;
             }
-            match variant {
-                "eager" => vmalloc::vunmap(k, addr),
-                "lazy" => vmalloc::free_address(k, addr),
-                _ => vmalloc::vunmap_pages(k, addr, false),
+            match release {
+                Release::Eager => vmalloc::vunmap(k, addr),
+                Release::Lazy => vmalloc::free_address(k, addr),
+                Release::VmapPages => vmalloc::vunmap_pages(k, addr, false),
             }
         }
         if rc == 0 && bad != 0 {

@@ -27,14 +27,27 @@ use crate::t;
 const NBUF: usize = 8;
 const BUF_PAGES: usize = 4;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum XfsVmap {
+    Lazy,
+    Eager,
+    VmapPages,
+    UnmapAliases,
+}
+
 pub fn run(k: &mut Kernel, variant: Option<&str>) {
-    let variant = pick_variant(
+    let (variant, v) = pick_variant(
         "xfs-vmap",
         variant,
-        &["lazy", "eager", "vmap-pages", "unmap-aliases"],
+        &[
+            ("lazy", XfsVmap::Lazy),
+            ("eager", XfsVmap::Eager),
+            ("vmap-pages", XfsVmap::VmapPages),
+            ("unmap-aliases", XfsVmap::UnmapAliases),
+        ],
     );
     let mut t = Transcript::new("xfs-vmap");
-    k.pgalloc.unmap_aliases_on_pin = variant == "unmap-aliases";
+    k.pgalloc.unmap_aliases_on_pin = v == XfsVmap::UnmapAliases;
 
     // xfs_buf_get_pages: one page at a time, like XFS.
     let mut bufs = [[Pfn(0); BUF_PAGES]; NBUF];
@@ -56,7 +69,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     let mut addrs = [0u64; NBUF];
     let mut rc = 0;
     for (a, b) in addrs.iter_mut().zip(&bufs) {
-        let r = if variant == "vmap-pages" {
+        let r = if v == XfsVmap::VmapPages {
             vmalloc::vmap_pages(k, b)
         } else {
             vmalloc::vmap(k, b)
@@ -66,7 +79,7 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
             Err(e) => rc = VmapError::rc(e),
         }
     }
-    let how = if variant == "vmap-pages" {
+    let how = if v == XfsVmap::VmapPages {
         "vmap_pages"
     } else {
         "vmap"
@@ -93,22 +106,22 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
 
     // xfs_buf_free.
     for (&a, b) in addrs.iter().zip(&bufs) {
-        match variant {
-            "eager" => {
+        match v {
+            XfsVmap::Eager => {
                 vmalloc::vunmap(k, a);
                 b.iter().for_each(|&p| k.free_page(p));
             }
-            "vmap-pages" => vmalloc::vunmap_pages(k, a, true),
-            _ => {
+            XfsVmap::VmapPages => vmalloc::vunmap_pages(k, a, true),
+            XfsVmap::Lazy | XfsVmap::UnmapAliases => {
                 vmalloc::free_address(k, a);
                 b.iter().for_each(|&p| k.free_page(p));
             }
         }
     }
-    let release = match variant {
-        "eager" => "vunmap (eager) + free pages",
-        "vmap-pages" => "vunmap_pages(release) (lazy, pages held)",
-        _ => "free_address (lazy) + free pages",
+    let release = match v {
+        XfsVmap::Eager => "vunmap (eager) + free pages",
+        XfsVmap::VmapPages => "vunmap_pages(release) (lazy, pages held)",
+        XfsVmap::Lazy | XfsVmap::UnmapAliases => "free_address (lazy) + free pages",
     };
     t!(t, 0, "release {NBUF} buffers: {release}");
     t!(
@@ -136,6 +149,6 @@ pub fn run(k: &mut Kernel, variant: Option<&str>) {
     t.finish();
     print_counts(k);
     let result = pin_outcome(pin == 0);
-    let expected = pin_outcome(variant != "lazy");
+    let expected = pin_outcome(v != XfsVmap::Lazy);
     print_verdict("xfs-vmap", variant, result, expected);
 }
