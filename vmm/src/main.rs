@@ -10,6 +10,7 @@ mod exit_tests;
 mod frame_map;
 mod fuzz;
 mod hypercall;
+mod le;
 mod loader;
 mod log_record;
 mod logging;

@@ -15,6 +15,7 @@
 //! -ENODEV, `pci_mmcfg_reserved` -ENODEV (no MCFG), `dbgp_op` 0 (no debug port).
 
 use super::{err, handle_okay, Ctx, Hypervisor};
+use crate::le::{i32_at, put_i32, u32_at, u64_at};
 use pagetable_validator::abi::physdev::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use std::collections::BTreeSet;
@@ -120,24 +121,6 @@ impl Physdev {
             pirq
         }
     }
-}
-
-fn i32_at(b: &[u8], off: u64) -> i32 {
-    let o = off as usize;
-    i32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn u32_at(b: &[u8], off: u64) -> u32 {
-    i32_at(b, off) as u32
-}
-fn u64_at(b: &[u8], off: u64) -> u64 {
-    let o = off as usize;
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(v)
-}
-fn put_i32(b: &mut [u8], off: u64, v: i32) {
-    let o = off as usize;
-    b[o..o + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 impl Hypervisor {

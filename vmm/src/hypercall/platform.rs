@@ -21,6 +21,7 @@
 //!   parking, resource_op, get_symbol): -ENOSYS, reported as unsupported.
 
 use super::{err, Ctx, Hypervisor};
+use crate::le::{put_u32, u32_at, u64_at};
 use pagetable_validator::abi::platform::*;
 use pagetable_validator::abi::{errno, hypercall as hc};
 
@@ -37,21 +38,6 @@ pub struct Settime {
 pub struct Platform {
     /// The last wallclock dom0 set (XENPF_settime32/64), for the time code to apply.
     pub settime: Option<Settime>,
-}
-
-fn u32_at(b: &[u8], off: u64) -> u32 {
-    let o = off as usize;
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn u64_at(b: &[u8], off: u64) -> u64 {
-    let o = off as usize;
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(v)
-}
-fn put_u32(b: &mut [u8], off: u64, v: u32) {
-    let o = off as usize;
-    b[o..o + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 /// Xen's `get_cpu_family`: (family, model, stepping) from CPUID.1:EAX.

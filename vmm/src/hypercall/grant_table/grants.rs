@@ -1,8 +1,9 @@
 //! The sub-ops on grant references: map, unmap, transfer, copy, swap, cache_flush. With
 //! nobody to grant to or map from, most end in Xen's status for a missing domain.
 
-use super::{is_us_any, u16_at, u32_at, u64_at, Batch, DOM0, UNMAP_BATCH};
+use super::{is_us_any, Batch, DOM0, UNMAP_BATCH};
 use crate::hypercall::{err, Ctx, Hypervisor};
+use crate::le::{u16_at, u32_at, u64_at};
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::pte::PAGE_SIZE;

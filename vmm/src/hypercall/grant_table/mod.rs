@@ -22,6 +22,7 @@
 //! references (map, unmap, transfer, copy, swap, cache_flush).
 
 use super::{err, handle_okay, Ctx, Hypervisor};
+use crate::le::{u16_at, u32_at, u64_at};
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::pte::PAGE_SIZE;
@@ -84,21 +85,6 @@ impl GrantTable {
 /// `rcu_lock_domain_by_any_id`: DOMID_SELF or our own id.
 fn is_us_any(d: u16) -> bool {
     d == domid::DOMID_SELF || d == DOM0
-}
-
-fn u16_at(b: &[u8], off: u64) -> u16 {
-    let o = off as usize;
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn u32_at(b: &[u8], off: u64) -> u32 {
-    let o = off as usize;
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn u64_at(b: &[u8], off: u64) -> u64 {
-    let o = off as usize;
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(v)
 }
 
 /// How a batch sub-op ended.

@@ -26,6 +26,7 @@
 //! ops, with the 2-level ABI; `fifo` the FIFO ABI.
 //! a pagetable meanwhile is never written.
 use crate::hypercall::{err, handle_okay, Ctx, Hypervisor};
+use crate::le::{put_u32, u16_at, u32_at, u64_at};
 use pagetable_validator::abi::evtchn::*;
 use pagetable_validator::abi::{errno, hypercall as hc};
 
@@ -128,19 +129,6 @@ impl Default for EventChannels {
 /// `virq_is_global` (x86: every arch VIRQ is global).
 pub fn virq_is_global(virq: u32) -> bool {
     !matches!(virq, VIRQ_TIMER | VIRQ_DEBUG | VIRQ_XENOPROF | VIRQ_XENPMU)
-}
-
-fn u16_at(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
-}
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
-}
-fn put_u32(b: &mut [u8], o: usize, v: u32) {
-    b[o..o + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 impl Hypervisor {
