@@ -55,18 +55,19 @@ pub unsafe fn hypercall5(op: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -
 /// # Safety
 /// The updates must not unmap or write-protect memory that live Rust references use.
 pub unsafe fn mmu_update(reqs: &[MmuUpdate], done: Option<&mut u32>, dom: u16) -> i64 {
+    // SAFETY: the caller vouches for the updates' effects.
+    unsafe { batch(nr::MMU_UPDATE, reqs, done, dom) }
+}
+
+/// A batched call `(list, count, done, dom)`: mmu_update and mmuext_op.
+///
+/// # Safety
+/// The batch's effects must not invalidate memory that live Rust references use.
+unsafe fn batch<T>(nr: u64, list: &[T], done: Option<&mut u32>, dom: u16) -> i64 {
     let done = done.map_or(0, |d| d as *mut u32 as u64);
-    // SAFETY: reqs and done point to live memory for the call; the caller vouches for effects.
-    unsafe {
-        hypercall5(
-            nr::MMU_UPDATE,
-            reqs.as_ptr() as u64,
-            reqs.len() as u64,
-            done,
-            dom as u64,
-            0,
-        )
-    }
+    let (ptr, len) = (list.as_ptr() as u64, list.len() as u64);
+    // SAFETY: list and done point to live memory for the call; the caller vouches for effects.
+    unsafe { hypercall5(nr, ptr, len, done, dom as u64, 0) }
 }
 
 /// `HYPERVISOR_update_va_mapping`: write the L1 entry that maps `va` in the current address
@@ -84,18 +85,8 @@ pub unsafe fn update_va_mapping(va: u64, val: u64, flags: u64) -> i64 {
 /// # Safety
 /// The operations must not invalidate memory that live Rust references use.
 pub unsafe fn mmuext_op(ops: &[MmuextOp], done: Option<&mut u32>, dom: u16) -> i64 {
-    let done = done.map_or(0, |d| d as *mut u32 as u64);
-    // SAFETY: ops and done point to live memory for the call; the caller vouches for effects.
-    unsafe {
-        hypercall5(
-            nr::MMUEXT_OP,
-            ops.as_ptr() as u64,
-            ops.len() as u64,
-            done,
-            dom as u64,
-            0,
-        )
-    }
+    // SAFETY: the caller vouches for the operations' effects.
+    unsafe { batch(nr::MMUEXT_OP, ops, done, dom) }
 }
 
 /// `HYPERVISOR_multicall`: run `calls` in order; each entry's `result` receives its return

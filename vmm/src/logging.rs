@@ -338,24 +338,26 @@ fn write_record(w: &mut impl Write, rec: u64, v: &Value) -> std::io::Result<()> 
     w.write_all(b"\n")
 }
 
+/// A log sink in memory whose bytes its owner reads back (the fuzzer's JSON log, tests).
+#[derive(Clone, Default)]
+pub struct Shared(pub std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::{Cell, RefCell};
+    use std::cell::Cell;
     use std::rc::Rc;
 
-    /// A `Write` whose bytes the test can read afterwards.
-    #[derive(Clone, Default)]
-    pub struct Shared(pub Rc<RefCell<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     impl Shared {
         fn text(&self) -> String {
             String::from_utf8(self.0.borrow().clone()).unwrap()

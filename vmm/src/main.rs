@@ -68,26 +68,19 @@ fn replay_command(log: &std::path::Path) -> u8 {
 }
 
 fn print_replay(out: &mut impl std::io::Write, r: &replay::ReplayReport) -> std::io::Result<()> {
-    for m in &r.mismatches.shown {
-        writeln!(out, "{m}")?;
-    }
-    if r.mismatches.total > r.mismatches.shown.len() as u64 {
-        writeln!(
-            out,
-            "... and {} more differences",
-            r.mismatches.total - r.mismatches.shown.len() as u64
-        )?;
-    }
-    for m in &r.integrity.shown {
-        writeln!(out, "log damaged: {m}")?;
-    }
-    if r.integrity.total > r.integrity.shown.len() as u64 {
-        writeln!(
-            out,
-            "log damaged: ... and {} more problems",
-            r.integrity.total - r.integrity.shown.len() as u64
-        )?;
-    }
+    // The findings kept, then how many more there were.
+    let list = |out: &mut dyn std::io::Write, f: &replay::Findings, prefix: &str, what: &str| {
+        for m in &f.shown {
+            writeln!(out, "{prefix}{m}")?;
+        }
+        let more = f.total - f.shown.len() as u64;
+        if more > 0 {
+            writeln!(out, "{prefix}... and {more} more {what}")?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    list(out, &r.mismatches, "", "differences")?;
+    list(out, &r.integrity, "log damaged: ", "problems")?;
     let guest = if r.guest_entries > 0 {
         format!(
             " ({} plain-frame entries written by the guest itself taken from the log)",

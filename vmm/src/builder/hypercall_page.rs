@@ -26,21 +26,12 @@ pub fn hypercall_stub(nr: u32) -> [u8; 8] {
 /// `HYPERVISOR_iret` is jumped to, not called, and never returns: like Xen's stub it pushes
 /// rcx, r11 and rax so that the guest stack holds Xen's `iret_context` when the VMM reads it.
 pub fn iret_stub() -> [u8; 12] {
-    let n = (abi::hypercall::IRET as u32).to_le_bytes();
-    [
-        0x51, // push rcx
-        0x41,
-        0x53, // push r11
-        0x50, // push rax
-        0xb8,
-        n[0],
-        n[1],
-        n[2],
-        n[3], // mov eax, __HYPERVISOR_iret
-        0xe7,
-        HYPERCALL_PORT as u8, // out PORT, eax
-        0x0f,                 // (ud2, never reached)
-    ]
+    let mut s = [0u8; 12];
+    s[..4].copy_from_slice(&[0x51, 0x41, 0x53, 0x50]); // push rcx; push r11; push rax
+                                                       // mov eax, __HYPERVISOR_iret; out PORT, eax (no ret)
+    s[4..11].copy_from_slice(&hypercall_stub(abi::hypercall::IRET as u32)[..7]);
+    s[11] = 0x0f; // (ud2, never reached)
+    s
 }
 
 /// Offset of the `out` in the stub of hypercall `nr`.

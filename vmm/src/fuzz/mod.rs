@@ -37,16 +37,13 @@ use inputs::Rng;
 use pagetable_validator::Mfn;
 
 use crate::hypercall::{Ctx, Hypervisor};
-use crate::logging::EventLog;
+use crate::logging::{EventLog, Shared};
 use crate::tlb::Flush;
 use pagetable_validator::abi::hypercall as hc;
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::{PageType, Policy, Region};
 use serde_json::json;
-use std::cell::RefCell;
-use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -110,20 +107,6 @@ pub struct FuzzReport {
     pub continuations: u64,
     pub records_replayed: u64,
     pub elapsed: Duration,
-}
-
-/// The JSON log in memory.
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// One fake domain and the fuzzer acting as its guest.
