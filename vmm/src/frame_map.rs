@@ -342,12 +342,9 @@ fn draw(path: &Path, title: &str, first: Option<&AtRefusal>, now: &[Class]) -> R
             let small = ("sans-serif", 13).into_font();
             let p = centre(f.classes.len(), (left, top), f.frame);
             ring(&root, p, 6, REFUSED)?;
-            root.draw(&Text::new(
-                "refused",
-                (p.0 + 9, p.1 - 6),
-                small.color(&REFUSED),
-            ))
-            .map_err(err)?;
+            let what = if f.tolerated { "tolerated" } else { "refused" };
+            root.draw(&Text::new(what, (p.0 + 9, p.1 - 6), small.color(&REFUSED)))
+                .map_err(err)?;
             root.draw(&Text::new(
                 f.headline.clone(),
                 (left, notes_y),
