@@ -9,6 +9,9 @@
 #
 # The counts are fixed, so the same line can be compared across hypervisors (real Xen, vmm).
 # Only busybox applets (links in /bin) and /bin/mmap-churn are used.
+#
+# With `xfsvmap=lazy|eager|refs` on the kernel command line it runs XFS's 2007 bug instead
+# (xfs_vmap_scenario below) and prints `XENKVM-XFSVMAP variant=V ... result=...`.
 export PATH=/bin
 FORKS=200
 # seq 1 200000 | md5sum, computed on the build host (GNU and busybox seq print the same).
@@ -17,6 +20,44 @@ SEQ_MD5=0e10426a1d5bddffcef02f1345787128
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs -o size=32m,mode=1777 tmpfs /tmp
+
+# XFS's lazy vunmap inside this kernel (linux/xfs-vmap/xfs_vmap.c): the module maps buffers
+# with vmap(), releases them the variant's way (lazy: pages freed, alias kept for a deferred
+# vunmap), then this shell forks long-lived processes until one of their pagetables lands on
+# a released page (the module's `landed` parameter: "pinned-pages still-aliased"), runs the
+# deferred vunmap (rmmod) and powers off. On Xen, lazy cannot get that far: the pin of the
+# landing process's tables is refused, and Linux reports the failed multicall.
+xfs_vmap_scenario() {
+  v=$1
+  echo "XENKVM-XFSVMAP start variant=$v"
+  if ! insmod /lib/modules/xfs_vmap.ko "variant=$v"; then
+    echo "XENKVM-XFSVMAP variant=$v result=FAIL(insmod)"
+    poweroff -f
+  fi
+  param=/sys/module/xfs_vmap/parameters/landed
+  forks=0 pids=
+  set -- 0 0
+  while [ "$forks" -lt 64 ]; do
+    sleep 1000 &
+    pids="$pids $!"
+    forks=$((forks + 1))
+    set -- $(cat $param)
+    [ "$1" = 0 ] || break
+  done
+  echo "XENKVM-XFSVMAP variant=$v forks=$forks landed=$1 aliased=$2"
+  result=clean
+  [ "$2" = 0 ] || result=stale-alias-pinned
+  # shellcheck disable=SC2086
+  kill $pids
+  wait
+  rmmod xfs_vmap
+  echo "XENKVM-XFSVMAP variant=$v result=$result"
+  poweroff -f
+}
+read -r cmdline </proc/cmdline
+for arg in $cmdline; do
+  case $arg in xfsvmap=*) xfs_vmap_scenario "${arg#xfsvmap=}" ;; esac
+done
 # Keep the kernel's informational messages off the console while we print (warnings stay).
 echo 4 >/proc/sys/kernel/printk 2>/dev/null
 echo "XENKVM-INIT start"

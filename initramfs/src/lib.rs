@@ -5,8 +5,8 @@
 //! [`Initramfs`] is a general builder (directories, files, symlinks, character devices, in the
 //! order added; parents must come first). [`project`] lays out the project's image: a static
 //! busybox with the applet links `/init` uses, `/init` itself, `/dev/console` and `/dev/null`
-//! (the kernel opens `/dev/console` for init before any devtmpfs exists), mount points, and
-//! extra static programs. Every header field that is not the content (inode numbers, mtime,
+//! (the kernel opens `/dev/console` for init before any devtmpfs exists), mount points,
+//! extra static programs, and kernel modules in `/lib/modules` (for `insmod`). Every header field that is not the content (inode numbers, mtime,
 //! uid/gid) is fixed, and gzip's header has no time stamp, so the same inputs give the same
 //! bytes.
 #![forbid(unsafe_code)]
@@ -32,6 +32,8 @@ pub enum InitramfsError {
     TooLarge(String),
     #[error("{what}: {why}")]
     NotStaticElf { what: String, why: &'static str },
+    #[error("{what}: not a kernel module: {why}")]
+    NotKernelModule { what: String, why: &'static str },
     #[error("/init: {0}")]
     BadInit(&'static str),
     #[error("writing the archive: {0}")]
@@ -175,6 +177,44 @@ impl Initramfs {
     }
 }
 
+/// The x86_64 ELF header fields both checks read: `e_type` and the program header table.
+struct ElfHeader {
+    e_type: u16,
+    phoff: u64,
+    phentsize: u16,
+    phnum: u16,
+}
+
+fn elf_header(bytes: &[u8]) -> Result<ElfHeader, &'static str> {
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u64_at = |o: usize| {
+        bytes
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    if bytes.get(..4) != Some(b"\x7fELF") {
+        return Err("not an ELF file");
+    }
+    if bytes.get(4..6) != Some(&[2, 1]) || u16_at(18) != Some(62) {
+        return Err("not a 64-bit little-endian x86_64 ELF");
+    }
+    let (Some(e_type), Some(phoff), Some(phentsize), Some(phnum)) =
+        (u16_at(16), u64_at(32), u16_at(54), u16_at(56))
+    else {
+        return Err("truncated ELF header");
+    };
+    Ok(ElfHeader {
+        e_type,
+        phoff,
+        phentsize,
+        phnum,
+    })
+}
+
 /// Checks that `bytes` is an x86_64 ELF executable without a program interpreter: a dynamic
 /// program cannot run in an initramfs that has no libc or loader.
 pub fn check_static_elf(what: &str, bytes: &[u8]) -> Result<(), InitramfsError> {
@@ -184,39 +224,25 @@ pub fn check_static_elf(what: &str, bytes: &[u8]) -> Result<(), InitramfsError> 
             why,
         })
     };
-    let u16_at = |o: usize| {
-        bytes
-            .get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
     let u32_at = |o: usize| {
         bytes
             .get(o..o + 4)
             .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
     };
-    let u64_at = |o: usize| {
-        bytes
-            .get(o..o + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    let h = match elf_header(bytes) {
+        Ok(h) => h,
+        Err(why) => return bad(why),
     };
-    if bytes.get(..4) != Some(b"\x7fELF") {
-        return bad("not an ELF file");
-    }
-    if bytes.get(4..6) != Some(&[2, 1]) || u16_at(18) != Some(62) {
-        return bad("not a 64-bit little-endian x86_64 ELF");
-    }
-    if !matches!(u16_at(16), Some(2 | 3)) {
+    if !matches!(h.e_type, 2 | 3) {
         return bad("not an executable");
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(32), u16_at(54), u16_at(56)) else {
-        return bad("truncated ELF header");
-    };
-    if phnum > 0 && phentsize < 56 {
+    if h.phnum > 0 && h.phentsize < 56 {
         return bad("bad program header size");
     }
-    for i in 0..phnum as u64 {
-        let at = phoff
-            .checked_add(i * phentsize as u64)
+    for i in 0..h.phnum as u64 {
+        let at = h
+            .phoff
+            .checked_add(i * h.phentsize as u64)
             .and_then(|a| usize::try_from(a).ok());
         match at.and_then(u32_at) {
             Some(3) => return bad("dynamically linked (has PT_INTERP); build it statically"),
@@ -227,11 +253,28 @@ pub fn check_static_elf(what: &str, bytes: &[u8]) -> Result<(), InitramfsError> 
     Ok(())
 }
 
+/// Checks that `bytes` is a loadable kernel module: an x86_64 relocatable ELF (`ET_REL`) with
+/// the `.modinfo` section's `vermagic=` string that `insmod` checks against the kernel.
+pub fn check_kernel_module(what: &str, bytes: &[u8]) -> Result<(), InitramfsError> {
+    let bad = |why| {
+        Err(InitramfsError::NotKernelModule {
+            what: what.into(),
+            why,
+        })
+    };
+    match elf_header(bytes) {
+        Err(why) => bad(why),
+        Ok(h) if h.e_type != 1 => bad("not a relocatable object (ET_REL)"),
+        Ok(_) if !bytes.windows(9).any(|w| w == b"vermagic=") => bad("no vermagic= in .modinfo"),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// The busybox applets `/init` calls, each a link `/bin/NAME -> busybox`.
 pub const APPLETS: &[&str] = &[
-    "[", "cat", "cmp", "cp", "dd", "dmesg", "echo", "false", "grep", "head", "ls", "md5sum",
-    "mkdir", "mount", "poweroff", "printf", "rm", "seq", "sh", "sleep", "sync", "test", "true",
-    "umount", "uname", "wc",
+    "[", "cat", "cmp", "cp", "dd", "dmesg", "echo", "false", "grep", "head", "insmod", "kill",
+    "ls", "lsmod", "md5sum", "mkdir", "mount", "poweroff", "printf", "rm", "rmmod", "seq", "sh",
+    "sleep", "sync", "test", "true", "umount", "uname", "wc",
 ];
 
 /// What goes into the project's initramfs.
@@ -242,6 +285,8 @@ pub struct ProjectInputs<'a> {
     pub init: &'a [u8],
     /// More static programs, as (name in /bin, bytes), e.g. ("mmap-churn", ...).
     pub programs: &'a [(String, Vec<u8>)],
+    /// Kernel modules, as (file name in /lib/modules, bytes), e.g. ("xfs_vmap.ko", ...).
+    pub modules: &'a [(String, Vec<u8>)],
 }
 
 /// The project's initramfs: see the module documentation.
@@ -265,6 +310,14 @@ pub fn project(inp: &ProjectInputs) -> Result<Initramfs, InitramfsError> {
     for (name, bytes) in inp.programs {
         check_static_elf(name, bytes)?;
         fs.file(&format!("/bin/{name}"), 0o755, bytes.clone())?;
+    }
+    if !inp.modules.is_empty() {
+        fs.dir("/lib", 0o755)?;
+        fs.dir("/lib/modules", 0o755)?;
+    }
+    for (name, bytes) in inp.modules {
+        check_kernel_module(name, bytes)?;
+        fs.file(&format!("/lib/modules/{name}"), 0o644, bytes.clone())?;
     }
     fs.symlink("/sbin", "bin")?;
     fs.file("/init", 0o755, inp.init.to_vec())?;
@@ -407,6 +460,28 @@ mod tests {
         assert!(why(&exe).contains("PT_INTERP"));
     }
 
+    /// A relocatable x86_64 ELF with a `.modinfo`-like vermagic string.
+    fn module() -> Vec<u8> {
+        let mut m = elf(1);
+        m[16] = 1;
+        m.extend_from_slice(b"vermagic=6.1.0-57-amd64 SMP mod_unload modversions \0");
+        m
+    }
+
+    #[test]
+    fn kernel_module_check() {
+        assert!(check_kernel_module("m", &module()).is_ok());
+        let why = |b: &[u8]| match check_kernel_module("m", b) {
+            Err(InitramfsError::NotKernelModule { why, .. }) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(why(&elf(1)).contains("ET_REL"));
+        assert!(why(&module()[..64 + 56]).contains("vermagic"));
+        assert_eq!(why(b"obj-m := x.o\n"), "not an ELF file");
+        // A module cannot stand in for a program, nor a program for a module.
+        assert!(check_static_elf("m", &module()).is_err());
+    }
+
     #[test]
     fn project_layout() {
         let bb = elf(1);
@@ -415,6 +490,7 @@ mod tests {
             busybox: &bb,
             init: b"#!/bin/sh\necho hi\n",
             programs: &[("mmap-churn".into(), churn)],
+            modules: &[("xfs_vmap.ko".into(), module())],
         };
         let fs = project(&inp).unwrap();
         let got = read_back(&fs.write_cpio(Vec::new()).unwrap());
@@ -430,6 +506,7 @@ mod tests {
         assert_eq!(find("bin/mmap-churn").1, S_IFREG | 0o755);
         assert_eq!(find("tmp").1, S_IFDIR | 0o1777);
         assert_eq!(find("sbin").4, b"bin");
+        assert_eq!(find("lib/modules/xfs_vmap.ko").1, S_IFREG | 0o644);
         for a in APPLETS {
             assert_eq!(find(&format!("bin/{a}")).1, S_IFLNK | 0o777);
         }
@@ -447,6 +524,7 @@ mod tests {
             busybox: &bb,
             init: b"echo no shebang\n",
             programs: &[],
+            modules: &[],
         };
         assert!(matches!(project(&bad), Err(InitramfsError::BadInit(_))));
     }

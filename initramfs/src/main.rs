@@ -22,6 +22,9 @@ struct Args {
     /// A static program to put in /bin under its file name (repeatable), e.g. mmap-churn.
     #[arg(long = "program", value_name = "PATH")]
     programs: Vec<PathBuf>,
+    /// A kernel module to put in /lib/modules under its file name (repeatable), e.g. xfs_vmap.ko.
+    #[arg(long = "module", value_name = "PATH")]
+    modules: Vec<PathBuf>,
     /// Write the gzip-compressed archive here.
     #[arg(short, long)]
     output: PathBuf,
@@ -49,21 +52,30 @@ fn read(p: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// Each file's (file name, contents).
+fn named_files(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    paths
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| Error::NoName(p.display().to_string()))?;
+            Ok((name.to_string(), read(p)?))
+        })
+        .collect()
+}
+
 fn run(a: &Args) -> Result<usize, Error> {
     let busybox = read(&a.busybox)?;
     let init = read(&a.init)?;
-    let mut programs = Vec::new();
-    for p in &a.programs {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::NoName(p.display().to_string()))?;
-        programs.push((name.to_string(), read(p)?));
-    }
+    let programs = named_files(&a.programs)?;
+    let modules = named_files(&a.modules)?;
     let fs = project(&ProjectInputs {
         busybox: &busybox,
         init: &init,
         programs: &programs,
+        modules: &modules,
     })?;
     let bytes = if a.no_gzip {
         fs.write_cpio(Vec::new())?

@@ -106,14 +106,80 @@ pub fn initramfs() -> PathBuf {
     p
 }
 
+/// The kernel command line of the Linux boots (the default of `scripts/xen-qemu-linux.sh`).
+pub const CMDLINE: &str = "console=hvc0 earlyprintk=xen";
+
 /// Boots `kernel` (bzImage or ELF) with `initrd` as dom0 of real Xen 4.17 in QEMU
 /// (`scripts/xen-qemu-linux.sh`: `-cpu max,-smap`, dom0_mem=256M, 300 s timeout).
 pub fn run_linux_on_xen(kernel: &Path, initrd: &Path) -> XenRun {
+    run_linux_on_xen_with(kernel, initrd, CMDLINE)
+}
+
+/// [`run_linux_on_xen`] with the kernel command line `cmdline`.
+pub fn run_linux_on_xen_with(kernel: &Path, initrd: &Path, cmdline: &str) -> XenRun {
     let mut cmd = Command::new("bash");
     cmd.arg(repo_root().join("scripts/xen-qemu-linux.sh"))
         .arg(kernel)
-        .arg(initrd);
+        .arg(initrd)
+        .env("LINUX_CMDLINE", cmdline);
     run_xen_command(cmd)
+}
+
+/// XFS's 2007 lazy-vunmap bug inside Linux: `xfsvmap=VARIANT` makes the initramfs's /init load
+/// `linux/xfs-vmap/xfs_vmap.ko` with that variant instead of its usual checks. With
+/// `panic_on_warn=1` the first failed pin (Linux 6.1 WARNs in `xen_mc_flush` and carries on with
+/// an unpinned table, which on both hypervisors ends in a storm of failed multicalls) ends the
+/// run with Linux's own report.
+pub fn xfs_vmap_cmdline(variant: &str) -> String {
+    format!("{CMDLINE} panic_on_warn=1 xfsvmap={variant}")
+}
+
+/// The `XENKVM-XFSVMAP variant=... result=...` line among `lines`, if /init got that far.
+pub fn xfs_vmap_result(lines: &[String]) -> Option<&str> {
+    lines
+        .iter()
+        .map(|l| l.trim_end())
+        .find(|l| l.starts_with("XENKVM-XFSVMAP ") && l.contains(" result="))
+}
+
+/// A `key=value` field of the first line of `lines` that contains `marker`, as a number.
+pub fn field_u64(lines: &[String], marker: &str, key: &str) -> Option<u64> {
+    let line = lines.iter().find(|l| l.contains(marker))?;
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// The module's `vmap aliases LO-HI` line: where its stale mappings live.
+pub fn xfs_vmap_alias_range(lines: &[String]) -> Option<(u64, u64)> {
+    let line = lines.iter().find(|l| l.contains("XFSVMAP vmap aliases "))?;
+    let range = line.split("XFSVMAP vmap aliases ").nth(1)?.split(' ').next()?;
+    let (lo, hi) = range.split_once('-')?;
+    Some((
+        u64::from_str_radix(lo, 16).ok()?,
+        u64::from_str_radix(hi, 16).ok()?,
+    ))
+}
+
+/// Linux 6.1's report of a failed pin during fork: the WARN in `xen_mc_flush` (the multicall
+/// with the pin came back with an error), with `xen_dup_mmap` on the stack, then the panic
+/// `panic_on_warn` asks for. Returns what is missing, if anything.
+pub fn linux_pin_failure_report(lines: &[String]) -> Result<(), String> {
+    let expect = [
+        "at arch/x86/xen/multicalls.c:",
+        "xen_dup_mmap+",
+        "Kernel panic - not syncing: kernel: panic_on_warn set",
+    ];
+    let missing: Vec<&str> = expect
+        .iter()
+        .copied()
+        .filter(|e| !lines.iter().any(|l| l.contains(e)))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("Linux's report lacks {missing:?}"))
+    }
 }
 
 /// The `XENKVM-INIT ... result=` lines among `lines` (console output).
