@@ -71,11 +71,15 @@ fn host_tsc() -> u64 {
 
 impl HostClock {
     /// `guest_tsc_now` is a reading of the guest's TSC (KVM's MSR_IA32_TSC) taken between two
-    /// host readings `before` and `after`.
+    /// host readings `before` and `after`. The offset is taken against `after`, so our idea of
+    /// the guest's TSC is never ahead of the guest's own: a `tsc_timestamp` in the guest's
+    /// future gives pvclock a negative delta, which Linux scales to a time centuries ahead
+    /// and then keeps (its clock is monotonic), freezing the guest's clock. Behind by at most
+    /// `after - before` cycles is harmless (the guest's time is that much late).
     pub fn new(before: u64, guest_tsc_now: u64, after: u64, khz: u64) -> Self {
-        let host_mid = before.wrapping_add(after.wrapping_sub(before) / 2);
+        debug_assert!(after.wrapping_sub(before) < 1 << 63);
         HostClock {
-            offset: guest_tsc_now.wrapping_sub(host_mid),
+            offset: guest_tsc_now.wrapping_sub(after),
             khz: khz.max(1),
         }
     }

@@ -348,3 +348,34 @@ fn vcpu_op_answers() {
     assert_eq!(vcpu_op(&mut t, 99, 0, &[]), -38);
     let _ = XEN_VERSION;
 }
+
+/// The guest's TSC as we estimate it is never ahead of the guest's own, whatever the host did
+/// between the two readings around the guest's (a preempted reading here once froze Linux's
+/// clock at 7105499705 s: pvclock scaled a negative delta, 2^64 cycles).
+#[test]
+fn host_clock_offset_never_runs_ahead_of_the_guest() {
+    // A guest TSC running `skew` ahead of the host's; the guest reading is taken at host time
+    // `at`, anywhere between `before` and `after` (a preemption of up to 1 ms on either side).
+    let skew = 5_000_000u64;
+    for (before, at, after) in [
+        (1000, 1000, 1000),
+        (1000, 1000, 2_600_000),
+        (1000, 2_599_000, 2_600_000),
+    ] {
+        let c = HostClock::new(before, at + skew, after, 2_600_000);
+        let now = HostClock::host_tsc();
+        // c.guest_tsc() reads the host TSC again, later than `now`: compare against a true
+        // guest clock read no earlier than that.
+        let estimate = c.guest_tsc();
+        let truth = HostClock::host_tsc().wrapping_add(skew);
+        assert!(
+            estimate <= truth,
+            "estimate {estimate} > true {truth} ({before}, {at}, {after})"
+        );
+        // And behind by no more than the reading's width.
+        assert!(
+            truth - estimate <= (after - before) + (HostClock::host_tsc() - now),
+            "{before} {at} {after}"
+        );
+    }
+}
