@@ -153,7 +153,11 @@ pub fn field_u64(lines: &[String], marker: &str, key: &str) -> Option<u64> {
 /// The module's `vmap aliases LO-HI` line: where its stale mappings live.
 pub fn xfs_vmap_alias_range(lines: &[String]) -> Option<(u64, u64)> {
     let line = lines.iter().find(|l| l.contains("XFSVMAP vmap aliases "))?;
-    let range = line.split("XFSVMAP vmap aliases ").nth(1)?.split(' ').next()?;
+    let range = line
+        .split("XFSVMAP vmap aliases ")
+        .nth(1)?
+        .split(' ')
+        .next()?;
     let (lo, hi) = range.split_once('-')?;
     Some((
         u64::from_str_radix(lo, 16).ok()?,
