@@ -52,10 +52,8 @@ impl LayoutStubs {
 }
 
 /// The sync trampoline. In: rsi = queue VA, rcx = number of queued direct-map VAs, rdx =
-/// [`SyncFlush`], rdi = the VA to `invlpg`, RFLAGS.DF clear. Re-stores each queued entry
-/// (`lodsq; mov r8, [rax]; mov [rax], r8; loop`: four instructions per entry, as this host's
-/// instruction emulator runs CPL-0 code one instruction at a time), flushes, and exits with
-/// `out SYNC_DONE`.
+/// [`SyncFlush`], rdi = the VA to `invlpg`. Re-stores each queued entry (`mov rax, [r8];
+/// mov [r8], rax`), flushes, and exits with `out SYNC_DONE`.
 fn sync_trampoline(ip: u64) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
     let mut next = a.create_label();
@@ -65,10 +63,12 @@ fn sync_trampoline(ip: u64) -> Result<Vec<u8>, IcedError> {
     a.test(rcx, rcx)?;
     a.jz(flush)?;
     a.set_label(&mut next)?;
-    a.lodsq()?;
-    a.mov(r8, qword_ptr(rax))?;
-    a.mov(qword_ptr(rax), r8)?;
-    a.loop_(next)?;
+    a.mov(r8, qword_ptr(rsi))?;
+    a.mov(rax, qword_ptr(r8))?;
+    a.mov(qword_ptr(r8), rax)?;
+    a.add(rsi, 8)?;
+    a.dec(rcx)?;
+    a.jnz(next)?;
     a.set_label(&mut flush)?;
     a.cmp(rdx, SyncFlush::Page as i32)?;
     a.jb(done)?;
