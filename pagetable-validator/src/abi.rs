@@ -678,7 +678,6 @@ pub mod vcpuop {
     pub const RUNSTATE_OFFLINE: u32 = 3;
     pub const XEN_RUNSTATE_UPDATE: u64 = 1 << 63;
     pub const RUNSTATE_INFO_SIZE: usize = 48;
-    pub const REGISTER_VCPU_INFO_SIZE: usize = 16;
     pub const SET_SINGLESHOT_TIMER_SIZE: usize = 16;
     /// `struct vcpu_guest_context` (x86_64), which VCPUOP_initialise reads whole.
     pub const VCPU_GUEST_CONTEXT_SIZE: usize = 5168;
@@ -875,6 +874,26 @@ pub struct MmuextOp {
     pub arg2: u64,
 }
 
+/// `struct vcpu_register_vcpu_info` (VCPUOP_register_vcpu_info's argument).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuRegisterVcpuInfo {
+    pub mfn: u64,
+    pub offset: u32,
+    pub rsvd: u32,
+}
+
+/// `struct sched_poll` (SCHEDOP_poll's argument): a port list handle, its length, an absolute
+/// timeout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedPoll {
+    pub ports: u64,
+    pub nr_ports: u32,
+    pub _pad: u32,
+    pub timeout: u64,
+}
+
 /// One `multicall_entry` (x86_64 layout: `op`, `result`, six arguments).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -996,7 +1015,7 @@ mod byte_valued {
         MachphysMapping, MachphysMfnList, MemoryExchange, MemoryMap, MemoryReservation,
     };
     use super::x86::{CallbackRegister, IretContext, TrapInfo};
-    use super::{MmuUpdate, MmuextOp, MulticallEntry, StartInfo};
+    use super::{MmuUpdate, MmuextOp, MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo};
     use vm_memory::ByteValued;
 
     // Each is repr(C) and made only of integers, every padding byte an explicit field (sizes
@@ -1006,6 +1025,10 @@ mod byte_valued {
     unsafe impl ByteValued for MmuUpdate {}
     // SAFETY: repr(C), cmd: u32, _pad: u32, arg1, arg2: u64; no implicit padding.
     unsafe impl ByteValued for MmuextOp {}
+    // SAFETY: repr(C), mfn: u64, offset: u32, rsvd: u32; no implicit padding.
+    unsafe impl ByteValued for VcpuRegisterVcpuInfo {}
+    // SAFETY: repr(C), ports: u64, nr_ports: u32, _pad: u32, timeout: u64; no implicit padding.
+    unsafe impl ByteValued for SchedPoll {}
     // SAFETY: repr(C), op: u64, result: i64, args: [u64; 6]; no implicit padding.
     unsafe impl ByteValued for MulticallEntry {}
     // SAFETY: repr(C), byte arrays, u64s and u32s each followed by an explicit u32 pad; no implicit padding.

@@ -11,7 +11,7 @@ use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInf
 use pagetable_validator::abi::{
     self, console, domid, elfnote, errno, evtchn, gnttab, hypercall, memory, mmu, mmuext, physdev,
     platform, sched, shinfo, sif, start_info_offset, uvmf, vcpuop, version, vmasst, xenfeat,
-    MmuUpdate, MmuextOp, MulticallEntry, StartInfo,
+    MmuUpdate, MmuextOp, MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo,
 };
 use pagetable_validator::pte;
 use std::collections::{BTreeMap, BTreeSet};
@@ -319,7 +319,6 @@ fn constant_checks() -> Vec<Check> {
         vcpuop::RUNSTATE_OFFLINE => "RUNSTATE_offline",
         vcpuop::XEN_RUNSTATE_UPDATE => "XEN_RUNSTATE_UPDATE",
         vcpuop::RUNSTATE_INFO_SIZE => "sizeof(struct vcpu_runstate_info)",
-        vcpuop::REGISTER_VCPU_INFO_SIZE => "sizeof(struct vcpu_register_vcpu_info)",
         vcpuop::SET_SINGLESHOT_TIMER_SIZE => "sizeof(struct vcpu_set_singleshot_timer)",
         vcpuop::VCPU_GUEST_CONTEXT_SIZE => "sizeof(struct vcpu_guest_context)",
         // vm_assist (xen.h).
@@ -756,6 +755,21 @@ fn layout_checks() -> Vec<Check> {
         CB,
         size_of::<CallbackRegister>(),
     ));
+    const RV: &str = "struct vcpu_register_vcpu_info";
+    const SP: &str = "struct sched_poll";
+    v.push(size_check(
+        "VcpuRegisterVcpuInfo",
+        RV,
+        size_of::<VcpuRegisterVcpuInfo>(),
+    ));
+    v.extend(field!(VcpuRegisterVcpuInfo, mfn, RV, "mfn"));
+    v.extend(field!(VcpuRegisterVcpuInfo, offset, RV, "offset"));
+    v.extend(field!(VcpuRegisterVcpuInfo, rsvd, RV, "rsvd"));
+    v.push(size_check("SchedPoll", SP, size_of::<SchedPoll>()));
+    v.extend(field!(SchedPoll, ports, SP, "ports"));
+    v.extend(field!(SchedPoll, nr_ports, SP, "nr_ports"));
+    v.extend(pad!(SchedPoll, _pad, SP, "nr_ports", "timeout"));
+    v.extend(field!(SchedPoll, timeout, SP, "timeout"));
     v.extend(field!(TrapInfo, vector, TI, "vector"));
     v.extend(field!(TrapInfo, flags, TI, "flags"));
     v.extend(field!(TrapInfo, cs, TI, "cs"));

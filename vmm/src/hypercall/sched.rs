@@ -4,7 +4,7 @@
 
 use super::{err, handle_okay, Ctx, Hypervisor};
 use crate::pv::time::Blocked;
-use pagetable_validator::abi::{errno, hypercall as hc, sched, shinfo};
+use pagetable_validator::abi::{errno, hypercall as hc, sched, shinfo, SchedPoll};
 
 /// Xen's "fairly arbitrary limit" on SCHEDOP_poll's port count.
 pub const POLL_MAX_PORTS: u32 = 128;
@@ -66,16 +66,18 @@ impl Hypervisor {
 
     /// `do_poll`.
     fn do_poll(&mut self, ctx: &mut Ctx, arg: u64) -> i64 {
-        let mut b = [0u8; 24];
         if !handle_okay(arg) {
             return err(errno::EFAULT);
         }
-        if let Err(f) = self.ram.read_virt(ctx.cr3, arg, &mut b) {
-            return self.efault(ctx, "sched_op", "sched_poll", f);
-        }
-        let ports = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
-        let nr_ports = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-        let timeout = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
+        let SchedPoll {
+            ports,
+            nr_ports,
+            timeout,
+            ..
+        } = match self.ram.read_obj_virt(ctx.cr3, arg) {
+            Ok(p) => p,
+            Err(f) => return self.efault(ctx, "sched_op", "sched_poll", f),
+        };
         if nr_ports > POLL_MAX_PORTS {
             return err(errno::EINVAL);
         }

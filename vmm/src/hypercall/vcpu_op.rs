@@ -5,7 +5,8 @@
 use super::{err, handle_okay, Ctx, Hypervisor};
 use crate::pv::time::{MILLISECS, STIME_DELTA_MAX};
 use pagetable_validator::abi::vcpuop::*;
-use pagetable_validator::abi::{errno, hypercall as hc, sched, shinfo};
+use pagetable_validator::abi::{errno, hypercall as hc, sched, shinfo, VcpuRegisterVcpuInfo};
+use vm_memory::ByteValued;
 
 impl Hypervisor {
     fn vcpu_read(&mut self, ctx: &Ctx, arg: u64, buf: &mut [u8]) -> Result<(), i64> {
@@ -116,11 +117,9 @@ impl Hypervisor {
                 0
             }
             VCPUOP_REGISTER_VCPU_INFO => {
-                let mut b = [0u8; REGISTER_VCPU_INFO_SIZE];
-                self.vcpu_read(ctx, arg, &mut b)?;
-                let mfn = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
-                let offset = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-                let rc = match self.map_vcpu_info(mfn, offset) {
+                let mut r = VcpuRegisterVcpuInfo::default();
+                self.vcpu_read(ctx, arg, r.as_mut_slice())?;
+                let rc = match self.map_vcpu_info(r.mfn, r.offset) {
                     Ok(()) => 0,
                     Err(e) => e,
                 };
