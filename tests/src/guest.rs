@@ -11,27 +11,53 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// One run of a repository script (`bash <repo>/<script>`).
+pub struct ScriptRun {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ScriptRun {
+    /// Runs `script` (a path relative to the repository). Panics if bash cannot be started.
+    pub fn new(script: &str) -> Self {
+        let path = repo_root().join(script);
+        let out = Command::new("bash")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        ScriptRun {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the script's output unless it succeeded: a broken build fails the test.
+    pub fn assert_success(&self, what: &str) -> &Self {
+        assert!(
+            self.status.success(),
+            "{what} failed ({}):\n{}\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
 /// Builds the guest kernel (release) with `scripts/build-guest.sh` and returns the ELF's path.
 ///
 /// Cheap when the guest is up to date; concurrent callers serialise on cargo's own lock.
 /// Panics with the build output if the build fails (a broken guest must fail the test).
 pub fn guest_elf() -> PathBuf {
-    let script = repo_root().join("scripts/build-guest.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "guest build failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    let run = ScriptRun::new("scripts/build-guest.sh");
+    run.assert_success("guest build");
+    let path = PathBuf::from(run.stdout.lines().last().unwrap_or_default().trim());
     assert!(
         path.is_file(),
-        "build-guest.sh printed {path:?}, which is not a file\n{stderr}"
+        "build-guest.sh printed {path:?}, which is not a file\n{}",
+        run.stderr
     );
     path
 }

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::guest::repo_root;
+use crate::guest::{repo_root, ScriptRun};
 use crate::real_xen::{run_xen_command, XenRun};
 
 /// The line the initramfs's /init (linux/init.sh) prints when every check passed. Its counts
@@ -48,34 +48,26 @@ fn key(stdout: &str, k: &str) -> Option<PathBuf> {
 /// that fails: in CI (`CI=true`) a panic with the script's reason; elsewhere one `SKIPPED` line
 /// and `None`.
 pub fn linux_or_skip(test: &str) -> Option<LinuxFiles> {
-    let script = repo_root().join("scripts/fetch-linux.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run = ScriptRun::new("scripts/fetch-linux.sh");
+    let stdout = &run.stdout;
     let files = (|| {
         Some(LinuxFiles {
-            vmlinuz: key(&stdout, "vmlinuz")?,
-            vmlinux: key(&stdout, "vmlinux")?,
-            busybox: key(&stdout, "busybox")?,
-            kernel_deb: key(&stdout, "kernel_deb")?,
-            busybox_deb: key(&stdout, "busybox_deb")?,
+            vmlinuz: key(stdout, "vmlinuz")?,
+            vmlinux: key(stdout, "vmlinux")?,
+            busybox: key(stdout, "busybox")?,
+            kernel_deb: key(stdout, "kernel_deb")?,
+            busybox_deb: key(stdout, "busybox_deb")?,
         })
     })();
     match files {
-        Some(f) if out.status.success() && f.vmlinuz.is_file() && f.vmlinux.is_file() => Some(f),
+        Some(f) if run.status.success() && f.vmlinuz.is_file() && f.vmlinux.is_file() => Some(f),
         _ => {
-            let why = stderr
-                .lines()
-                .last()
-                .unwrap_or("no reason given")
-                .to_string();
+            let why = run.stderr.lines().last().unwrap_or("no reason given");
             assert!(
                 !ci(),
-                "{test}: fetch-linux.sh failed in CI ({}): {why}\n{stdout}\n{stderr}",
-                out.status
+                "{test}: fetch-linux.sh failed in CI ({}): {why}\n{stdout}\n{}",
+                run.status,
+                run.stderr
             );
             eprintln!("SKIPPED {test}: Debian's kernel packages cannot be had here ({why})");
             None
@@ -86,22 +78,14 @@ pub fn linux_or_skip(test: &str) -> Option<LinuxFiles> {
 /// Builds the initramfs with `scripts/build-initramfs.sh` (into `.cache/linux/`) and returns its
 /// path. Panics with the build output when that fails: a broken initramfs fails the test.
 pub fn initramfs() -> PathBuf {
-    let script = repo_root().join("scripts/build-initramfs.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "build-initramfs.sh failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    let p = key(&stdout, "initramfs").unwrap_or_default();
+    let run = ScriptRun::new("scripts/build-initramfs.sh");
+    run.assert_success("build-initramfs.sh");
+    let p = key(&run.stdout, "initramfs").unwrap_or_default();
     assert!(
         p.is_file(),
-        "build-initramfs.sh printed no initramfs\n{stdout}\n{stderr}"
+        "build-initramfs.sh printed no initramfs\n{}\n{}",
+        run.stdout,
+        run.stderr
     );
     p
 }

@@ -14,7 +14,7 @@
 
 mod vmm_support;
 
-use vmm_support::{kvm_or_skip, vmm_with_timeout, VmmRun, EXIT_CRASH, EXIT_POWEROFF};
+use vmm_support::{kvm_or_skip, run_linux, VmmRun, EXIT_CRASH, EXIT_POWEROFF};
 use xenkvm_tests::linux::{
     field_u64, initramfs, linux_or_skip, linux_pin_failure_report, run_linux_on_xen_with,
     xfs_vmap_alias_range, xfs_vmap_cmdline, xfs_vmap_result,
@@ -30,21 +30,7 @@ fn on_vmm(variant: &str, policy: &str) -> Option<(VmmRun, Vec<String>)> {
     let linux = linux_or_skip(&test)?;
     let initrd = initramfs();
     let cmdline = xfs_vmap_cmdline(variant);
-    let run = vmm_with_timeout(
-        &[
-            "run",
-            linux.vmlinuz.to_str().unwrap(),
-            "--initrd",
-            initrd.to_str().unwrap(),
-            "--mem",
-            "256",
-            "--policy",
-            policy,
-            "--cmdline",
-            &cmdline,
-        ],
-        600,
-    );
+    let run = run_linux(&linux.vmlinuz, &initrd, policy, &cmdline);
     eprintln!("{test}: status {:?} after {:.1?}", run.status, run.wall);
     let lines: Vec<String> = run.lines().iter().map(|l| l.to_string()).collect();
     // Not this test's subject, but worth seeing: user processes that died of a fault (real

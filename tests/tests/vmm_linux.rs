@@ -10,8 +10,8 @@
 
 mod vmm_support;
 
-use vmm_support::{kvm_or_skip, vmm_with_timeout, EXIT_POWEROFF};
-use xenkvm_tests::linux::{initramfs, linux_or_skip, result_lines, RESULT_PASS};
+use vmm_support::{kvm_or_skip, run_linux, EXIT_POWEROFF};
+use xenkvm_tests::linux::{initramfs, linux_or_skip, result_lines, CMDLINE, RESULT_PASS};
 
 fn summary_count(stderr: &str, key: &str) -> Option<u64> {
     stderr
@@ -29,21 +29,7 @@ fn boot(policy: &str) {
         return;
     };
     let initrd = initramfs();
-    let run = vmm_with_timeout(
-        &[
-            "run",
-            linux.vmlinuz.to_str().unwrap(),
-            "--initrd",
-            initrd.to_str().unwrap(),
-            "--mem",
-            "256",
-            "--policy",
-            policy,
-            "--cmdline",
-            "console=hvc0 earlyprintk=xen",
-        ],
-        600,
-    );
+    let run = run_linux(&linux.vmlinuz, &initrd, policy, CMDLINE);
     eprintln!("{test}: status {:?} after {:.1?}", run.status, run.wall);
     let lines = run.lines();
     assert!(

@@ -193,3 +193,23 @@ pub fn vmm_with_timeout(args: &[&str], secs: u32) -> VmmRun {
         wall: start.elapsed(),
     }
 }
+
+/// Boots Debian's Linux (`vmlinuz`, `initrd`) on the VMM as the Linux tests do: 256 MiB, the
+/// given `--policy` and kernel command line, killed after 600 s.
+pub fn run_linux(vmlinuz: &Path, initrd: &Path, policy: &str, cmdline: &str) -> VmmRun {
+    vmm_with_timeout(
+        &[
+            "run",
+            vmlinuz.to_str().expect("UTF-8 path"),
+            "--initrd",
+            initrd.to_str().expect("UTF-8 path"),
+            "--mem",
+            "256",
+            "--policy",
+            policy,
+            "--cmdline",
+            cmdline,
+        ],
+        600,
+    )
+}
