@@ -4,17 +4,17 @@
 //! memory is checked against Xen's `create_bounce_frame` / `do_iret` / `switch_to_kernel`.
 
 use crate::exit::{Action, Exit};
+use crate::hypercall::fake_domain::xen_domain;
 use crate::hypercall::Hypervisor;
 use crate::logging::EventLog;
-use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
-use crate::pv::xen_area::{self, port, XenLayout};
+use crate::pv::xen_area::port;
 use crate::pv::{flat_segment, CpuImage};
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::x86::{self as xen, TrapInfo};
 use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
 use pagetable_validator::Mfn;
-use pagetable_validator::{Policy, Validator};
+use pagetable_validator::{Policy, Rules};
 
 const MIB: u64 = 4;
 const FRAMES: u64 = MIB * 256;
@@ -28,10 +28,7 @@ const KERNEL_SP: u64 = 0xc000; // stack_switch stack: slots 8..11
 const HANDLER: u64 = 0x5_0000;
 
 fn domain() -> Hypervisor {
-    let l = XenLayout::new(FRAMES).unwrap();
-    let mut ram = GuestRam::new(MIB, Some((l.base_frame, l.nr_frames))).unwrap();
-    let m2p: Vec<u64> = (0..FRAMES).collect();
-    xen_area::build(&l, &ram, &m2p).unwrap();
+    let (mut ram, l, _, mut v) = xen_domain(FRAMES, MIB, Policy::Enforce, Rules::default());
     let p = _PAGE_PRESENT | _PAGE_RW;
     ram.write_u64_phys(L4 << 12, mk_pte(2, p));
     ram.write_u64_phys(2 << 12, mk_pte(3, p));
@@ -39,10 +36,6 @@ fn domain() -> Hypervisor {
     for s in 1..32 {
         ram.write_u64_phys((L1 << 12) + s * 8, mk_pte(DATA + s, p));
     }
-    let mut v = Validator::new(FRAMES, Policy::Enforce);
-    v.set_m2p(m2p);
-    v.set_xen_l4_slots(l.l4_slots(), l.ro_mpt_l4e());
-    v.share_xen_frame(Mfn(l.shared_info_mfn()));
     v.register_initial(&mut ram, Mfn(L4)).unwrap();
     let mut hv = Hypervisor::new(
         ram,

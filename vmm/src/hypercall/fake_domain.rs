@@ -31,11 +31,30 @@ pub fn rules() -> Rules {
     }
 }
 
+/// What every fake domain starts from: `mib` MiB of RAM (`nr` frames) with the Xen area beyond
+/// it, an identity M2P, and a validator under `policy`/`rules` that knows the Xen area (its L4
+/// slots and the shared-info frame). No guest tables yet.
+pub fn xen_domain(
+    nr: u64,
+    mib: u64,
+    policy: Policy,
+    rules: Rules,
+) -> (GuestRam, XenLayout, Vec<u64>, Validator) {
+    let xen = XenLayout::new(nr).expect("a Xen area for the domain");
+    let ram = GuestRam::new(mib, Some((xen.base_frame, xen.nr_frames))).expect("guest memory");
+    let m2p: Vec<u64> = (0..nr).collect();
+    xen_area::build(&xen, &ram, &m2p).expect("the Xen area builds");
+    let mut v = Validator::with_rules(nr, policy, rules);
+    v.set_xen_l4_slots(xen.l4_slots(), xen.ro_mpt_l4e());
+    v.share_xen_frame(Mfn(xen.shared_info_mfn()));
+    v.set_m2p(m2p.clone());
+    (ram, xen, m2p, v)
+}
+
 /// The domain's memory (tables and Xen area written), its Xen layout, its identity M2P and a
 /// validator that knows the Xen area; the initial tables are not registered yet.
 pub fn build(policy: Policy) -> (GuestRam, XenLayout, Vec<u64>, Validator) {
-    let xen = XenLayout::new(NR).expect("a Xen area for 4 MiB");
-    let ram = GuestRam::new(MEM_MIB, Some((xen.base_frame, xen.nr_frames))).expect("guest memory");
+    let (ram, xen, m2p, v) = xen_domain(NR, MEM_MIB, policy, rules());
     let table = |f: u64| _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | (f << 12);
     ram.write_u64_phys(L4 * PAGE_SIZE + 511 * 8, table(L3));
     ram.write_u64_phys(L3 * PAGE_SIZE + 510 * 8, table(L2));
@@ -54,12 +73,6 @@ pub fn build(policy: Policy) -> (GuestRam, XenLayout, Vec<u64>, Validator) {
             );
         }
     }
-    let mut v = Validator::with_rules(NR, policy, rules());
-    let m2p: Vec<u64> = (0..NR).collect();
-    xen_area::build(&xen, &ram, &m2p).expect("the Xen area builds");
-    v.set_xen_l4_slots(xen.l4_slots(), xen.ro_mpt_l4e());
-    v.share_xen_frame(Mfn(xen.shared_info_mfn()));
-    v.set_m2p(m2p.clone());
     (ram, xen, m2p, v)
 }
 

@@ -2,15 +2,15 @@
 //! 4.17.5's source (common/memory.c, arch/x86/mm.c, arch/x86/x86_64/mm.c), cited per test.
 
 use super::*;
+use crate::hypercall::fake_domain::{self, xen_domain};
 use crate::hypercall::{Ctx, Hypervisor, PREEMPT_BUDGET};
 use crate::logging::EventLog;
-use crate::memory::GuestRam;
 use crate::pv::cpuid::CpuidTable;
-use crate::pv::xen_area::{self, XenLayout};
+use crate::pv::xen_area::XenLayout;
 use pagetable_validator::abi::{domid, MmuUpdate};
 use pagetable_validator::pte::{mk_pte, _PAGE_PRESENT, _PAGE_RW};
 use pagetable_validator::Mfn;
-use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
+use pagetable_validator::Policy;
 
 const MIB: u64 = 4;
 const FRAMES: u64 = MIB * 256;
@@ -29,10 +29,7 @@ fn hv() -> Hypervisor {
 }
 
 fn hv_with(policy: Policy) -> Hypervisor {
-    let l = XenLayout::new(FRAMES).unwrap();
-    let mut ram = GuestRam::new(MIB, Some((l.base_frame, l.nr_frames))).unwrap();
-    let m2p: Vec<u64> = (0..FRAMES).collect();
-    xen_area::build(&l, &ram, &m2p).unwrap();
+    let (mut ram, l, _, mut v) = xen_domain(FRAMES, MIB, policy, fake_domain::rules());
     let p = _PAGE_PRESENT | _PAGE_RW;
     ram.write_u64_phys(L4 << 12, mk_pte(2, p));
     ram.write_u64_phys(2 << 12, mk_pte(3, p));
@@ -40,14 +37,6 @@ fn hv_with(policy: Policy) -> Hypervisor {
     for s in 1..16 {
         ram.write_u64_phys((L1 << 12) + s * 8, mk_pte(DATA + s, p));
     }
-    let rules = Rules {
-        l1_disallow: L1_DISALLOW_IO_PRIV,
-        ..Rules::default()
-    };
-    let mut v = Validator::with_rules(FRAMES, policy, rules);
-    v.set_m2p(m2p);
-    v.set_xen_l4_slots(l.l4_slots(), l.ro_mpt_l4e());
-    v.share_xen_frame(Mfn(l.shared_info_mfn()));
     v.register_initial(&mut ram, Mfn(L4)).unwrap();
     let log = EventLog::new(None).unwrap();
     Hypervisor::new(
