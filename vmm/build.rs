@@ -26,7 +26,7 @@ fn main() {
         "guest/build.rs",
         "guest/link.ld",
         "guest/.cargo/config.toml",
-        "pagetable-validator/src/abi.rs",
+        "pagetable-validator/src/abi",
         "pagetable-validator/src/pte.rs",
     ] {
         println!("cargo:rerun-if-changed={}", repo.join(p).display());

@@ -4,7 +4,7 @@
 //! The test is table-driven: every row pairs one of our values (a constant, a field
 //! offset or a field size) with a C expression over the headers. A generated C program
 //! prints each expression; every row whose value differs is listed in one failure.
-//! A second test parses `abi.rs` itself so that a constant or struct field added there
+//! A second test parses `abi/` itself so that a constant or struct field added there
 //! without a row here fails too (unless exempted below with a reason).
 
 use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInfo};
@@ -22,7 +22,7 @@ mod probe;
 use probe::{declared_in_abi_rs, header_value, mismatches, run_c, Check};
 
 /// Constants whose value the public headers do not carry, with the reason.
-/// These are the only names of `abi.rs` the layout test does not compare.
+/// These are the only names of `abi/` the layout test does not compare.
 const EXEMPT: &[(&str, &str)] = &[
     (
         "hypercall::STUB_SIZE",
@@ -89,6 +89,30 @@ macro_rules! consts {
     ($($ours:path => $c:expr),* $(,)?) => {
         vec![$(check!($ours, $c)),*]
     };
+}
+
+/// `tail_pad!(RustStruct, pad_field, "struct c_name", "c.last")`: our explicit padding field
+/// must fill exactly the C compiler's tail padding after `last`.
+macro_rules! tail_pad {
+    ($s:ident, $f:ident, $cs:expr, $last:expr) => {{
+        let end_last = format!(
+            "(offsetof({cs}, {l}) + sizeof((({cs} *)0)->{l}))",
+            cs = $cs,
+            l = $last
+        );
+        [
+            Check {
+                ours: format!("{}.{}@offset", stringify!($s), stringify!($f)),
+                c_expr: end_last.clone(),
+                value: offset_of!($s, $f) as i128,
+            },
+            Check {
+                ours: format!("{}.{}@size", stringify!($s), stringify!($f)),
+                c_expr: format!("(sizeof({}) - {})", $cs, end_last),
+                value: field_size(|s: &$s| &s.$f) as i128,
+            },
+        ]
+    }};
 }
 
 /// Size of a field, named through an accessor so no instance is needed.
@@ -872,6 +896,7 @@ fn layout_checks() -> Vec<Check> {
         v.extend(field!(MemoryReservation, extent_order, MR, "extent_order"));
         v.extend(field!(MemoryReservation, mem_flags, MR, "mem_flags"));
         v.extend(field!(MemoryReservation, domid, MR, "domid"));
+        v.extend(tail_pad!(MemoryReservation, _pad, MR, "domid"));
         v.extend(field!(MemoryExchange, input, ME, "in"));
         v.extend(field!(MemoryExchange, output, ME, "out"));
         v.extend(field!(MemoryExchange, nr_exchanged, ME, "nr_exchanged"));
@@ -891,6 +916,7 @@ fn layout_checks() -> Vec<Check> {
         ));
         v.extend(field!(MachphysMfnList, extent_start, ML, "extent_start"));
         v.extend(field!(MachphysMfnList, nr_extents, ML, "nr_extents"));
+        v.extend(tail_pad!(MachphysMfnList, _pad1, ML, "nr_extents"));
     }
     v.extend(field!(StartInfo, magic, SI, "magic"));
     v.extend(field!(StartInfo, nr_pages, SI, "nr_pages"));
@@ -1032,7 +1058,7 @@ fn layout_test_reports_every_mismatch() {
     let c_values = run_c(&checks, HEADER_VALUES, "selftest");
     assert!(mismatches(&checks, &c_values).is_empty());
 
-    // The old abi.rs had MARK_SUPER = 18 (that is FLUSH_CACHE_GLOBAL in the headers).
+    // The old abi had MARK_SUPER = 18 (that is FLUSH_CACHE_GLOBAL in the headers).
     checks[1].value = 18;
     checks[2].value = 21;
     checks[3].value += 8;
@@ -1043,13 +1069,13 @@ fn layout_test_reports_every_mismatch() {
     assert!(bad[2].contains("StartInfo.pt_base@offset"));
 }
 
-/// Adding a constant or field to abi.rs without a row here must fail.
+/// Adding a constant or field to abi/ without a row here must fail.
 #[test]
 fn every_abi_rs_item_is_checked() {
     let declared = declared_in_abi_rs();
     assert!(
         declared.len() > 150,
-        "parser found only {} items in abi.rs; has its layout changed?",
+        "parser found only {} items in abi/; has its layout changed?",
         declared.len()
     );
     let mut covered: BTreeSet<String> = all_checks()
@@ -1063,15 +1089,12 @@ fn every_abi_rs_item_is_checked() {
     let missing: Vec<_> = declared.difference(&covered).collect();
     assert!(
         missing.is_empty(),
-        "abi.rs items with no check in tests/tests/abi_layout.rs (add a row, or an \
+        "abi/ items with no check in tests/tests/abi_layout.rs (add a row, or an \
          EXEMPT entry with the reason): {missing:?}"
     );
-    // And no stale exemption: each names something abi.rs declares and no row checks.
+    // And no stale exemption: each names something abi/ declares and no row checks.
     for (name, _) in EXEMPT {
-        assert!(
-            declared.contains(*name),
-            "EXEMPT names {name}, not in abi.rs"
-        );
+        assert!(declared.contains(*name), "EXEMPT names {name}, not in abi/");
         assert!(
             !all_checks()
                 .iter()

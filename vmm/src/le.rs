@@ -1,4 +1,4 @@
-//! Little-endian fields of guest argument buffers the VMM reads by offset (the abi.rs offsets
+//! Little-endian fields of guest argument buffers the VMM reads by offset (the abi offsets
 //! of structures too small or too irregular for a repr(C) type). One copy for every hypercall.
 
 fn bytes<const N: usize>(b: &[u8], off: u64) -> [u8; N] {

@@ -276,7 +276,7 @@ impl GuestRam {
         Ok(())
     }
 
-    /// Reads a guest structure (an abi.rs type) at a guest-virtual address.
+    /// Reads a guest structure (an abi type) at a guest-virtual address.
     pub fn read_obj_virt<T: ByteValued + Default>(&self, cr3: u64, va: u64) -> Result<T, Fault> {
         let mut t = T::default();
         self.read_virt(cr3, va, t.as_mut_slice())?;

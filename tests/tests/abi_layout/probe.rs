@@ -1,6 +1,6 @@
 //! The C side of the ABI layout test: generates a probe program over Xen's headers,
 //! compiles it with the system `cc`, runs it, and compares its output with our rows.
-//! Also reads abi.rs to list what it declares (for the completeness test).
+//! Also reads abi/ to list what it declares (for the completeness test).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -76,7 +76,7 @@ fn headers_present() -> bool {
 }
 
 /// Fails (in CI and locally alike) when libxen-dev is missing: the layout test is
-/// the only thing standing between abi.rs and a silently wrong ABI.
+/// the only thing standing between abi/ and a silently wrong ABI.
 fn require_headers() {
     if headers_present() {
         return;
@@ -180,23 +180,47 @@ pub fn header_value(c_values: &BTreeMap<String, u64>, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("probe did not print {key}"))
 }
 
-/// Names declared in abi.rs: `module::CONST` / `CONST`, and `Struct.field`.
+/// Names declared in abi/: `module::CONST` / `CONST`, and `Struct.field`.
 pub fn declared_in_abi_rs() -> BTreeSet<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pagetable-validator/src/abi.rs");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pagetable-validator/src/abi");
     let mut names = BTreeSet::new();
-    let mut module: Option<String> = None;
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("abi/ entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        // abi/<m>.rs is module `m`; abi/mod.rs is the root, whose inline `pub mod`s name theirs.
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let file_module = (stem != "mod").then(|| stem.to_string());
+        declared_in(&text, file_module, &mut names);
+    }
+    names
+}
+
+/// The constants (`module::NAME`) and struct fields (`Struct.field`) one file of abi/ declares.
+fn declared_in(text: &str, file_module: Option<String>, names: &mut BTreeSet<String>) {
+    let mut module: Option<String> = file_module.clone();
     let mut strukt: Option<String> = None;
     for line in text.lines() {
         let t = line.trim();
         if let Some(rest) = line.strip_prefix("pub mod ") {
-            module = Some(rest.trim_end_matches(" {").trim().to_string());
+            if let Some(m) = rest.strip_suffix(" {") {
+                module = Some(m.trim().to_string());
+            }
         } else if let Some(rest) = line.strip_prefix("pub struct ") {
             strukt = Some(rest.trim_end_matches(" {").trim().to_string());
         } else if line.starts_with('}') {
-            module = None;
-            strukt = None;
+            // The end of an inline module (in mod.rs) or of a struct at the file's top level.
+            if strukt.take().is_none() {
+                module = file_module.clone();
+            }
         } else if let Some(rest) = t.strip_prefix("pub const ") {
             if rest.starts_with("fn ") {
                 continue;
@@ -211,5 +235,4 @@ pub fn declared_in_abi_rs() -> BTreeSet<String> {
             names.insert(format!("{s}.{field}"));
         }
     }
-    names
 }

@@ -182,7 +182,7 @@ impl Hypervisor {
         Ok(self.ram.read_virt(ctx.cr3, va, buf)?)
     }
 
-    /// A guest structure (an abi.rs type) at `va`.
+    /// A guest structure (an abi type) at `va`.
     fn guest_obj<T: ByteValued + Default>(&self, ctx: &Ctx, va: u64) -> Result<T, Access> {
         let mut t = T::default();
         self.guest_read(ctx, va, t.as_mut_slice())?;
