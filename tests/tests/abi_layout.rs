@@ -979,8 +979,23 @@ fn negative_checks() -> Vec<Check> {
     ]
 }
 
+/// Every name `Hypercall` gives is Xen's: `__HYPERVISOR_<name>` is its number.
+fn hypercall_name_checks() -> Vec<Check> {
+    (0..hypercall::NR_STUBS)
+        .filter_map(|nr| {
+            let name = hypercall::Hypercall::from_nr(nr).name()?;
+            Some(Check {
+                ours: format!("Hypercall::from_nr({nr}).name() = {name}"),
+                c_expr: format!("__HYPERVISOR_{name}"),
+                value: nr as i128,
+            })
+        })
+        .collect()
+}
+
 fn all_checks() -> Vec<Check> {
     let mut v = constant_checks();
+    v.extend(hypercall_name_checks());
     v.extend(negative_checks());
     v.extend(layout_checks());
     v

@@ -5,10 +5,10 @@
 //! Two families share the tag: the VMM's own records ([`VmmRecord`]) and the validator's
 //! events ([`OpRecord`], tagged by the validator's [`Op`]).
 
-use pagetable_validator::{Event, Op, Violation, XenMsg};
+use pagetable_validator::{Event, Op, Policy, Region, Violation, XenMsg};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Lists in an event record are cut at these lengths (`more_xen_log`, `more_violations`,
 /// `more_mappings` give the rest's size): a guest can make the validator report a frame mapped
@@ -36,14 +36,88 @@ impl From<VmmRecord> for LogRecord {
     }
 }
 
+/// The domain record: what `vmm run` built, as replay needs it to build the same validator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainRecord {
+    /// [`crate::logging::LOG_FORMAT`], set by `EventLog::domain`; absent in a log from before
+    /// formats were numbered.
+    #[serde(default)]
+    pub log_format: Option<u64>,
+    #[serde(default)]
+    pub kernel: String,
+    pub nr_frames: u64,
+    #[serde(deserialize_with = "policy")]
+    pub policy: Policy,
+    /// How pseudo-physical frames were laid over machine frames (absent in the fuzzer's logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2m: Option<P2mRecord>,
+    /// The command line as the guest got it (cut to `MAX_GUEST_CMDLINE - 1` bytes).
+    #[serde(default)]
+    pub cmdline: String,
+    /// The initial L4's mfn.
+    #[serde(default)]
+    pub l4: u64,
+    pub rules: RulesRecord,
+    pub regions: Vec<Region>,
+    /// The Xen area (absent in logs of domains without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xen: Option<XenAreaRecord>,
+}
+
+/// `--p2m`: `"identity"` or `{"shuffle": seed}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum P2mRecord {
+    Identity,
+    Shuffle(u64),
+}
+
+/// The validator's [`pagetable_validator::Rules`] as logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesRecord {
+    pub l1_disallow: u64,
+    pub linear_pt: bool,
+}
+
+impl From<pagetable_validator::Rules> for RulesRecord {
+    fn from(r: pagetable_validator::Rules) -> Self {
+        RulesRecord {
+            l1_disallow: r.l1_disallow,
+            linear_pt: r.linear_pt,
+        }
+    }
+}
+
+impl From<RulesRecord> for pagetable_validator::Rules {
+    fn from(r: RulesRecord) -> Self {
+        pagetable_validator::Rules {
+            l1_disallow: r.l1_disallow,
+            linear_pt: r.linear_pt,
+        }
+    }
+}
+
+/// The Xen area's entries in every L4 and its frames shared with the guest (see
+/// `XenLayout::replay_record`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XenAreaRecord {
+    pub l4_slots: Vec<u64>,
+    pub ro_mpt: u64,
+    pub shared: Vec<u64>,
+}
+
+/// The policy, with an error that says which field is wrong.
+fn policy<'de, D: Deserializer<'de>>(d: D) -> Result<Policy, D::Error> {
+    Policy::deserialize(d).map_err(|e| D::Error::custom(format!("bad policy: {e}")))
+}
+
 /// A record the VMM writes itself. Replay reads only what it replays; the other fields
 /// default when absent (hand-written test logs leave them out).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum VmmRecord {
-    /// Record 0: the domain (`nr_frames`, policy, rules, regions, Xen area, ...), checked
-    /// field by field by replay.
-    Domain(Map<String, Value>),
+    /// Record 0: the domain replay rebuilds (its sizes checked by replay before it allocates).
+    Domain(DomainRecord),
     /// The mfn -> pfn table from entry `start` on.
     M2p { start: u64, m2p: Vec<u64> },
     /// Contents of frames about to be validated.
@@ -271,7 +345,7 @@ pub fn explain(rec: &Value, err: &serde_json::Error) -> String {
     };
     let key = rec.as_object().and_then(|m| {
         m.iter()
-            .find(|(_, v)| unexpected_of(v) == unexpected)
+            .find(|(_, v)| is_unexpected(v, unexpected))
             .map(|(k, _)| k)
     });
     match key {
@@ -280,23 +354,18 @@ pub fn explain(rec: &Value, err: &serde_json::Error) -> String {
     }
 }
 
-/// How serde names a JSON value it did not expect (`serde::de::Unexpected`'s Display).
-fn unexpected_of(v: &Value) -> String {
+/// Whether `v` is the value serde names `unexpected` (`serde::de::Unexpected`'s Display:
+/// "integer `-1`", "string \"x\"", "floating point `1e+300`", ...). Floats match by kind:
+/// serde's float formatting is its own.
+fn is_unexpected(v: &Value, unexpected: &str) -> bool {
     match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean `{b}`"),
-        Value::Number(n) if n.is_f64() => {
-            // serde writes a float with a decimal point.
-            let mut f = n.as_f64().unwrap_or(0.0).to_string();
-            if f.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-                f.push_str(".0");
-            }
-            format!("floating point `{f}`")
-        }
-        Value::Number(n) => format!("integer `{n}`"),
-        Value::String(s) => format!("string {s:?}"),
-        Value::Array(_) => "sequence".into(),
-        Value::Object(_) => "map".into(),
+        Value::Null => unexpected == "null",
+        Value::Bool(b) => unexpected == format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => unexpected.starts_with("floating point `"),
+        Value::Number(n) => unexpected == format!("integer `{n}`"),
+        Value::String(s) => unexpected == format!("string {s:?}"),
+        Value::Array(_) => unexpected == "sequence",
+        Value::Object(_) => unexpected == "map",
     }
 }
 

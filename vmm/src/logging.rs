@@ -31,7 +31,7 @@
 //! Lines are written through a `BufWriter` that is flushed at every exit ([`EventLog::flush`]
 //! is called by the vCPU loop per exit, [`EventLog::finish`] and `Drop` at the end).
 
-use crate::log_record::{LogRecord, OpRecord, VmmRecord};
+use crate::log_record::{DomainRecord, LogRecord, OpRecord, VmmRecord};
 use crate::ratelimit::{RateLimiter, Verdict};
 use pagetable_validator::Event;
 use serde_json::{json, Value};
@@ -232,21 +232,17 @@ impl EventLog {
         });
     }
 
-    /// The domain record (`fields` + `event` and `log_format`), then the m2p in `m2p` records
-    /// of at most [`M2P_PER_RECORD`] entries. The command line is cut to what the guest got.
-    pub fn domain(&mut self, fields: Value, m2p: &[u64]) {
-        let Value::Object(mut m) = fields else {
-            unreachable!("the domain record's fields are an object")
-        };
-        m.insert("log_format".into(), json!(LOG_FORMAT));
-        if let Some(Value::String(c)) = m.get_mut("cmdline") {
-            let mut n = c.len().min(pagetable_validator::abi::MAX_GUEST_CMDLINE - 1);
-            while !c.is_char_boundary(n) {
-                n -= 1;
-            }
-            c.truncate(n);
+    /// The domain record (with `log_format` set), then the m2p in `m2p` records of at most
+    /// [`M2P_PER_RECORD`] entries. The command line is cut to what the guest got.
+    pub fn domain(&mut self, mut d: DomainRecord, m2p: &[u64]) {
+        d.log_format = Some(LOG_FORMAT);
+        let c = &mut d.cmdline;
+        let mut n = c.len().min(pagetable_validator::abi::MAX_GUEST_CMDLINE - 1);
+        while !c.is_char_boundary(n) {
+            n -= 1;
         }
-        self.record(VmmRecord::Domain(m));
+        c.truncate(n);
+        self.record(VmmRecord::Domain(d));
         for (i, chunk) in m2p.chunks(M2P_PER_RECORD).enumerate() {
             self.record(VmmRecord::M2p {
                 start: (i * M2P_PER_RECORD) as u64,

@@ -7,6 +7,7 @@ use crate::frame_map::FrameMap;
 use crate::hypercall::Hypervisor;
 use crate::loader::bzimage::{self, BzImageError, KernelFormat};
 use crate::loader::elf::{ElfError, KernelImage};
+use crate::log_record::{DomainRecord, P2mRecord};
 use crate::logging::{say, EventLog};
 use crate::pv::cpuid::CpuidTable;
 use crate::summary::Summary;
@@ -14,7 +15,6 @@ use crate::vcpu::{self, Outcome};
 use pagetable_validator::abi::sched;
 use pagetable_validator::Mfn;
 use pagetable_validator::{Policy, Rules, Validator, L1_DISALLOW_IO_PRIV};
-use serde_json::json;
 use std::borrow::Cow;
 use std::time::Instant;
 use thiserror::Error;
@@ -165,23 +165,30 @@ fn boot(args: &RunArgs) -> Result<ExitStatus, SetupError> {
     };
     let nr_frames = dom.ram.size() >> 12;
     let regions = dom.regions(img.xen.virt_kend);
-    log.domain(json!({
-        "kernel": name,
-        "nr_frames": nr_frames,
-        "policy": policy,
-        "p2m": match p2m { P2mMode::Identity => json!("identity"), P2mMode::Shuffle { seed } => json!({ "shuffle": seed }) },
-        "cmdline": cmdline,
-        "l4": dom.l4_mfn,
-        "xen": dom.xen.replay_record(),
-        "rules": { "l1_disallow": L1_DISALLOW_IO_PRIV, "linear_pt": Rules::default().linear_pt },
-        "regions": regions,
-    }), &dom.m2p);
     // We boot the guest as dom0 (SIF_PRIVILEGED | SIF_INITDOMAIN), like the conformance runs on
     // real Xen: a domain with I/O capabilities may use cache attributes in L1 entries.
     let rules = Rules {
         l1_disallow: L1_DISALLOW_IO_PRIV,
         ..Rules::default()
     };
+    log.domain(
+        DomainRecord {
+            log_format: None,
+            kernel: name.clone(),
+            nr_frames,
+            policy,
+            p2m: Some(match p2m {
+                P2mMode::Identity => P2mRecord::Identity,
+                P2mMode::Shuffle { seed } => P2mRecord::Shuffle(seed),
+            }),
+            cmdline: cmdline.to_string(),
+            l4: dom.l4_mfn,
+            rules: rules.into(),
+            regions: regions.clone(),
+            xen: Some(dom.xen.replay_record()),
+        },
+        &dom.m2p,
+    );
     let mut validator = Validator::with_rules(nr_frames, policy, rules);
     validator.set_m2p(dom.m2p.clone());
     validator.set_regions(regions);

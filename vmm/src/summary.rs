@@ -1,15 +1,15 @@
 //! Counters kept during a run and the summary printed at exit.
 
-use pagetable_validator::abi::hypercall as hc;
+use pagetable_validator::abi::hypercall::Hypercall;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 #[derive(Default, Debug, Clone)]
 pub struct Stats {
-    /// Hypercalls by number (multicall entries counted under their own number too); numbers
-    /// without a name ([`hc::name`]) in `other_hypercalls`.
-    pub hypercalls: BTreeMap<u64, u64>,
+    /// Hypercalls made (multicall entries counted under their own too); `Unknown` numbers are
+    /// only counted, in `other_hypercalls`, so a guest cannot grow the map.
+    pub hypercalls: BTreeMap<Hypercall, u64>,
     pub other_hypercalls: u64,
     /// Entries inside multicalls.
     pub multicall_entries: u64,
@@ -61,11 +61,10 @@ pub struct Stats {
 
 impl Stats {
     /// One finished hypercall `nr`.
-    pub fn count(&mut self, nr: u64) {
-        // Only named numbers get a key: a guest cannot grow the map.
-        match hc::name(nr) {
-            Some(_) => *self.hypercalls.entry(nr).or_default() += 1,
-            None => self.other_hypercalls += 1,
+    pub fn count(&mut self, call: Hypercall) {
+        match call {
+            Hypercall::Unknown(_) => self.other_hypercalls += 1,
+            known => *self.hypercalls.entry(known).or_default() += 1,
         }
     }
 
@@ -74,7 +73,7 @@ impl Stats {
         let mut v: Vec<(&'static str, u64)> = self
             .hypercalls
             .iter()
-            .filter_map(|(&nr, &n)| Some((hc::name(nr)?, n)))
+            .filter_map(|(&call, &n)| Some((call.name()?, n)))
             .collect();
         if self.other_hypercalls > 0 {
             v.push(("other", self.other_hypercalls));
@@ -167,12 +166,13 @@ impl fmt::Display for Summary<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pagetable_validator::abi::hypercall as hc;
 
     #[test]
     fn hypercalls_are_counted_by_number_and_printed_by_name() {
         let mut s = Stats::default();
         for nr in [hc::MMUEXT_OP, hc::MMU_UPDATE, hc::MMUEXT_OP, 99, 1 << 40] {
-            s.count(nr);
+            s.count(Hypercall::from_nr(nr));
         }
         assert_eq!(s.hypercalls.len(), 2, "unnamed numbers take no key");
         assert_eq!(

@@ -43,37 +43,115 @@ pub const STUB_SIZE: u64 = 32;
 /// Number of stubs that fit in the 4 KiB hypercall page.
 pub const NR_STUBS: u64 = 4096 / STUB_SIZE;
 
-/// Short name for logs and summaries; `None` for a number Xen 4.17 does not define here.
-pub fn name(nr: u64) -> Option<&'static str> {
-    Some(match nr {
-        SET_TRAP_TABLE => "set_trap_table",
-        MMU_UPDATE => "mmu_update",
-        SET_GDT => "set_gdt",
-        STACK_SWITCH => "stack_switch",
-        SET_CALLBACKS => "set_callbacks",
-        FPU_TASKSWITCH => "fpu_taskswitch",
-        SCHED_OP_COMPAT => "sched_op_compat",
-        PLATFORM_OP => "platform_op",
-        SET_DEBUGREG => "set_debugreg",
-        GET_DEBUGREG => "get_debugreg",
-        UPDATE_DESCRIPTOR => "update_descriptor",
-        MEMORY_OP => "memory_op",
-        MULTICALL => "multicall",
-        UPDATE_VA_MAPPING => "update_va_mapping",
-        SET_TIMER_OP => "set_timer_op",
-        XEN_VERSION => "xen_version",
-        CONSOLE_IO => "console_io",
-        GRANT_TABLE_OP => "grant_table_op",
-        VM_ASSIST => "vm_assist",
-        IRET => "iret",
-        VCPU_OP => "vcpu_op",
-        SET_SEGMENT_BASE => "set_segment_base",
-        MMUEXT_OP => "mmuext_op",
-        NMI_OP => "nmi_op",
-        SCHED_OP => "sched_op",
-        CALLBACK_OP => "callback_op",
-        EVENT_CHANNEL_OP => "event_channel_op",
-        PHYSDEV_OP => "physdev_op",
-        _ => return None,
-    })
+/// `hypercalls! { Variant = CONST, "name"; ... }`: the [`Hypercall`] enum and its three
+/// mappings from one list, so a number, its variant and its name cannot disagree.
+macro_rules! hypercalls {
+    ($($variant:ident = $nr:ident, $name:literal;)*) => {
+        /// A hypercall number as the guest gave it: one of xen.h's that this module names
+        /// (0..=37; Xen 4.17 also has tmem, argo, xenpmu, dm, hypfs and arch_N), or `Unknown`.
+        /// Made only by [`Hypercall::from_nr`], so `Unknown` never holds a defined number.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Hypercall {
+            $($variant,)*
+            Unknown(u64),
+        }
+
+        impl Hypercall {
+            pub const fn from_nr(nr: u64) -> Self {
+                match nr {
+                    $($nr => Hypercall::$variant,)*
+                    _ => Hypercall::Unknown(nr),
+                }
+            }
+
+            pub const fn nr(self) -> u64 {
+                match self {
+                    $(Hypercall::$variant => $nr,)*
+                    Hypercall::Unknown(nr) => nr,
+                }
+            }
+
+            /// Xen's name without `__HYPERVISOR_`, for logs and summaries; `None` for
+            /// `Unknown`.
+            pub const fn name(self) -> Option<&'static str> {
+                match self {
+                    $(Hypercall::$variant => Some($name),)*
+                    Hypercall::Unknown(_) => None,
+                }
+            }
+        }
+    };
+}
+
+hypercalls! {
+    SetTrapTable = SET_TRAP_TABLE, "set_trap_table";
+    MmuUpdate = MMU_UPDATE, "mmu_update";
+    SetGdt = SET_GDT, "set_gdt";
+    StackSwitch = STACK_SWITCH, "stack_switch";
+    SetCallbacks = SET_CALLBACKS, "set_callbacks";
+    FpuTaskswitch = FPU_TASKSWITCH, "fpu_taskswitch";
+    SchedOpCompat = SCHED_OP_COMPAT, "sched_op_compat";
+    PlatformOp = PLATFORM_OP, "platform_op";
+    SetDebugreg = SET_DEBUGREG, "set_debugreg";
+    GetDebugreg = GET_DEBUGREG, "get_debugreg";
+    UpdateDescriptor = UPDATE_DESCRIPTOR, "update_descriptor";
+    MemoryOp = MEMORY_OP, "memory_op";
+    Multicall = MULTICALL, "multicall";
+    UpdateVaMapping = UPDATE_VA_MAPPING, "update_va_mapping";
+    SetTimerOp = SET_TIMER_OP, "set_timer_op";
+    EventChannelOpCompat = EVENT_CHANNEL_OP_COMPAT, "event_channel_op_compat";
+    XenVersion = XEN_VERSION, "xen_version";
+    ConsoleIo = CONSOLE_IO, "console_io";
+    PhysdevOpCompat = PHYSDEV_OP_COMPAT, "physdev_op_compat";
+    GrantTableOp = GRANT_TABLE_OP, "grant_table_op";
+    VmAssist = VM_ASSIST, "vm_assist";
+    UpdateVaMappingOtherdomain = UPDATE_VA_MAPPING_OTHERDOMAIN, "update_va_mapping_otherdomain";
+    Iret = IRET, "iret";
+    VcpuOp = VCPU_OP, "vcpu_op";
+    SetSegmentBase = SET_SEGMENT_BASE, "set_segment_base";
+    MmuextOp = MMUEXT_OP, "mmuext_op";
+    XsmOp = XSM_OP, "xsm_op";
+    NmiOp = NMI_OP, "nmi_op";
+    SchedOp = SCHED_OP, "sched_op";
+    CallbackOp = CALLBACK_OP, "callback_op";
+    XenoprofOp = XENOPROF_OP, "xenoprof_op";
+    EventChannelOp = EVENT_CHANNEL_OP, "event_channel_op";
+    PhysdevOp = PHYSDEV_OP, "physdev_op";
+    HvmOp = HVM_OP, "hvm_op";
+    Sysctl = SYSCTL, "sysctl";
+    Domctl = DOMCTL, "domctl";
+    KexecOp = KEXEC_OP, "kexec_op";
+}
+
+impl core::fmt::Display for Hypercall {
+    /// `mmu_update`, or `hypercall 99` for an unnamed number.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "hypercall {}", self.nr()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_nr_and_nr_are_inverse_and_unknown_only_for_undefined_numbers() {
+        let mut named = 0;
+        for nr in (0..NR_STUBS).chain([u64::MAX, 1 << 32]) {
+            let h = Hypercall::from_nr(nr);
+            assert_eq!(h.nr(), nr);
+            match h {
+                Hypercall::Unknown(_) => assert!(h.name().is_none(), "{nr}"),
+                _ => named += 1,
+            }
+        }
+        // xen.h's 0..=37, less 11 (unused since the 3.0 update_descriptor change).
+        assert_eq!(named, 37);
+        assert_eq!(Hypercall::from_nr(11), Hypercall::Unknown(11));
+        assert_eq!(Hypercall::from_nr(MMUEXT_OP).to_string(), "mmuext_op");
+        assert_eq!(Hypercall::from_nr(99).to_string(), "hypercall 99");
+    }
 }

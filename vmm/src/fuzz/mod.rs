@@ -37,12 +37,12 @@ use inputs::Rng;
 use pagetable_validator::Mfn;
 
 use crate::hypercall::{Ctx, Hypervisor};
+use crate::log_record::DomainRecord;
 use crate::logging::{EventLog, Shared};
 use crate::tlb::Flush;
 use pagetable_validator::abi::hypercall as hc;
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::{PageType, Policy, Region};
-use serde_json::json;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -138,9 +138,18 @@ impl World {
             Box::new(std::io::sink()),
         );
         log.domain(
-            json!({ "kernel": "fuzz", "nr_frames": NR, "policy": policy, "cmdline": "",
-                "l4": L4, "xen": xen.replay_record(), "rules": { "l1_disallow": rules.l1_disallow, "linear_pt": rules.linear_pt },
-                "regions": regions }),
+            DomainRecord {
+                log_format: None,
+                kernel: "fuzz".into(),
+                nr_frames: NR,
+                policy,
+                p2m: None,
+                cmdline: String::new(),
+                l4: L4,
+                rules: rules.into(),
+                regions,
+                xen: Some(xen.replay_record()),
+            },
             &m2p,
         );
         let mut hv = fake_domain::hypervisor(ram, xen, v, log);
@@ -173,7 +182,7 @@ impl World {
     /// One hypercall as the guest's stub makes it, continuations included (the stub re-enters
     /// with the continuation's arguments, as vcpu/ arranges). Checks after every exit.
     fn hypercall(&mut self, nr: u64, args: [u64; 6]) -> Result<i64, FuzzError> {
-        self.what = format!("{}({nr}) {args:x?}", hc::name(nr).unwrap_or("other"));
+        self.what = format!("{}({nr}) {args:x?}", hc::Hypercall::from_nr(nr));
         let (mut nr, mut args) = (nr, args);
         for _ in 0..MAX_ROUNDS {
             let mut ctx = Ctx::new(self.cr3, KBASE + 0x20_0000);

@@ -118,7 +118,7 @@ impl Hypervisor {
         done: &mut u32,
         mut one: impl FnMut(&mut Self, &mut Ctx, T) -> i64,
     ) -> i64 {
-        let name = hc::name(nr).unwrap_or("batch");
+        let name = hc::Hypercall::from_nr(nr).name().unwrap_or("batch");
         let size = std::mem::size_of::<T>() as u64;
         for i in 0..count {
             let at = a[0].wrapping_add(i * size);

@@ -35,7 +35,8 @@ use crate::pv::{CpuImage, PvState, Vcpu};
 use crate::ratelimit::{BoundedSet, Seen};
 use crate::summary::Stats;
 use crate::tlb::{Flush, Tlb};
-use pagetable_validator::abi::{domid, errno, hypercall as hc};
+use pagetable_validator::abi::hypercall::Hypercall;
+use pagetable_validator::abi::{domid, errno};
 use pagetable_validator::Mfn;
 use pagetable_validator::Validator;
 use std::io::Write;
@@ -133,26 +134,23 @@ impl Ctx {
 }
 
 /// The last top-level hypercall, for crash reports.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct LastCall {
-    pub nr: u64,
+    pub call: Hypercall,
     pub args: [u64; 6],
     pub rc: i64,
 }
 
 impl std::fmt::Display for LastCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.call.name() {
+            Some(name) => write!(f, "{name}({})", self.call.nr())?,
+            None => write!(f, "{}", self.call)?,
+        }
         write!(
             f,
-            "{}({}) ({:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {}",
-            hc::name(self.nr).unwrap_or("other"),
-            self.nr,
-            self.args[0],
-            self.args[1],
-            self.args[2],
-            self.args[3],
-            self.args[4],
-            self.rc
+            " ({:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {}",
+            self.args[0], self.args[1], self.args[2], self.args[3], self.args[4], self.rc
         )
     }
 }
@@ -253,9 +251,13 @@ impl Hypervisor {
         if ctx.continuation.is_some() {
             self.stats.continuations += 1;
         } else {
-            self.stats.count(nr);
+            self.stats.count(Hypercall::from_nr(nr));
         }
-        let call = LastCall { nr, args, rc };
+        let call = LastCall {
+            call: Hypercall::from_nr(nr),
+            args,
+            rc,
+        };
         log::trace!("{call}");
         self.last = Some(call);
         rc
@@ -263,34 +265,35 @@ impl Hypervisor {
 
     /// Serves one call (top-level or a multicall entry); the caller counts it once finished.
     fn dispatch(&mut self, ctx: &mut Ctx, nr: u64, a: [u64; 6]) -> i64 {
-        match nr {
-            hc::MMU_UPDATE => self.mmu_update(ctx, a),
-            hc::UPDATE_VA_MAPPING => self.update_va_mapping(ctx, a[0], a[1], a[2]),
-            hc::MMUEXT_OP => self.mmuext_op(ctx, a),
-            hc::MULTICALL => self.multicall(ctx, a),
-            hc::MEMORY_OP => self.memory_op(ctx, a),
-            hc::CONSOLE_IO => self.console_io(ctx, a),
-            hc::SCHED_OP => self.sched_op(ctx, a[0], a[1]),
-            hc::SCHED_OP_COMPAT => self.sched_op_compat(ctx, a[0], a[1]),
-            hc::XEN_VERSION => self.xen_version(ctx, a[0], a[1]),
-            hc::SET_TRAP_TABLE => self.set_trap_table(ctx, a),
-            hc::SET_GDT => self.set_gdt(ctx, a[0], a[1]),
-            hc::STACK_SWITCH => self.stack_switch(a[0], a[1]),
-            hc::SET_CALLBACKS => self.set_callbacks(a),
-            hc::FPU_TASKSWITCH => self.fpu_taskswitch(a[0]),
-            hc::SET_DEBUGREG => self.set_debugreg(a[0], a[1]),
-            hc::GET_DEBUGREG => self.get_debugreg(a[0]),
-            hc::UPDATE_DESCRIPTOR => self.update_descriptor(ctx, a[0], a[1]),
-            hc::VM_ASSIST => self.vm_assist(a[0], a[1]),
-            hc::SET_SEGMENT_BASE => self.set_segment_base(a[0], a[1]),
-            hc::CALLBACK_OP => self.callback_op(ctx, a[0], a[1]),
-            hc::EVENT_CHANNEL_OP => self.event_channel_op(ctx, a[0], a[1]),
-            hc::EVENT_CHANNEL_OP_COMPAT => self.event_channel_op_compat(ctx, a[0]),
-            hc::VCPU_OP => self.vcpu_op(ctx, a[0], a[1], a[2]),
-            hc::SET_TIMER_OP => self.set_timer_op(a[0]),
-            hc::GRANT_TABLE_OP => self.grant_table_op(ctx, a),
-            hc::PHYSDEV_OP => self.physdev_op(ctx, a[0], a[1]),
-            hc::PLATFORM_OP => self.platform_op(ctx, a[0]),
+        use Hypercall as H;
+        match Hypercall::from_nr(nr) {
+            H::MmuUpdate => self.mmu_update(ctx, a),
+            H::UpdateVaMapping => self.update_va_mapping(ctx, a[0], a[1], a[2]),
+            H::MmuextOp => self.mmuext_op(ctx, a),
+            H::Multicall => self.multicall(ctx, a),
+            H::MemoryOp => self.memory_op(ctx, a),
+            H::ConsoleIo => self.console_io(ctx, a),
+            H::SchedOp => self.sched_op(ctx, a[0], a[1]),
+            H::SchedOpCompat => self.sched_op_compat(ctx, a[0], a[1]),
+            H::XenVersion => self.xen_version(ctx, a[0], a[1]),
+            H::SetTrapTable => self.set_trap_table(ctx, a),
+            H::SetGdt => self.set_gdt(ctx, a[0], a[1]),
+            H::StackSwitch => self.stack_switch(a[0], a[1]),
+            H::SetCallbacks => self.set_callbacks(a),
+            H::FpuTaskswitch => self.fpu_taskswitch(a[0]),
+            H::SetDebugreg => self.set_debugreg(a[0], a[1]),
+            H::GetDebugreg => self.get_debugreg(a[0]),
+            H::UpdateDescriptor => self.update_descriptor(ctx, a[0], a[1]),
+            H::VmAssist => self.vm_assist(a[0], a[1]),
+            H::SetSegmentBase => self.set_segment_base(a[0], a[1]),
+            H::CallbackOp => self.callback_op(ctx, a[0], a[1]),
+            H::EventChannelOp => self.event_channel_op(ctx, a[0], a[1]),
+            H::EventChannelOpCompat => self.event_channel_op_compat(ctx, a[0]),
+            H::VcpuOp => self.vcpu_op(ctx, a[0], a[1], a[2]),
+            H::SetTimerOp => self.set_timer_op(a[0]),
+            H::GrantTableOp => self.grant_table_op(ctx, a),
+            H::PhysdevOp => self.physdev_op(ctx, a[0], a[1]),
+            H::PlatformOp => self.platform_op(ctx, a[0]),
             _ => self.unsupported(ctx, nr, None),
         }
     }
@@ -311,12 +314,13 @@ impl Hypervisor {
             ));
         }
         let first = seen == Seen::New;
+        let call = Hypercall::from_nr(nr);
         let what = match sub {
-            Some(s) => format!("{} sub-command {s}", hc::name(nr).unwrap_or("other")),
+            Some(s) => format!("{call} sub-command {s}"),
             None => format!("hypercall {nr}"),
         };
         let why = format!("{what} not supported (reported once)");
-        let name = hc::name(nr).unwrap_or("hypercall");
+        let name = call.name().unwrap_or("hypercall");
         self.log.vmm_refusal(name, rc, &why, ctx.rip, first);
         rc
     }

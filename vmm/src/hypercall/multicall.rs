@@ -69,7 +69,7 @@ impl Hypervisor {
             }
             // Counted once, when the entry's call has finished.
             self.stats.multicall_entries += 1;
-            self.stats.count(op);
+            self.stats.count(hc::Hypercall::from_nr(op));
             if ctx.shutdown.is_some() {
                 break; // The domain is going away; Xen stops running its calls too.
             }

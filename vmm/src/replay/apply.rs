@@ -84,13 +84,13 @@ impl Replayer {
         let r = LogRecord::deserialize(&rec).map_err(|e| log_record::explain(&rec, &e))?;
         match std::mem::take(&mut self.phase) {
             Phase::Start => {
-                if !matches!(r, LogRecord::Vmm(VmmRecord::Domain(_))) {
+                let LogRecord::Vmm(VmmRecord::Domain(d)) = r else {
                     return Err(format!(
                         "the first record must be the domain record, not {ev:?}"
                     ));
-                }
+                };
                 self.phase = Phase::M2p {
-                    dom: domain(&rec)?,
+                    dom: domain(d)?,
                     m2p: Vec::new(),
                 };
                 Ok(())

@@ -4,6 +4,7 @@
 
 use super::apply::Replayer;
 use super::MAX_FRAMES;
+use crate::log_record::{DomainRecord, XenAreaRecord};
 use crate::logging::{LOG_FORMAT, MAX_LINE};
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::{Policy, Region, Rules, XEN_L4_SLOTS};
@@ -71,51 +72,28 @@ pub(super) struct XenArea {
     pub(super) shared: Vec<u64>,
 }
 
-fn xen_area(x: &Value) -> Result<Box<XenArea>, String> {
-    let list = array(x, "l4_slots")?;
-    if list.len() != XEN_L4_SLOTS {
-        return Err(format!(
-            "{} Xen L4 slots (Xen has {XEN_L4_SLOTS})",
-            list.len()
-        ));
-    }
-    let mut l4_slots = [0u64; XEN_L4_SLOTS];
-    for (s, e) in l4_slots.iter_mut().zip(list) {
-        *s = e.as_u64().ok_or("a Xen L4 slot is not a number")?;
-    }
-    let list = array(x, "shared")?;
-    if list.len() > XEN_L4_SLOTS {
+fn xen_area(x: XenAreaRecord) -> Result<Box<XenArea>, String> {
+    let l4_slots: [u64; XEN_L4_SLOTS] = x
+        .l4_slots
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("{} Xen L4 slots (Xen has {XEN_L4_SLOTS})", x.l4_slots.len()))?;
+    // Xen's own frames lie outside the domain's: any number, but a bounded count.
+    if x.shared.len() > XEN_L4_SLOTS {
         return Err(format!(
             "{} shared Xen frames (at most {XEN_L4_SLOTS})",
-            list.len()
+            x.shared.len()
         ));
-    }
-    let mut shared = Vec::with_capacity(list.len());
-    for f in list {
-        // Xen's own frames lie outside the domain's: any number (the count is bounded).
-        shared.push(f.as_u64().ok_or("a shared Xen frame is not a number")?);
     }
     Ok(Box::new(XenArea {
         l4_slots,
-        ro_mpt: num(x, "ro_mpt")?,
-        shared,
+        ro_mpt: x.ro_mpt,
+        shared: x.shared,
     }))
 }
 
 pub(super) fn get<'a>(v: &'a Value, k: &str) -> Result<&'a Value, String> {
     v.get(k).ok_or_else(|| format!("record lacks {k:?}"))
-}
-
-pub(super) fn num(v: &Value, k: &str) -> Result<u64, String> {
-    get(v, k)?
-        .as_u64()
-        .ok_or_else(|| format!("{k:?} is not an unsigned 64-bit number"))
-}
-
-pub(super) fn array<'a>(v: &'a Value, k: &str) -> Result<&'a Vec<Value>, String> {
-    get(v, k)?
-        .as_array()
-        .ok_or_else(|| format!("{k:?} is not an array"))
 }
 
 impl Replayer {
@@ -147,60 +125,40 @@ impl Replayer {
 }
 
 /// A domain record, with every size checked against what `vmm run` can produce.
-pub(super) fn domain(rec: &Value) -> Result<Domain, String> {
-    match rec.get("log_format").map(Value::as_u64) {
-        Some(Some(LOG_FORMAT)) => {}
+pub(super) fn domain(d: DomainRecord) -> Result<Domain, String> {
+    match d.log_format {
+        Some(LOG_FORMAT) => {}
         None => {
             return Err(format!(
                 "no log_format: written by an older vmm (this replay reads format {LOG_FORMAT}, with record numbers)"
             ))
         }
-        Some(x) => {
-            return Err(format!(
-                "log format {} (this replay reads format {LOG_FORMAT})",
-                x.map_or_else(|| "?".to_string(), |x| x.to_string())
-            ))
-        }
+        Some(x) => return Err(format!("log format {x} (this replay reads format {LOG_FORMAT})")),
     }
-    let nr = num(rec, "nr_frames")?;
+    let nr = d.nr_frames;
     if nr == 0 || nr > MAX_FRAMES {
         return Err(format!(
             "nr_frames {nr} out of range (1..={MAX_FRAMES}: vmm run builds at most 65536 MiB)"
         ));
     }
-    let policy: Policy = serde_json::from_value(get(rec, "policy")?.clone())
-        .map_err(|e| format!("bad policy: {e}"))?;
-    let r = get(rec, "rules")?;
-    let rules = Rules {
-        l1_disallow: num(r, "l1_disallow")?,
-        linear_pt: get(r, "linear_pt")?
-            .as_bool()
-            .ok_or("\"linear_pt\" is not a boolean")?,
-    };
-    let list = array(rec, "regions")?;
-    if list.len() > MAX_REGIONS {
-        return Err(format!("{} regions (at most {MAX_REGIONS})", list.len()));
+    if d.regions.len() > MAX_REGIONS {
+        return Err(format!(
+            "{} regions (at most {MAX_REGIONS})",
+            d.regions.len()
+        ));
     }
-    let mut regions = Vec::with_capacity(list.len());
-    for x in list {
-        let name = get(x, "name")?
-            .as_str()
-            .ok_or("region name is not a string")?;
-        if name.len() > MAX_NAME {
-            return Err(format!(
-                "region name of {} bytes (at most {MAX_NAME})",
-                name.len()
-            ));
-        }
-        regions.push(Region::new(name, num(x, "start")?, num(x, "end")?));
+    if let Some(r) = d.regions.iter().find(|r| r.name.len() > MAX_NAME) {
+        return Err(format!(
+            "region name of {} bytes (at most {MAX_NAME})",
+            r.name.len()
+        ));
     }
-    let xen = rec.get("xen").map(xen_area).transpose()?;
     Ok(Domain {
         nr,
-        policy,
-        rules,
-        regions,
-        xen,
+        policy: d.policy,
+        rules: d.rules.into(),
+        regions: d.regions,
+        xen: d.xen.map(xen_area).transpose()?,
     })
 }
 

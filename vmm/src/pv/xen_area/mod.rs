@@ -352,12 +352,12 @@ impl XenLayout {
 
     /// What replay needs of the Xen area (the domain record's `"xen"`): the L4 entries
     /// validation installs, the read-only M2P entry, and the frame Xen shares from the start.
-    pub fn replay_record(&self) -> serde_json::Value {
-        serde_json::json!({
-            "l4_slots": self.l4_slots(),
-            "ro_mpt": self.ro_mpt_l4e(),
-            "shared": [self.shared_info_mfn()],
-        })
+    pub fn replay_record(&self) -> crate::log_record::XenAreaRecord {
+        crate::log_record::XenAreaRecord {
+            l4_slots: self.l4_slots().to_vec(),
+            ro_mpt: self.ro_mpt_l4e(),
+            shared: vec![self.shared_info_mfn()],
+        }
     }
 }
 
