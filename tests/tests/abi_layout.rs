@@ -9,9 +9,9 @@
 
 use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInfo};
 use pagetable_validator::abi::{
-    self, console, domid, elfnote, errno, evtchn, gnttab, hypercall, memory, mmu, mmuext, physdev,
-    platform, sched, shinfo, sif, start_info_offset, uvmf, vcpuop, version, vmasst, xenfeat,
-    MmuUpdate, MmuextOp, MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo,
+    self, console, domid, elfnote, errno, evtchn, gnttab, hypercall, memory, mmu, mmuext, sched,
+    shinfo, sif, start_info_offset, uvmf, vcpuop, version, vmasst, xenfeat, MmuUpdate, MmuextOp,
+    MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo,
 };
 use pagetable_validator::pte;
 use std::collections::{BTreeMap, BTreeSet};
@@ -168,6 +168,21 @@ fn size_check(name: &str, c_type: &str, value: usize) -> Check {
         c_expr: format!("sizeof({c_type})"),
         value: value as i128,
     }
+}
+
+// One file per area of abi/ (after the macros, which they use).
+#[path = "abi_layout/physdev.rs"]
+mod physdev_checks;
+#[path = "abi_layout/platform.rs"]
+mod platform_checks;
+
+/// The areas' constant rows and layout rows.
+fn area_checks() -> (Vec<Check>, Vec<Check>) {
+    let mut constants = physdev_checks::constant_checks();
+    constants.extend(platform_checks::constant_checks());
+    let mut layouts = physdev_checks::layout_checks();
+    layouts.extend(platform_checks::layout_checks());
+    (constants, layouts)
 }
 
 fn constant_checks() -> Vec<Check> {
@@ -478,128 +493,6 @@ fn constant_checks() -> Vec<Check> {
         xenfeat::MEMORY_OP_VNODE_SUPPORTED => "XENFEAT_memory_op_vnode_supported",
         xenfeat::DIRECT_MAPPED => "XENFEAT_direct_mapped",
         xenfeat::NR_SUBMAPS => "XENFEAT_NR_SUBMAPS",
-        // physdev_op (physdev.h), platform_op (platform.h).
-        physdev::PHYSDEVOP_EOI => "PHYSDEVOP_eoi",
-        physdev::PHYSDEVOP_PIRQ_EOI_GMFN_V1 => "PHYSDEVOP_pirq_eoi_gmfn_v1",
-        physdev::PHYSDEVOP_PIRQ_EOI_GMFN_V2 => "PHYSDEVOP_pirq_eoi_gmfn_v2",
-        physdev::PHYSDEVOP_IRQ_STATUS_QUERY => "PHYSDEVOP_irq_status_query",
-        physdev::PHYSDEVOP_SET_IOPL => "PHYSDEVOP_set_iopl",
-        physdev::PHYSDEVOP_IRQ_UNMASK_NOTIFY => "PHYSDEVOP_IRQ_UNMASK_NOTIFY",
-        physdev::PHYSDEVOP_SET_IOBITMAP => "PHYSDEVOP_set_iobitmap",
-        physdev::PHYSDEVOP_APIC_READ => "PHYSDEVOP_apic_read",
-        physdev::PHYSDEVOP_APIC_WRITE => "PHYSDEVOP_apic_write",
-        physdev::PHYSDEVOP_ALLOC_IRQ_VECTOR => "PHYSDEVOP_alloc_irq_vector",
-        physdev::PHYSDEVOP_FREE_IRQ_VECTOR => "PHYSDEVOP_free_irq_vector",
-        physdev::PHYSDEVOP_MAP_PIRQ => "PHYSDEVOP_map_pirq",
-        physdev::PHYSDEVOP_UNMAP_PIRQ => "PHYSDEVOP_unmap_pirq",
-        physdev::PHYSDEVOP_MANAGE_PCI_ADD => "PHYSDEVOP_manage_pci_add",
-        physdev::PHYSDEVOP_MANAGE_PCI_REMOVE => "PHYSDEVOP_manage_pci_remove",
-        physdev::PHYSDEVOP_RESTORE_MSI => "PHYSDEVOP_restore_msi",
-        physdev::PHYSDEVOP_MANAGE_PCI_ADD_EXT => "PHYSDEVOP_manage_pci_add_ext",
-        physdev::PHYSDEVOP_SETUP_GSI => "PHYSDEVOP_setup_gsi",
-        physdev::PHYSDEVOP_GET_FREE_PIRQ => "PHYSDEVOP_get_free_pirq",
-        physdev::PHYSDEVOP_PCI_MMCFG_RESERVED => "PHYSDEVOP_pci_mmcfg_reserved",
-        physdev::PHYSDEVOP_PCI_DEVICE_ADD => "PHYSDEVOP_pci_device_add",
-        physdev::PHYSDEVOP_PCI_DEVICE_REMOVE => "PHYSDEVOP_pci_device_remove",
-        physdev::PHYSDEVOP_RESTORE_MSI_EXT => "PHYSDEVOP_restore_msi_ext",
-        physdev::PHYSDEVOP_DBGP_OP => "PHYSDEVOP_dbgp_op",
-        physdev::PHYSDEVOP_PREPARE_MSIX => "PHYSDEVOP_prepare_msix",
-        physdev::PHYSDEVOP_RELEASE_MSIX => "PHYSDEVOP_release_msix",
-        physdev::MAP_PIRQ_TYPE_MSI => "MAP_PIRQ_TYPE_MSI",
-        physdev::MAP_PIRQ_TYPE_GSI => "MAP_PIRQ_TYPE_GSI",
-        physdev::MAP_PIRQ_TYPE_MSI_SEG => "MAP_PIRQ_TYPE_MSI_SEG",
-        physdev::MAP_PIRQ_TYPE_MULTI_MSI => "MAP_PIRQ_TYPE_MULTI_MSI",
-        physdev::XENIRQSTAT_NEEDS_EOI => "XENIRQSTAT_needs_eoi",
-        physdev::XEN_PCI_DEV_VIRTFN => "XEN_PCI_DEV_VIRTFN",
-        physdev::XEN_PCI_DEV_PXM => "XEN_PCI_DEV_PXM",
-        physdev::XEN_PCI_MMCFG_RESERVED => "XEN_PCI_MMCFG_RESERVED",
-        physdev::IRQ_STATUS_QUERY_SIZE => "sizeof(struct physdev_irq_status_query)",
-        physdev::IRQ_STATUS_QUERY_FLAGS => "offsetof(struct physdev_irq_status_query, flags)",
-        physdev::SET_IOBITMAP_SIZE => "sizeof(struct physdev_set_iobitmap)",
-        physdev::SET_IOBITMAP_NR_PORTS => "offsetof(struct physdev_set_iobitmap, nr_ports)",
-        physdev::APIC_SIZE => "sizeof(struct physdev_apic)",
-        physdev::APIC_VALUE => "offsetof(struct physdev_apic, value)",
-        physdev::IRQ_SIZE => "sizeof(struct physdev_irq)",
-        physdev::IRQ_VECTOR => "offsetof(struct physdev_irq, vector)",
-        physdev::MAP_PIRQ_SIZE => "sizeof(struct physdev_map_pirq)",
-        physdev::MAP_PIRQ_TYPE => "offsetof(struct physdev_map_pirq, type)",
-        physdev::MAP_PIRQ_INDEX => "offsetof(struct physdev_map_pirq, index)",
-        physdev::MAP_PIRQ_PIRQ => "offsetof(struct physdev_map_pirq, pirq)",
-        physdev::MAP_PIRQ_BUS => "offsetof(struct physdev_map_pirq, bus)",
-        physdev::MAP_PIRQ_ENTRY_NR => "offsetof(struct physdev_map_pirq, entry_nr)",
-        physdev::MAP_PIRQ_TABLE_BASE => "offsetof(struct physdev_map_pirq, table_base)",
-        physdev::UNMAP_PIRQ_SIZE => "sizeof(struct physdev_unmap_pirq)",
-        physdev::UNMAP_PIRQ_PIRQ => "offsetof(struct physdev_unmap_pirq, pirq)",
-        physdev::MANAGE_PCI_SIZE => "sizeof(struct physdev_manage_pci)",
-        physdev::MANAGE_PCI_EXT_SIZE => "sizeof(struct physdev_manage_pci_ext)",
-        physdev::MANAGE_PCI_EXT_IS_EXTFN => "offsetof(struct physdev_manage_pci_ext, is_extfn)",
-        physdev::MANAGE_PCI_EXT_IS_VIRTFN => "offsetof(struct physdev_manage_pci_ext, is_virtfn)",
-        physdev::MANAGE_PCI_EXT_PHYSFN => "offsetof(struct physdev_manage_pci_ext, physfn)",
-        physdev::PCI_DEVICE_ADD_SIZE => "sizeof(struct physdev_pci_device_add)",
-        physdev::PCI_DEVICE_ADD_FLAGS => "offsetof(struct physdev_pci_device_add, flags)",
-        physdev::PCI_DEVICE_ADD_PHYSFN => "offsetof(struct physdev_pci_device_add, physfn)",
-        physdev::PCI_DEVICE_ADD_OPTARR => "offsetof(struct physdev_pci_device_add, optarr)",
-        physdev::PCI_DEVICE_SIZE => "sizeof(struct physdev_pci_device)",
-        physdev::SETUP_GSI_SIZE => "sizeof(struct physdev_setup_gsi)",
-        physdev::GET_FREE_PIRQ_SIZE => "sizeof(struct physdev_get_free_pirq)",
-        physdev::GET_FREE_PIRQ_PIRQ => "offsetof(struct physdev_get_free_pirq, pirq)",
-        physdev::PCI_MMCFG_RESERVED_SIZE => "sizeof(struct physdev_pci_mmcfg_reserved)",
-        physdev::PCI_MMCFG_RESERVED_FLAGS => "offsetof(struct physdev_pci_mmcfg_reserved, flags)",
-        physdev::DBGP_OP_SIZE => "sizeof(struct physdev_dbgp_op)",
-        platform::XENPF_INTERFACE_VERSION => "XENPF_INTERFACE_VERSION",
-        platform::XENPF_SETTIME32 => "XENPF_settime32",
-        platform::XENPF_SETTIME64 => "XENPF_settime64",
-        platform::XENPF_ADD_MEMTYPE => "XENPF_add_memtype",
-        platform::XENPF_DEL_MEMTYPE => "XENPF_del_memtype",
-        platform::XENPF_READ_MEMTYPE => "XENPF_read_memtype",
-        platform::XENPF_MICROCODE_UPDATE => "XENPF_microcode_update",
-        platform::XENPF_PLATFORM_QUIRK => "XENPF_platform_quirk",
-        platform::XENPF_EFI_RUNTIME_CALL => "XENPF_efi_runtime_call",
-        platform::XENPF_FIRMWARE_INFO => "XENPF_firmware_info",
-        platform::XENPF_ENTER_ACPI_SLEEP => "XENPF_enter_acpi_sleep",
-        platform::XENPF_CHANGE_FREQ => "XENPF_change_freq",
-        platform::XENPF_GETIDLETIME => "XENPF_getidletime",
-        platform::XENPF_SET_PROCESSOR_PMINFO => "XENPF_set_processor_pminfo",
-        platform::XENPF_GET_CPUINFO => "XENPF_get_cpuinfo",
-        platform::XENPF_GET_CPU_VERSION => "XENPF_get_cpu_version",
-        platform::XENPF_CPU_ONLINE => "XENPF_cpu_online",
-        platform::XENPF_CPU_OFFLINE => "XENPF_cpu_offline",
-        platform::XENPF_CPU_HOTADD => "XENPF_cpu_hotadd",
-        platform::XENPF_MEM_HOTADD => "XENPF_mem_hotadd",
-        platform::XENPF_CORE_PARKING => "XENPF_core_parking",
-        platform::XENPF_RESOURCE_OP => "XENPF_resource_op",
-        platform::XENPF_GET_SYMBOL => "XENPF_get_symbol",
-        platform::XEN_FW_DISK_INFO => "XEN_FW_DISK_INFO",
-        platform::XEN_FW_DISK_MBR_SIGNATURE => "XEN_FW_DISK_MBR_SIGNATURE",
-        platform::XEN_FW_VBEDDC_INFO => "XEN_FW_VBEDDC_INFO",
-        platform::XEN_FW_EFI_INFO => "XEN_FW_EFI_INFO",
-        platform::XEN_FW_KBD_SHIFT_FLAGS => "XEN_FW_KBD_SHIFT_FLAGS",
-        platform::XENPF_ACPI_SLEEP_EXTENDED => "XENPF_ACPI_SLEEP_EXTENDED",
-        platform::XEN_PCPU_FLAGS_ONLINE => "XEN_PCPU_FLAGS_ONLINE",
-        platform::XEN_PCPU_FLAGS_INVALID => "XEN_PCPU_FLAGS_INVALID",
-        platform::OP_SIZE => "sizeof(struct xen_platform_op)",
-        platform::OP_INTERFACE_VERSION => "offsetof(struct xen_platform_op, interface_version)",
-        platform::OP_U => "offsetof(struct xen_platform_op, u)",
-        platform::SETTIME32_NSECS => "offsetof(struct xenpf_settime32, nsecs)",
-        platform::SETTIME32_SYSTEM_TIME => "offsetof(struct xenpf_settime32, system_time)",
-        platform::SETTIME64_NSECS => "offsetof(struct xenpf_settime64, nsecs)",
-        platform::SETTIME64_MBZ => "offsetof(struct xenpf_settime64, mbz)",
-        platform::SETTIME64_SYSTEM_TIME => "offsetof(struct xenpf_settime64, system_time)",
-        platform::FIRMWARE_INFO_INDEX => "offsetof(struct xenpf_firmware_info, index)",
-        platform::FIRMWARE_INFO_U => "offsetof(struct xenpf_firmware_info, u)",
-        platform::ENTER_ACPI_SLEEP_SLEEP_STATE => "offsetof(struct xenpf_enter_acpi_sleep, sleep_state)",
-        platform::ENTER_ACPI_SLEEP_FLAGS => "offsetof(struct xenpf_enter_acpi_sleep, flags)",
-        platform::PCPUINFO_SIZE => "sizeof(struct xenpf_pcpuinfo)",
-        platform::PCPUINFO_MAX_PRESENT => "offsetof(struct xenpf_pcpuinfo, max_present)",
-        platform::PCPUINFO_FLAGS => "offsetof(struct xenpf_pcpuinfo, flags)",
-        platform::PCPUINFO_APIC_ID => "offsetof(struct xenpf_pcpuinfo, apic_id)",
-        platform::PCPUINFO_ACPI_ID => "offsetof(struct xenpf_pcpuinfo, acpi_id)",
-        platform::PCPU_VERSION_SIZE => "sizeof(struct xenpf_pcpu_version)",
-        platform::PCPU_VERSION_MAX_PRESENT => "offsetof(struct xenpf_pcpu_version, max_present)",
-        platform::PCPU_VERSION_VENDOR_ID => "offsetof(struct xenpf_pcpu_version, vendor_id)",
-        platform::PCPU_VERSION_FAMILY => "offsetof(struct xenpf_pcpu_version, family)",
-        platform::PCPU_VERSION_MODEL => "offsetof(struct xenpf_pcpu_version, model)",
-        platform::PCPU_VERSION_STEPPING => "offsetof(struct xenpf_pcpu_version, stepping)",
         // Domain ids (xen.h).
         domid::DOMID_SELF => "DOMID_SELF",
         domid::DOMID_IO => "DOMID_IO",
@@ -994,10 +887,13 @@ fn hypercall_name_checks() -> Vec<Check> {
 }
 
 fn all_checks() -> Vec<Check> {
+    let (area_constants, area_layouts) = area_checks();
     let mut v = constant_checks();
+    v.extend(area_constants);
     v.extend(hypercall_name_checks());
     v.extend(negative_checks());
     v.extend(layout_checks());
+    v.extend(area_layouts);
     v
 }
 
@@ -1052,11 +948,12 @@ fn abi_matches_libxen_dev_headers() {
         checks.len(),
         bad.join("\n  ")
     );
+    let (area_constants, area_layouts) = area_checks();
     println!(
         "abi_layout: {} values checked against libxen-dev ({} constants, {} layout rows)",
         checks.len(),
-        constant_checks().len(),
-        layout_checks().len()
+        constant_checks().len() + area_constants.len(),
+        layout_checks().len() + area_layouts.len()
     );
 }
 

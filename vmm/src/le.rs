@@ -14,10 +14,6 @@ pub fn u32_at(b: &[u8], off: u64) -> u32 {
     u32::from_le_bytes(bytes(b, off))
 }
 
-pub fn i32_at(b: &[u8], off: u64) -> i32 {
-    i32::from_le_bytes(bytes(b, off))
-}
-
 pub fn u64_at(b: &[u8], off: u64) -> u64 {
     u64::from_le_bytes(bytes(b, off))
 }
@@ -25,8 +21,4 @@ pub fn u64_at(b: &[u8], off: u64) -> u64 {
 pub fn put_u32(b: &mut [u8], off: u64, v: u32) {
     let o = off as usize;
     b[o..o + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-pub fn put_i32(b: &mut [u8], off: u64, v: i32) {
-    put_u32(b, off, v as u32);
 }

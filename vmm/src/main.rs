@@ -1,6 +1,7 @@
 //! `vmm`: boots Xen PV x86_64 kernels on KVM and serves Xen's PV MMU through the
 //! page-type validator. See `vmm run --help`.
 
+mod abi_union;
 mod arch;
 mod builder;
 mod cli;

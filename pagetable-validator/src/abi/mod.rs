@@ -103,11 +103,11 @@ pub mod memory;
 /// argument structures as byte offsets (`<STRUCT>_<FIELD>`, `<STRUCT>_SIZE`).
 pub mod gnttab;
 
-/// `physdev_op` (physdev.h): sub-ops, flags and argument layouts as byte offsets.
+/// `physdev_op` (physdev.h): sub-ops, flags and the argument structures.
 pub mod physdev;
 
-/// `platform_op` (platform.h): commands and the `xen_platform_op` layout as byte offsets
-/// (`U` is where the union starts; the sub-structures' offsets are within it).
+/// `platform_op` (platform.h): commands, flags, `struct xen_platform_op` and the members of
+/// its union that the VMM serves.
 pub mod platform;
 
 /// `XENFEAT_*` bit numbers (features.h).
@@ -408,6 +408,16 @@ mod byte_valued {
     use super::memory::{
         MachphysMapping, MachphysMfnList, MemoryExchange, MemoryMap, MemoryReservation,
     };
+    use super::physdev::{
+        PhysdevApic, PhysdevDbgpOp, PhysdevEoi, PhysdevGetFreePirq, PhysdevIrq,
+        PhysdevIrqStatusQuery, PhysdevManagePci, PhysdevManagePciExt, PhysdevMapPirq,
+        PhysdevPciDevice, PhysdevPciDeviceAdd, PhysdevPciMmcfgReserved, PhysdevPirqEoiGmfn,
+        PhysdevSetIobitmap, PhysdevSetupGsi, PhysdevUnmapPirq,
+    };
+    use super::platform::{
+        XenPlatformOp, XenpfEnterAcpiSleep, XenpfFirmwareInfo, XenpfPcpuVersion, XenpfPcpuinfo,
+        XenpfSettime32, XenpfSettime64,
+    };
     use super::x86::{CallbackRegister, IretContext, TrapInfo};
     use super::{MmuUpdate, MmuextOp, MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo};
     use vm_memory::ByteValued;
@@ -443,4 +453,54 @@ mod byte_valued {
     unsafe impl ByteValued for IretContext {}
     // SAFETY: repr(C), u16, u16, _pad: u32, u64; no implicit padding.
     unsafe impl ByteValued for CallbackRegister {}
+
+    // physdev.h
+    // SAFETY: repr(C), one u32.
+    unsafe impl ByteValued for PhysdevEoi {}
+    // SAFETY: repr(C), one u64.
+    unsafe impl ByteValued for PhysdevPirqEoiGmfn {}
+    // SAFETY: repr(C), two u32; no implicit padding.
+    unsafe impl ByteValued for PhysdevIrqStatusQuery {}
+    // SAFETY: repr(C), u64, u32, _pad: u32; no implicit padding.
+    unsafe impl ByteValued for PhysdevSetIobitmap {}
+    // SAFETY: repr(C), u64, two u32; no implicit padding.
+    unsafe impl ByteValued for PhysdevApic {}
+    // SAFETY: repr(C), two u32; no implicit padding.
+    unsafe impl ByteValued for PhysdevIrq {}
+    // SAFETY: repr(C), u16, _pad0: u16, six i32, _pad1: u32, u64; no implicit padding.
+    unsafe impl ByteValued for PhysdevMapPirq {}
+    // SAFETY: repr(C), u16, _pad: u16, i32; no implicit padding.
+    unsafe impl ByteValued for PhysdevUnmapPirq {}
+    // SAFETY: repr(C), two u8; no implicit padding.
+    unsafe impl ByteValued for PhysdevManagePci {}
+    // SAFETY: repr(C), u8, u8, _pad0: u16, two u32, u8, u8, _pad1: u16; no implicit padding.
+    unsafe impl ByteValued for PhysdevManagePciExt {}
+    // SAFETY: repr(C), u16, u8, u8, u32, u8, u8, _pad: u16; no implicit padding.
+    unsafe impl ByteValued for PhysdevPciDeviceAdd {}
+    // SAFETY: repr(C), u16, u8, u8; no implicit padding.
+    unsafe impl ByteValued for PhysdevPciDevice {}
+    // SAFETY: repr(C), i32, u8, u8, _pad: u16; no implicit padding.
+    unsafe impl ByteValued for PhysdevSetupGsi {}
+    // SAFETY: repr(C), i32, u32; no implicit padding.
+    unsafe impl ByteValued for PhysdevGetFreePirq {}
+    // SAFETY: repr(C), u64, u16, u8, u8, u32; no implicit padding.
+    unsafe impl ByteValued for PhysdevPciMmcfgReserved {}
+    // SAFETY: repr(C), u8, u8, PhysdevPciDevice (align 2, at offset 2); no implicit padding.
+    unsafe impl ByteValued for PhysdevDbgpOp {}
+
+    // platform.h
+    // SAFETY: repr(C), two u32, [u64; 16] (at offset 8); no implicit padding.
+    unsafe impl ByteValued for XenPlatformOp {}
+    // SAFETY: repr(C), two u32, u64; no implicit padding.
+    unsafe impl ByteValued for XenpfSettime32 {}
+    // SAFETY: repr(C), u64, two u32, u64; no implicit padding.
+    unsafe impl ByteValued for XenpfSettime64 {}
+    // SAFETY: repr(C), two u32, [u64; 4] (at offset 8); no implicit padding.
+    unsafe impl ByteValued for XenpfFirmwareInfo {}
+    // SAFETY: repr(C), two u16, two u32; no implicit padding.
+    unsafe impl ByteValued for XenpfEnterAcpiSleep {}
+    // SAFETY: repr(C), five u32.
+    unsafe impl ByteValued for XenpfPcpuinfo {}
+    // SAFETY: repr(C), two u32, [u8; 12], three u32 (at offset 20, aligned); no implicit padding.
+    unsafe impl ByteValued for XenpfPcpuVersion {}
 }

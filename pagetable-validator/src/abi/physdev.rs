@@ -1,4 +1,4 @@
-//! `physdev_op` (physdev.h): sub-ops, flags and argument layouts as byte offsets.
+//! `physdev_op` (physdev.h): sub-ops, flags and the argument structures.
 
 pub const PHYSDEVOP_EOI: u32 = 12;
 pub const PHYSDEVOP_PIRQ_EOI_GMFN_V1: u32 = 17;
@@ -37,36 +37,167 @@ pub const XEN_PCI_DEV_VIRTFN: u32 = 2;
 pub const XEN_PCI_DEV_PXM: u32 = 4;
 pub const XEN_PCI_MMCFG_RESERVED: u32 = 1;
 
-pub const IRQ_STATUS_QUERY_SIZE: u64 = 8;
-pub const IRQ_STATUS_QUERY_FLAGS: u64 = 4;
-pub const SET_IOBITMAP_SIZE: u64 = 16;
-pub const SET_IOBITMAP_NR_PORTS: u64 = 8;
-pub const APIC_SIZE: u64 = 16;
-pub const APIC_VALUE: u64 = 12;
-pub const IRQ_SIZE: u64 = 8;
-pub const IRQ_VECTOR: u64 = 4;
-pub const MAP_PIRQ_SIZE: u64 = 40;
-pub const MAP_PIRQ_TYPE: u64 = 4;
-pub const MAP_PIRQ_INDEX: u64 = 8;
-pub const MAP_PIRQ_PIRQ: u64 = 12;
-pub const MAP_PIRQ_BUS: u64 = 16;
-pub const MAP_PIRQ_ENTRY_NR: u64 = 24;
-pub const MAP_PIRQ_TABLE_BASE: u64 = 32;
-pub const UNMAP_PIRQ_SIZE: u64 = 8;
-pub const UNMAP_PIRQ_PIRQ: u64 = 4;
-pub const MANAGE_PCI_SIZE: u64 = 2;
-pub const MANAGE_PCI_EXT_SIZE: u64 = 16;
-pub const MANAGE_PCI_EXT_IS_EXTFN: u64 = 4;
-pub const MANAGE_PCI_EXT_IS_VIRTFN: u64 = 8;
-pub const MANAGE_PCI_EXT_PHYSFN: u64 = 12;
-pub const PCI_DEVICE_ADD_SIZE: u64 = 12;
-pub const PCI_DEVICE_ADD_FLAGS: u64 = 4;
-pub const PCI_DEVICE_ADD_PHYSFN: u64 = 8;
+/// Where `struct physdev_pci_device_add`'s `optarr[]` starts (a flexible array after the
+/// struct: `optarr[0]` is the proximity domain when `XEN_PCI_DEV_PXM` is set).
 pub const PCI_DEVICE_ADD_OPTARR: u64 = 12;
-pub const PCI_DEVICE_SIZE: u64 = 4;
-pub const SETUP_GSI_SIZE: u64 = 8;
-pub const GET_FREE_PIRQ_SIZE: u64 = 8;
-pub const GET_FREE_PIRQ_PIRQ: u64 = 4;
-pub const PCI_MMCFG_RESERVED_SIZE: u64 = 16;
-pub const PCI_MMCFG_RESERVED_FLAGS: u64 = 12;
-pub const DBGP_OP_SIZE: u64 = 6;
+
+/// `struct physdev_eoi`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevEoi {
+    pub irq: u32,
+}
+
+/// `struct physdev_pirq_eoi_gmfn`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevPirqEoiGmfn {
+    pub gmfn: u64,
+}
+
+/// `struct physdev_irq_status_query`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevIrqStatusQuery {
+    pub irq: u32,
+    pub flags: u32,
+}
+
+/// `struct physdev_set_iobitmap`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevSetIobitmap {
+    pub bitmap: u64,
+    pub nr_ports: u32,
+    pub _pad: u32,
+}
+
+/// `struct physdev_apic` (apic_read, apic_write).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevApic {
+    pub apic_physbase: u64,
+    pub reg: u32,
+    pub value: u32,
+}
+
+/// `struct physdev_irq` (alloc_irq_vector, free_irq_vector).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevIrq {
+    pub irq: u32,
+    pub vector: u32,
+}
+
+/// `struct physdev_map_pirq`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevMapPirq {
+    pub domid: u16,
+    pub _pad0: u16,
+    /// `type`.
+    pub ty: i32,
+    pub index: i32,
+    pub pirq: i32,
+    pub bus: i32,
+    pub devfn: i32,
+    pub entry_nr: i32,
+    pub _pad1: u32,
+    pub table_base: u64,
+}
+
+/// `struct physdev_unmap_pirq`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevUnmapPirq {
+    pub domid: u16,
+    pub _pad: u16,
+    pub pirq: i32,
+}
+
+/// `struct physdev_manage_pci` (manage_pci_add/remove; `struct physdev_restore_msi` has
+/// the same layout).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevManagePci {
+    pub bus: u8,
+    pub devfn: u8,
+}
+
+/// `struct physdev_manage_pci_ext`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevManagePciExt {
+    pub bus: u8,
+    pub devfn: u8,
+    pub _pad0: u16,
+    pub is_extfn: u32,
+    pub is_virtfn: u32,
+    /// `physfn.bus`, `physfn.devfn`.
+    pub physfn_bus: u8,
+    pub physfn_devfn: u8,
+    pub _pad1: u16,
+}
+
+/// `struct physdev_pci_device_add` without its `optarr[]` (see [`PCI_DEVICE_ADD_OPTARR`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevPciDeviceAdd {
+    pub seg: u16,
+    pub bus: u8,
+    pub devfn: u8,
+    pub flags: u32,
+    /// `physfn.bus`, `physfn.devfn`.
+    pub physfn_bus: u8,
+    pub physfn_devfn: u8,
+    pub _pad: u16,
+}
+
+/// `struct physdev_pci_device` (pci_device_remove, restore_msi_ext, prepare/release_msix).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevPciDevice {
+    pub seg: u16,
+    pub bus: u8,
+    pub devfn: u8,
+}
+
+/// `struct physdev_setup_gsi`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevSetupGsi {
+    pub gsi: i32,
+    pub triggering: u8,
+    pub polarity: u8,
+    pub _pad: u16,
+}
+
+/// `struct physdev_get_free_pirq`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevGetFreePirq {
+    /// `type`.
+    pub ty: i32,
+    pub pirq: u32,
+}
+
+/// `struct physdev_pci_mmcfg_reserved`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevPciMmcfgReserved {
+    pub address: u64,
+    pub segment: u16,
+    pub start_bus: u8,
+    pub end_bus: u8,
+    pub flags: u32,
+}
+
+/// `struct physdev_dbgp_op` (its union `u` has the one member `pci`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysdevDbgpOp {
+    pub op: u8,
+    pub bus: u8,
+    /// `u.pci`.
+    pub pci: PhysdevPciDevice,
+}

@@ -1,5 +1,5 @@
-//! `platform_op` (platform.h): commands and the `xen_platform_op` layout as byte offsets
-//! (`U` is where the union starts; the sub-structures' offsets are within it).
+//! `platform_op` (platform.h): commands, flags, `struct xen_platform_op` and the members of
+//! its union that the VMM serves.
 
 pub const XENPF_INTERFACE_VERSION: u32 = 0x0300_0001;
 pub const XENPF_SETTIME32: u32 = 17;
@@ -36,26 +36,76 @@ pub const XEN_PCPU_FLAGS_INVALID: u32 = 2;
 /// `ACPI_STATE_S3` (Xen's acpi headers; the sleep state the guest names).
 pub const ACPI_STATE_S3: u32 = 3;
 
-pub const OP_SIZE: u64 = 136;
-pub const OP_INTERFACE_VERSION: u64 = 4;
-pub const OP_U: u64 = 8;
-pub const SETTIME32_NSECS: u64 = 4;
-pub const SETTIME32_SYSTEM_TIME: u64 = 8;
-pub const SETTIME64_NSECS: u64 = 8;
-pub const SETTIME64_MBZ: u64 = 12;
-pub const SETTIME64_SYSTEM_TIME: u64 = 16;
-pub const FIRMWARE_INFO_INDEX: u64 = 4;
-pub const FIRMWARE_INFO_U: u64 = 8;
-pub const ENTER_ACPI_SLEEP_SLEEP_STATE: u64 = 4;
-pub const ENTER_ACPI_SLEEP_FLAGS: u64 = 8;
-pub const PCPUINFO_SIZE: u64 = 20;
-pub const PCPUINFO_MAX_PRESENT: u64 = 4;
-pub const PCPUINFO_FLAGS: u64 = 8;
-pub const PCPUINFO_APIC_ID: u64 = 12;
-pub const PCPUINFO_ACPI_ID: u64 = 16;
-pub const PCPU_VERSION_SIZE: u64 = 32;
-pub const PCPU_VERSION_MAX_PRESENT: u64 = 4;
-pub const PCPU_VERSION_VENDOR_ID: u64 = 8;
-pub const PCPU_VERSION_FAMILY: u64 = 20;
-pub const PCPU_VERSION_MODEL: u64 = 24;
-pub const PCPU_VERSION_STEPPING: u64 = 28;
+/// `struct xen_platform_op`. Xen copies it whole; its union `u` (128 bytes, 8-aligned) is
+/// kept as raw words because Rust has no safe unions: each command's member (the `Xenpf*`
+/// structs below) is copied out of, and written back at, the start of `u`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenPlatformOp {
+    pub cmd: u32,
+    pub interface_version: u32,
+    pub u: [u64; 16],
+}
+
+/// `struct xenpf_settime32`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenpfSettime32 {
+    pub secs: u32,
+    pub nsecs: u32,
+    pub system_time: u64,
+}
+
+/// `struct xenpf_settime64`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenpfSettime64 {
+    pub secs: u64,
+    pub nsecs: u32,
+    pub mbz: u32,
+    pub system_time: u64,
+}
+
+/// `struct xenpf_firmware_info`; its union `u` raw, as only `u.kbd_shift_flags` (a byte at
+/// its start) is ever written.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenpfFirmwareInfo {
+    /// `type`.
+    pub ty: u32,
+    pub index: u32,
+    pub u: [u64; 4],
+}
+
+/// `struct xenpf_enter_acpi_sleep`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenpfEnterAcpiSleep {
+    pub val_a: u16,
+    pub val_b: u16,
+    pub sleep_state: u32,
+    pub flags: u32,
+}
+
+/// `struct xenpf_pcpuinfo` (XENPF_get_cpuinfo).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenpfPcpuinfo {
+    pub xen_cpuid: u32,
+    pub max_present: u32,
+    pub flags: u32,
+    pub apic_id: u32,
+    pub acpi_id: u32,
+}
+
+/// `struct xenpf_pcpu_version` (XENPF_get_cpu_version).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenpfPcpuVersion {
+    pub xen_cpuid: u32,
+    pub max_present: u32,
+    pub vendor_id: [u8; 12],
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+}

@@ -15,10 +15,10 @@
 //! -ENODEV, `pci_mmcfg_reserved` -ENODEV (no MCFG), `dbgp_op` 0 (no debug port).
 
 use super::{err, handle_okay, Ctx, Hypervisor};
-use crate::le::{i32_at, put_i32, u32_at, u64_at};
 use pagetable_validator::abi::physdev::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use std::collections::BTreeSet;
+use vm_memory::ByteValued;
 
 /// `nr_irqs_gsi`: the legacy ISA IRQs, no IO-APIC.
 pub const NR_IRQS_GSI: i32 = 16;
@@ -141,8 +141,8 @@ impl Hypervisor {
             PHYSDEVOP_APIC_READ => {
                 // ioapic_guest_read: ioapic_physbase_to_id finds no IO-APIC: -EINVAL, and
                 // the structure is copied back unchanged.
-                let op: [u8; APIC_SIZE as usize] = match self.pd_read(ctx, arg, "apic_read") {
-                    Ok(b) => b,
+                let op: PhysdevApic = match self.pd_read(ctx, arg, "apic_read") {
+                    Ok(op) => op,
                     Err(rc) => return rc,
                 };
                 match self.pd_write(ctx, arg, &op, "apic_read") {
@@ -150,21 +150,17 @@ impl Hypervisor {
                     Err(rc) => rc,
                 }
             }
-            PHYSDEVOP_APIC_WRITE => {
-                match self.pd_read::<{ APIC_SIZE as usize }>(ctx, arg, "apic_write") {
-                    Ok(_) => err(errno::EINVAL),
-                    Err(rc) => rc,
-                }
-            }
+            PHYSDEVOP_APIC_WRITE => match self.pd_read::<PhysdevApic>(ctx, arg, "apic_write") {
+                Ok(_) => err(errno::EINVAL),
+                Err(rc) => rc,
+            },
             PHYSDEVOP_ALLOC_IRQ_VECTOR => {
                 // Xen's dummy: the vector is the IRQ.
-                let mut op: [u8; IRQ_SIZE as usize] =
-                    match self.pd_read(ctx, arg, "alloc_irq_vector") {
-                        Ok(b) => b,
-                        Err(rc) => return rc,
-                    };
-                let irq = i32_at(&op, 0);
-                put_i32(&mut op, IRQ_VECTOR, irq);
+                let mut op: PhysdevIrq = match self.pd_read(ctx, arg, "alloc_irq_vector") {
+                    Ok(op) => op,
+                    Err(rc) => return rc,
+                };
+                op.vector = op.irq;
                 match self.pd_write(ctx, arg, &op, "alloc_irq_vector") {
                     Ok(()) => 0,
                     Err(rc) => rc,
@@ -172,64 +168,58 @@ impl Hypervisor {
             }
             PHYSDEVOP_SET_IOBITMAP => self.pd_set_iobitmap(ctx, arg),
             PHYSDEVOP_MANAGE_PCI_ADD => {
-                match self.pd_read::<{ MANAGE_PCI_SIZE as usize }>(ctx, arg, "manage_pci_add") {
-                    Ok(op) => self.pd_pci_add(0, op[0], op[1], None),
+                match self.pd_read::<PhysdevManagePci>(ctx, arg, "manage_pci_add") {
+                    Ok(op) => self.pd_pci_add(0, op.bus, op.devfn, None),
                     Err(rc) => rc,
                 }
             }
             PHYSDEVOP_MANAGE_PCI_REMOVE => {
-                match self.pd_read::<{ MANAGE_PCI_SIZE as usize }>(ctx, arg, "manage_pci_remove") {
-                    Ok(op) => self.pd_pci_remove(0, op[0], op[1]),
+                match self.pd_read::<PhysdevManagePci>(ctx, arg, "manage_pci_remove") {
+                    Ok(op) => self.pd_pci_remove(0, op.bus, op.devfn),
                     Err(rc) => rc,
                 }
             }
             PHYSDEVOP_MANAGE_PCI_ADD_EXT => {
-                let op: [u8; MANAGE_PCI_EXT_SIZE as usize] =
-                    match self.pd_read(ctx, arg, "manage_pci_add_ext") {
-                        Ok(b) => b,
-                        Err(rc) => return rc,
-                    };
-                let extfn = u32_at(&op, MANAGE_PCI_EXT_IS_EXTFN);
-                let virtfn = u32_at(&op, MANAGE_PCI_EXT_IS_VIRTFN);
-                if extfn > 1 || virtfn > 1 {
+                let op: PhysdevManagePciExt = match self.pd_read(ctx, arg, "manage_pci_add_ext") {
+                    Ok(op) => op,
+                    Err(rc) => return rc,
+                };
+                if op.is_extfn > 1 || op.is_virtfn > 1 {
                     return err(errno::EINVAL);
                 }
-                let p = MANAGE_PCI_EXT_PHYSFN as usize;
-                let physfn = (virtfn == 1).then_some((op[p], op[p + 1]));
-                self.pd_pci_add(0, op[0], op[1], physfn)
+                let physfn = (op.is_virtfn == 1).then_some((op.physfn_bus, op.physfn_devfn));
+                self.pd_pci_add(0, op.bus, op.devfn, physfn)
             }
             PHYSDEVOP_PCI_DEVICE_ADD => {
-                let op: [u8; PCI_DEVICE_ADD_SIZE as usize] =
-                    match self.pd_read(ctx, arg, "pci_device_add") {
-                        Ok(b) => b,
-                        Err(rc) => return rc,
-                    };
-                let flags = u32_at(&op, PCI_DEVICE_ADD_FLAGS);
-                if flags & XEN_PCI_DEV_PXM != 0 {
+                let op: PhysdevPciDeviceAdd = match self.pd_read(ctx, arg, "pci_device_add") {
+                    Ok(op) => op,
+                    Err(rc) => return rc,
+                };
+                if op.flags & XEN_PCI_DEV_PXM != 0 {
                     // optarr[0], the proximity domain (one node here: NUMA_NO_NODE or 0).
                     let at = arg.wrapping_add(PCI_DEVICE_ADD_OPTARR);
-                    if let Err(rc) = self.pd_read::<4>(ctx, at, "pci_device_add") {
+                    if let Err(rc) = self.pd_read::<u32>(ctx, at, "pci_device_add") {
                         return rc;
                     }
                 }
-                let p = PCI_DEVICE_ADD_PHYSFN as usize;
-                let physfn = (flags & XEN_PCI_DEV_VIRTFN != 0).then_some((op[p], op[p + 1]));
-                let seg = u16::from_le_bytes([op[0], op[1]]);
-                self.pd_pci_add(seg, op[2], op[3], physfn)
+                let physfn = (op.flags & XEN_PCI_DEV_VIRTFN != 0)
+                    .then_some((op.physfn_bus, op.physfn_devfn));
+                self.pd_pci_add(op.seg, op.bus, op.devfn, physfn)
             }
             PHYSDEVOP_PCI_DEVICE_REMOVE => {
-                match self.pd_read::<{ PCI_DEVICE_SIZE as usize }>(ctx, arg, "pci_device_remove") {
-                    Ok(op) => self.pd_pci_remove(u16::from_le_bytes([op[0], op[1]]), op[2], op[3]),
+                match self.pd_read::<PhysdevPciDevice>(ctx, arg, "pci_device_remove") {
+                    Ok(op) => self.pd_pci_remove(op.seg, op.bus, op.devfn),
                     Err(rc) => rc,
                 }
             }
             PHYSDEVOP_RESTORE_MSI | PHYSDEVOP_RESTORE_MSI_EXT => {
                 let dev = if cmd == PHYSDEVOP_RESTORE_MSI {
-                    self.pd_read::<{ MANAGE_PCI_SIZE as usize }>(ctx, arg, "restore_msi")
-                        .map(|op| (0, op[0], op[1]))
+                    // struct physdev_restore_msi: the layout of physdev_manage_pci.
+                    self.pd_read::<PhysdevManagePci>(ctx, arg, "restore_msi")
+                        .map(|op| (0, op.bus, op.devfn))
                 } else {
-                    self.pd_read::<{ PCI_DEVICE_SIZE as usize }>(ctx, arg, "restore_msi_ext")
-                        .map(|op| (u16::from_le_bytes([op[0], op[1]]), op[2], op[3]))
+                    self.pd_read::<PhysdevPciDevice>(ctx, arg, "restore_msi_ext")
+                        .map(|op| (op.seg, op.bus, op.devfn))
                 };
                 match dev {
                     // pci_restore_msi_state of a device without MSI set up: nothing to do.
@@ -240,30 +230,29 @@ impl Hypervisor {
             }
             PHYSDEVOP_PREPARE_MSIX | PHYSDEVOP_RELEASE_MSIX => {
                 // pci_prepare_msix: no MSI-X capability in an absent device's config space.
-                match self.pd_read::<{ PCI_DEVICE_SIZE as usize }>(ctx, arg, "prepare_msix") {
+                match self.pd_read::<PhysdevPciDevice>(ctx, arg, "prepare_msix") {
                     Ok(_) => err(errno::ENODEV),
                     Err(rc) => rc,
                 }
             }
             PHYSDEVOP_PCI_MMCFG_RESERVED => {
-                let op: [u8; PCI_MMCFG_RESERVED_SIZE as usize] =
-                    match self.pd_read(ctx, arg, "pci_mmcfg_reserved") {
-                        Ok(b) => b,
-                        Err(rc) => return rc,
-                    };
-                if u32_at(&op, PCI_MMCFG_RESERVED_FLAGS) & !XEN_PCI_MMCFG_RESERVED != 0 {
+                let op: PhysdevPciMmcfgReserved = match self.pd_read(ctx, arg, "pci_mmcfg_reserved")
+                {
+                    Ok(op) => op,
+                    Err(rc) => return rc,
+                };
+                if op.flags & !XEN_PCI_MMCFG_RESERVED != 0 {
                     err(errno::EINVAL)
                 } else {
                     err(errno::ENODEV) // no MCFG region of that segment and bus range
                 }
             }
             PHYSDEVOP_SETUP_GSI => {
-                let op: [u8; SETUP_GSI_SIZE as usize] = match self.pd_read(ctx, arg, "setup_gsi") {
-                    Ok(b) => b,
+                let op: PhysdevSetupGsi = match self.pd_read(ctx, arg, "setup_gsi") {
+                    Ok(op) => op,
                     Err(rc) => return rc,
                 };
-                let gsi = i32_at(&op, 0);
-                if !(0..NR_IRQS_GSI).contains(&gsi) {
+                if !(0..NR_IRQS_GSI).contains(&op.gsi) {
                     return err(errno::EINVAL);
                 }
                 // mp_register_gsi without IO-APICs: programs the ELCR for a legacy IRQ (GSI 0
@@ -271,43 +260,51 @@ impl Hypervisor {
                 0
             }
             PHYSDEVOP_GET_FREE_PIRQ => {
-                let mut op: [u8; GET_FREE_PIRQ_SIZE as usize] =
-                    match self.pd_read(ctx, arg, "get_free_pirq") {
-                        Ok(b) => b,
-                        Err(rc) => return rc,
-                    };
-                let p = self.physdev.get_free_pirq(i32_at(&op, 0));
+                let mut op: PhysdevGetFreePirq = match self.pd_read(ctx, arg, "get_free_pirq") {
+                    Ok(op) => op,
+                    Err(rc) => return rc,
+                };
+                let p = self.physdev.get_free_pirq(op.ty);
                 if p < 0 {
                     return i64::from(p);
                 }
                 self.physdev.pirq_irq[p as usize] = PIRQ_ALLOCATED;
-                put_i32(&mut op, GET_FREE_PIRQ_PIRQ, p);
+                op.pirq = p as u32;
                 match self.pd_write(ctx, arg, &op, "get_free_pirq") {
                     Ok(()) => 0,
                     Err(rc) => rc,
                 }
             }
-            PHYSDEVOP_DBGP_OP => {
-                match self.pd_read::<{ DBGP_OP_SIZE as usize }>(ctx, arg, "dbgp_op") {
-                    Ok(_) => 0, // dbgp_op: no EHCI debug port
-                    Err(rc) => rc,
-                }
-            }
+            PHYSDEVOP_DBGP_OP => match self.pd_read::<PhysdevDbgpOp>(ctx, arg, "dbgp_op") {
+                Ok(_) => 0, // dbgp_op: no EHCI debug port
+                Err(rc) => rc,
+            },
             // PHYSDEVOP_free_irq_vector and unknown commands reach pci_physdev_op: -ENOSYS.
             _ => self.unsupported(ctx, hc::PHYSDEV_OP, Some(u64::from(cmd))),
         }
     }
 
-    fn pd_read<const N: usize>(&mut self, ctx: &Ctx, va: u64, what: &str) -> Result<[u8; N], i64> {
-        let mut b = [0u8; N];
-        match self.ram.read_virt(ctx.cr3, va, &mut b) {
-            Ok(()) => Ok(b),
-            Err(f) => Err(self.efault(ctx, "physdev_op", what, f)),
-        }
+    /// Reads an argument structure (an abi type) whole, as Xen's `copy_from_guest`.
+    fn pd_read<T: ByteValued + Default>(
+        &mut self,
+        ctx: &Ctx,
+        va: u64,
+        what: &str,
+    ) -> Result<T, i64> {
+        self.ram
+            .read_obj_virt(ctx.cr3, va)
+            .map_err(|f| self.efault(ctx, "physdev_op", what, f))
     }
 
-    fn pd_write(&mut self, ctx: &Ctx, va: u64, b: &[u8], what: &str) -> Result<(), i64> {
-        match self.write_guest(ctx.cr3, va, b) {
+    /// Writes an argument structure back whole (`copy_to_guest`).
+    fn pd_write<T: ByteValued>(
+        &mut self,
+        ctx: &Ctx,
+        va: u64,
+        op: &T,
+        what: &str,
+    ) -> Result<(), i64> {
+        match self.write_guest(ctx.cr3, va, op.as_slice()) {
             Ok(()) => Ok(()),
             Err(f) => Err(self.efault(ctx, "physdev_op", what, f)),
         }
@@ -316,11 +313,10 @@ impl Hypervisor {
     /// `PHYSDEVOP_eoi`: a pirq without info is -EINVAL; a known one is EOI'd (nothing is
     /// bound, so nothing happens).
     fn pd_eoi(&mut self, ctx: &Ctx, arg: u64) -> i64 {
-        let op: [u8; 4] = match self.pd_read(ctx, arg, "eoi") {
-            Ok(b) => b,
+        let irq = match self.pd_read::<PhysdevEoi>(ctx, arg, "eoi") {
+            Ok(op) => op.irq,
             Err(rc) => return rc,
         };
-        let irq = u32_at(&op, 0);
         if irq >= NR_PIRQS as u32 || self.physdev.is_free(irq as i32) {
             return err(errno::EINVAL);
         }
@@ -332,11 +328,10 @@ impl Hypervisor {
     /// page is only checked here (see the report). Xen writes it only for bound pirqs, of
     /// which there are none.
     fn pd_pirq_eoi_gmfn(&mut self, ctx: &Ctx, arg: u64, v1: bool) -> i64 {
-        let op: [u8; 8] = match self.pd_read(ctx, arg, "pirq_eoi_gmfn") {
-            Ok(b) => b,
+        let gmfn = match self.pd_read::<PhysdevPirqEoiGmfn>(ctx, arg, "pirq_eoi_gmfn") {
+            Ok(op) => op.gmfn,
             Err(rc) => return rc,
         };
-        let gmfn = u64_at(&op, 0);
         if !self.gnt_our_frame(gmfn) || !self.gnt_writable(gmfn) {
             return err(errno::EINVAL);
         }
@@ -353,16 +348,14 @@ impl Hypervisor {
     /// `PHYSDEVOP_irq_status_query`: any pirq below nr_pirqs needs an EOI
     /// (XENIRQSTAT_needs_eoi), none is shared.
     fn pd_irq_status_query(&mut self, ctx: &Ctx, arg: u64) -> i64 {
-        let mut op: [u8; IRQ_STATUS_QUERY_SIZE as usize] =
-            match self.pd_read(ctx, arg, "irq_status_query") {
-                Ok(b) => b,
-                Err(rc) => return rc,
-            };
-        let irq = i32_at(&op, 0);
-        if !(0..NR_PIRQS).contains(&irq) {
+        let mut op: PhysdevIrqStatusQuery = match self.pd_read(ctx, arg, "irq_status_query") {
+            Ok(op) => op,
+            Err(rc) => return rc,
+        };
+        if !(0..NR_PIRQS).contains(&(op.irq as i32)) {
             return err(errno::EINVAL);
         }
-        put_i32(&mut op, IRQ_STATUS_QUERY_FLAGS, XENIRQSTAT_NEEDS_EOI as i32);
+        op.flags = XENIRQSTAT_NEEDS_EOI;
         match self.pd_write(ctx, arg, &op, "irq_status_query") {
             Ok(()) => 0,
             Err(rc) => rc,
@@ -371,18 +364,15 @@ impl Hypervisor {
 
     /// `PHYSDEVOP_map_pirq`: the structure is copied back whole, whatever the result.
     fn pd_map_pirq(&mut self, ctx: &Ctx, arg: u64) -> i64 {
-        let mut op: [u8; MAP_PIRQ_SIZE as usize] = match self.pd_read(ctx, arg, "map_pirq") {
-            Ok(b) => b,
+        let mut op: PhysdevMapPirq = match self.pd_read(ctx, arg, "map_pirq") {
+            Ok(op) => op,
             Err(rc) => return rc,
         };
-        let dom = u16::from_le_bytes([op[0], op[1]]);
-        let mut ty = i32_at(&op, MAP_PIRQ_TYPE);
-        let index = i32_at(&op, MAP_PIRQ_INDEX);
-        let pirq_in = i32_at(&op, MAP_PIRQ_PIRQ);
-        let entry_nr = i32_at(&op, MAP_PIRQ_ENTRY_NR);
+        let (dom, mut ty, index, pirq_in, entry_nr) =
+            (op.domid, op.ty, op.index, op.pirq, op.entry_nr);
         match ty {
             MAP_PIRQ_TYPE_MSI_SEG => ty = MAP_PIRQ_TYPE_MSI,
-            MAP_PIRQ_TYPE_MULTI_MSI if u64_at(&op, MAP_PIRQ_TABLE_BASE) != 0 => {
+            MAP_PIRQ_TYPE_MULTI_MSI if op.table_base != 0 => {
                 return err(errno::EINVAL);
             }
             _ => {}
@@ -399,7 +389,7 @@ impl Hypervisor {
             }
         };
         if let Some(p) = pirq {
-            put_i32(&mut op, MAP_PIRQ_PIRQ, p);
+            op.pirq = p;
         }
         match self.pd_write(ctx, arg, &op, "map_pirq") {
             Ok(()) => rc,
@@ -505,15 +495,14 @@ impl Hypervisor {
 
     /// `PHYSDEVOP_unmap_pirq`.
     fn pd_unmap_pirq(&mut self, ctx: &Ctx, arg: u64) -> i64 {
-        let op: [u8; UNMAP_PIRQ_SIZE as usize] = match self.pd_read(ctx, arg, "unmap_pirq") {
-            Ok(b) => b,
+        let op: PhysdevUnmapPirq = match self.pd_read(ctx, arg, "unmap_pirq") {
+            Ok(op) => op,
             Err(rc) => return rc,
         };
-        let dom = u16::from_le_bytes([op[0], op[1]]);
-        if dom != domid::DOMID_SELF && dom != 0 {
+        if op.domid != domid::DOMID_SELF && op.domid != 0 {
             return err(errno::ESRCH);
         }
-        let pirq = i32_at(&op, UNMAP_PIRQ_PIRQ);
+        let pirq = op.pirq;
         if !(0..NR_PIRQS).contains(&pirq) || self.physdev.pirq_to_irq(pirq) <= 0 {
             return err(errno::EINVAL); // "pirq not mapped"
         }
@@ -524,12 +513,12 @@ impl Hypervisor {
     /// `PHYSDEVOP_set_iobitmap`: recorded; the I/O-permission check of emulated port I/O is
     /// Xen's `guest_io_okay` (pv/emul_priv_op.rs).
     fn pd_set_iobitmap(&mut self, ctx: &Ctx, arg: u64) -> i64 {
-        let op: [u8; SET_IOBITMAP_SIZE as usize] = match self.pd_read(ctx, arg, "set_iobitmap") {
-            Ok(b) => b,
+        let PhysdevSetIobitmap {
+            bitmap, nr_ports, ..
+        } = match self.pd_read(ctx, arg, "set_iobitmap") {
+            Ok(op) => op,
             Err(rc) => return rc,
         };
-        let bitmap = u64_at(&op, 0);
-        let nr_ports = u32_at(&op, SET_IOBITMAP_NR_PORTS);
         // guest_handle_okay(bitmap, IOBMP_BYTES): only the start is checked.
         let _ = IOBMP_BYTES;
         if !handle_okay(bitmap) || nr_ports > 65536 {

@@ -21,9 +21,11 @@
 //!   parking, resource_op, get_symbol): -ENOSYS, reported as unsupported.
 
 use super::{err, Ctx, Hypervisor};
-use crate::le::{put_u32, u32_at, u64_at};
+use crate::abi_union::member;
 use pagetable_validator::abi::platform::*;
 use pagetable_validator::abi::{errno, hypercall as hc};
+use std::mem::offset_of;
+use vm_memory::ByteValued;
 
 /// What `settime` told us: (seconds, nanoseconds, the system time they correspond to).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,57 +56,61 @@ pub fn cpu_family(eax: u32) -> (u32, u32, u32) {
 }
 
 impl Hypervisor {
-    /// `platform_op(op)`.
+    /// `platform_op(op)`: the op is copied whole, then the command's member of its union is
+    /// decoded (and written back at `u`'s offset).
     pub(super) fn platform_op(&mut self, ctx: &mut Ctx, uop: u64) -> i64 {
-        let mut op = [0u8; OP_SIZE as usize];
-        if let Err(f) = self.ram.read_virt(ctx.cr3, uop, &mut op) {
-            return self.efault(ctx, "platform_op", "xen_platform_op", f);
-        }
-        if u32_at(&op, OP_INTERFACE_VERSION) != XENPF_INTERFACE_VERSION {
+        let op: XenPlatformOp = match self.ram.read_obj_virt(ctx.cr3, uop) {
+            Ok(op) => op,
+            Err(f) => return self.efault(ctx, "platform_op", "xen_platform_op", f),
+        };
+        if op.interface_version != XENPF_INTERFACE_VERSION {
             return err(errno::EACCES);
         }
-        let cmd = u32_at(&op, 0);
-        let u = OP_U;
-        match cmd {
+        let u = ByteValued::as_slice(&op.u);
+        let u_at = uop.wrapping_add(offset_of!(XenPlatformOp, u) as u64);
+        match op.cmd {
             XENPF_SETTIME32 => {
+                let t: XenpfSettime32 = member(u);
                 self.platform.settime = Some(Settime {
-                    secs: u64::from(u32_at(&op, u)),
-                    nsecs: u32_at(&op, u + SETTIME32_NSECS),
-                    system_time: u64_at(&op, u + SETTIME32_SYSTEM_TIME),
+                    secs: u64::from(t.secs),
+                    nsecs: t.nsecs,
+                    system_time: t.system_time,
                 });
                 0
             }
             XENPF_SETTIME64 => {
-                if u32_at(&op, u + SETTIME64_MBZ) != 0 {
+                let t: XenpfSettime64 = member(u);
+                if t.mbz != 0 {
                     return err(errno::EINVAL);
                 }
                 self.platform.settime = Some(Settime {
-                    secs: u64_at(&op, u),
-                    nsecs: u32_at(&op, u + SETTIME64_NSECS),
-                    system_time: u64_at(&op, u + SETTIME64_SYSTEM_TIME),
+                    secs: t.secs,
+                    nsecs: t.nsecs,
+                    system_time: t.system_time,
                 });
                 0
             }
             XENPF_FIRMWARE_INFO => {
-                let ty = u32_at(&op, u);
-                let index = u32_at(&op, u + FIRMWARE_INFO_INDEX);
-                match ty {
+                let fw: XenpfFirmwareInfo = member(u);
+                match fw.ty {
                     XEN_FW_DISK_INFO | XEN_FW_DISK_MBR_SIGNATURE | XEN_FW_VBEDDC_INFO => {
                         err(errno::ESRCH)
                     }
                     XEN_FW_EFI_INFO => err(errno::ENOSYS),
-                    XEN_FW_KBD_SHIFT_FLAGS if index != 0 => err(errno::ESRCH),
+                    XEN_FW_KBD_SHIFT_FLAGS if fw.index != 0 => err(errno::ESRCH),
                     XEN_FW_KBD_SHIFT_FLAGS => {
-                        let at = uop.wrapping_add(u + FIRMWARE_INFO_U);
-                        self.pf_write(ctx, at, &[0], "firmware_info")
+                        // `u.kbd_shift_flags`, the first byte of the member's union: no key
+                        // held.
+                        let at = u_at.wrapping_add(offset_of!(XenpfFirmwareInfo, u) as u64);
+                        self.pf_write(ctx, at, &[0u8], "firmware_info")
                     }
                     _ => err(errno::EINVAL),
                 }
             }
             XENPF_ENTER_ACPI_SLEEP => {
-                let state = u32_at(&op, u + ENTER_ACPI_SLEEP_SLEEP_STATE);
-                let _extended = u32_at(&op, u + ENTER_ACPI_SLEEP_FLAGS) & XENPF_ACPI_SLEEP_EXTENDED;
-                if state == ACPI_STATE_S3 {
+                let sleep: XenpfEnterAcpiSleep = member(u);
+                let _extended = sleep.flags & XENPF_ACPI_SLEEP_EXTENDED;
+                if sleep.sleep_state == ACPI_STATE_S3 {
                     err(errno::EOPNOTSUPP)
                 } else {
                     // Extended: no sleep control/status registers; legacy: no PM1a block.
@@ -113,22 +119,20 @@ impl Hypervisor {
             }
             XENPF_CHANGE_FREQ | XENPF_GETIDLETIME => err(errno::ENOSYS),
             XENPF_GET_CPUINFO => {
-                let mut info = [0u8; PCPUINFO_SIZE as usize];
-                info.copy_from_slice(&op[u as usize..(u + PCPUINFO_SIZE) as usize]);
-                if u32_at(&info, 0) != 0 {
-                    put_u32(&mut info, PCPUINFO_FLAGS, XEN_PCPU_FLAGS_INVALID);
+                let mut info: XenpfPcpuinfo = member(u);
+                if info.xen_cpuid != 0 {
+                    info.flags = XEN_PCPU_FLAGS_INVALID;
                 } else {
-                    put_u32(&mut info, PCPUINFO_APIC_ID, 0);
-                    put_u32(&mut info, PCPUINFO_ACPI_ID, u32::MAX);
-                    put_u32(&mut info, PCPUINFO_FLAGS, XEN_PCPU_FLAGS_ONLINE);
+                    info.apic_id = 0;
+                    info.acpi_id = u32::MAX;
+                    info.flags = XEN_PCPU_FLAGS_ONLINE;
                 }
-                put_u32(&mut info, PCPUINFO_MAX_PRESENT, 0);
-                self.pf_write(ctx, uop.wrapping_add(u), &info, "get_cpuinfo")
+                info.max_present = 0;
+                self.pf_write(ctx, u_at, info.as_slice(), "get_cpuinfo")
             }
             XENPF_GET_CPU_VERSION => {
-                let mut ver = [0u8; PCPU_VERSION_SIZE as usize];
-                ver.copy_from_slice(&op[u as usize..(u + PCPU_VERSION_SIZE) as usize]);
-                let (vendor, fms) = if u32_at(&ver, 0) == 0 {
+                let mut ver: XenpfPcpuVersion = member(u);
+                let (vendor, fms) = if ver.xen_cpuid == 0 {
                     let l0 = self.cpuid.lookup(0, 0);
                     let mut v = [0u8; 12];
                     v[0..4].copy_from_slice(&l0[1].to_le_bytes());
@@ -138,15 +142,12 @@ impl Hypervisor {
                 } else {
                     ([0u8; 12], (0, 0, 0))
                 };
-                let vo = PCPU_VERSION_VENDOR_ID as usize;
-                ver[vo..vo + 12].copy_from_slice(&vendor);
-                put_u32(&mut ver, PCPU_VERSION_FAMILY, fms.0);
-                put_u32(&mut ver, PCPU_VERSION_MODEL, fms.1);
-                put_u32(&mut ver, PCPU_VERSION_STEPPING, fms.2);
-                put_u32(&mut ver, PCPU_VERSION_MAX_PRESENT, 0);
-                self.pf_write(ctx, uop.wrapping_add(u), &ver, "get_cpu_version")
+                ver.vendor_id = vendor;
+                (ver.family, ver.model, ver.stepping) = fms;
+                ver.max_present = 0;
+                self.pf_write(ctx, u_at, ver.as_slice(), "get_cpu_version")
             }
-            _ => self.unsupported(ctx, hc::PLATFORM_OP, Some(u64::from(cmd))),
+            cmd => self.unsupported(ctx, hc::PLATFORM_OP, Some(u64::from(cmd))),
         }
     }
 
@@ -165,11 +166,13 @@ mod tests {
     use crate::hypercall::testenv::{self, va, BUF};
 
     fn call(hv: &mut Hypervisor, cmd: u32, body: &[u8]) -> i64 {
-        let mut op = [0u8; OP_SIZE as usize];
-        op[0..4].copy_from_slice(&cmd.to_le_bytes());
-        op[4..8].copy_from_slice(&XENPF_INTERFACE_VERSION.to_le_bytes());
-        op[8..8 + body.len()].copy_from_slice(body);
-        hv.t_write(BUF, 0, &op);
+        let mut op = XenPlatformOp {
+            cmd,
+            interface_version: XENPF_INTERFACE_VERSION,
+            ..Default::default()
+        };
+        ByteValued::as_mut_slice(&mut op.u)[..body.len()].copy_from_slice(body);
+        hv.t_write(BUF, 0, op.as_slice());
         let mut ctx = testenv::ctx();
         hv.hypercall(&mut ctx, hc::PLATFORM_OP, [va(BUF, 0), 0, 0, 0, 0, 0])
     }
@@ -228,15 +231,22 @@ mod tests {
     fn cpuinfo_and_version_of_one_cpu() {
         let mut hv = testenv::hypervisor();
         assert_eq!(call(&mut hv, XENPF_GET_CPUINFO, &[0; 20]), 0);
-        let o = OP_U;
-        assert_eq!(hv.t_u32(BUF, o + PCPUINFO_FLAGS), XEN_PCPU_FLAGS_ONLINE);
-        assert_eq!(hv.t_u32(BUF, o + PCPUINFO_APIC_ID), 0);
-        assert_eq!(hv.t_u32(BUF, o + PCPUINFO_ACPI_ID), u32::MAX);
-        assert_eq!(hv.t_u32(BUF, o + PCPUINFO_MAX_PRESENT), 0);
+        let info = |hv: &Hypervisor| -> XenpfPcpuinfo {
+            member(&hv.t_read::<20>(BUF, offset_of!(XenPlatformOp, u) as u64))
+        };
+        let want = XenpfPcpuinfo {
+            xen_cpuid: 0,
+            max_present: 0,
+            flags: XEN_PCPU_FLAGS_ONLINE,
+            apic_id: 0,
+            acpi_id: u32::MAX,
+        };
+        assert_eq!(info(&hv), want);
         assert_eq!(call(&mut hv, XENPF_GET_CPUINFO, &[1, 0, 0, 0]), 0);
-        assert_eq!(hv.t_u32(BUF, o + PCPUINFO_FLAGS), XEN_PCPU_FLAGS_INVALID);
+        assert_eq!(info(&hv).flags, XEN_PCPU_FLAGS_INVALID);
         assert_eq!(call(&mut hv, XENPF_GET_CPU_VERSION, &[1, 0, 0, 0]), 0);
-        assert_eq!(hv.t_u32(BUF, o + PCPU_VERSION_FAMILY), 0);
+        let ver: XenpfPcpuVersion = member(&hv.t_read::<32>(BUF, 8));
+        assert_eq!((ver.xen_cpuid, ver.family), (1, 0));
         // Xen's get_cpu_family: family 6 model 0x55 stepping 4 from 0x00050654; family
         // 0xf + 0x0a from 0x00a60f12.
         assert_eq!(cpu_family(0x0005_0654), (6, 0x55, 4));

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::hypercall::testenv::{self, va, BUF};
+use std::mem::offset_of;
 
 fn call(hv: &mut Hypervisor, cmd: u32, arg: u64) -> i64 {
     let mut ctx = testenv::ctx();
@@ -11,15 +12,20 @@ fn call(hv: &mut Hypervisor, cmd: u32, arg: u64) -> i64 {
 
 /// map_pirq(dom, type, index, pirq) -> (rc, pirq field afterwards).
 fn map(hv: &mut Hypervisor, dom: u16, ty: i32, index: i32, pirq: i32) -> (i64, i32) {
-    let mut op = [0u8; 40];
-    op[0..2].copy_from_slice(&dom.to_le_bytes());
-    put_i32(&mut op, MAP_PIRQ_TYPE, ty);
-    put_i32(&mut op, MAP_PIRQ_INDEX, index);
-    put_i32(&mut op, MAP_PIRQ_PIRQ, pirq);
-    put_i32(&mut op, MAP_PIRQ_ENTRY_NR, 1);
-    hv.t_write(BUF, 0, &op);
+    let op = PhysdevMapPirq {
+        domid: dom,
+        ty,
+        index,
+        pirq,
+        entry_nr: 1,
+        ..Default::default()
+    };
+    hv.t_write(BUF, 0, op.as_slice());
     let rc = call(hv, PHYSDEVOP_MAP_PIRQ, va(BUF, 0));
-    (rc, hv.t_u32(BUF, MAP_PIRQ_PIRQ) as i32)
+    (
+        rc,
+        hv.t_u32(BUF, offset_of!(PhysdevMapPirq, pirq) as u64) as i32,
+    )
 }
 
 fn unmap(hv: &mut Hypervisor, pirq: i32) -> i64 {
@@ -121,7 +127,8 @@ fn msi_needs_a_device() {
         (-errno::ENODEV, -1)
     );
     // MULTI_MSI with a table base: -EINVAL before anything else.
-    hv.t_write(BUF, MAP_PIRQ_TABLE_BASE, &1u64.to_le_bytes());
+    let table_base = offset_of!(PhysdevMapPirq, table_base) as u64;
+    hv.t_write(BUF, table_base, &1u64.to_le_bytes());
     assert_eq!(
         call(&mut hv, PHYSDEVOP_MAP_PIRQ, va(BUF, 0)),
         -errno::EINVAL,
@@ -135,12 +142,13 @@ fn what_needs_hardware_fails_like_xen_without_it() {
     // apic_read/write: no IO-APIC at any physbase, -EINVAL; the value is left alone.
     hv.t_write(BUF, 0, &0xfec0_0000u64.to_le_bytes());
     hv.t_write(BUF, 8, &1u32.to_le_bytes());
-    hv.t_write(BUF, APIC_VALUE, &0x1234u32.to_le_bytes());
+    let value = offset_of!(PhysdevApic, value) as u64;
+    hv.t_write(BUF, value, &0x1234u32.to_le_bytes());
     assert_eq!(
         call(&mut hv, PHYSDEVOP_APIC_READ, va(BUF, 0)),
         -errno::EINVAL
     );
-    assert_eq!(hv.t_u32(BUF, APIC_VALUE), 0x1234);
+    assert_eq!(hv.t_u32(BUF, value), 0x1234);
     assert_eq!(
         call(&mut hv, PHYSDEVOP_APIC_WRITE, va(BUF, 0)),
         -errno::EINVAL
@@ -154,12 +162,13 @@ fn what_needs_hardware_fails_like_xen_without_it() {
         call(&mut hv, PHYSDEVOP_PREPARE_MSIX, va(BUF, 0x80)),
         -errno::ENODEV
     );
-    hv.t_write(BUF, 0x80 + PCI_MMCFG_RESERVED_FLAGS, &1u32.to_le_bytes());
+    let flags = 0x80 + offset_of!(PhysdevPciMmcfgReserved, flags) as u64;
+    hv.t_write(BUF, flags, &1u32.to_le_bytes());
     assert_eq!(
         call(&mut hv, PHYSDEVOP_PCI_MMCFG_RESERVED, va(BUF, 0x80)),
         -errno::ENODEV
     );
-    hv.t_write(BUF, 0x80 + PCI_MMCFG_RESERVED_FLAGS, &2u32.to_le_bytes());
+    hv.t_write(BUF, flags, &2u32.to_le_bytes());
     assert_eq!(
         call(&mut hv, PHYSDEVOP_PCI_MMCFG_RESERVED, va(BUF, 0x80)),
         -errno::EINVAL
