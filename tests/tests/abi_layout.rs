@@ -9,8 +9,8 @@
 
 use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInfo};
 use pagetable_validator::abi::{
-    self, console, domid, elfnote, errno, evtchn, gnttab, hypercall, memory, mmu, mmuext, sched,
-    shinfo, sif, start_info_offset, uvmf, vcpuop, version, vmasst, xenfeat, MmuUpdate, MmuextOp,
+    self, console, domid, elfnote, errno, evtchn, hypercall, memory, mmu, mmuext, sched, shinfo,
+    sif, start_info_offset, uvmf, vcpuop, version, vmasst, xenfeat, MmuUpdate, MmuextOp,
     MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo,
 };
 use pagetable_validator::pte;
@@ -168,21 +168,6 @@ fn size_check(name: &str, c_type: &str, value: usize) -> Check {
         c_expr: format!("sizeof({c_type})"),
         value: value as i128,
     }
-}
-
-// One file per area of abi/ (after the macros, which they use).
-#[path = "abi_layout/physdev.rs"]
-mod physdev_checks;
-#[path = "abi_layout/platform.rs"]
-mod platform_checks;
-
-/// The areas' constant rows and layout rows.
-fn area_checks() -> (Vec<Check>, Vec<Check>) {
-    let mut constants = physdev_checks::constant_checks();
-    constants.extend(platform_checks::constant_checks());
-    let mut layouts = physdev_checks::layout_checks();
-    layouts.extend(platform_checks::layout_checks());
-    (constants, layouts)
 }
 
 fn constant_checks() -> Vec<Check> {
@@ -408,83 +393,6 @@ fn constant_checks() -> Vec<Check> {
         version::XENVER_COMMANDLINE => "XENVER_commandline",
         version::XENVER_BUILD_ID => "XENVER_build_id",
         version::EXTRAVERSION_LEN => "XEN_EXTRAVERSION_LEN",
-        // grant_table_op (grant_table.h).
-        gnttab::GNTTABOP_MAP_GRANT_REF => "GNTTABOP_map_grant_ref",
-        gnttab::GNTTABOP_UNMAP_GRANT_REF => "GNTTABOP_unmap_grant_ref",
-        gnttab::GNTTABOP_SETUP_TABLE => "GNTTABOP_setup_table",
-        gnttab::GNTTABOP_DUMP_TABLE => "GNTTABOP_dump_table",
-        gnttab::GNTTABOP_TRANSFER => "GNTTABOP_transfer",
-        gnttab::GNTTABOP_COPY => "GNTTABOP_copy",
-        gnttab::GNTTABOP_QUERY_SIZE => "GNTTABOP_query_size",
-        gnttab::GNTTABOP_UNMAP_AND_REPLACE => "GNTTABOP_unmap_and_replace",
-        gnttab::GNTTABOP_SET_VERSION => "GNTTABOP_set_version",
-        gnttab::GNTTABOP_GET_STATUS_FRAMES => "GNTTABOP_get_status_frames",
-        gnttab::GNTTABOP_GET_VERSION => "GNTTABOP_get_version",
-        gnttab::GNTTABOP_SWAP_GRANT_REF => "GNTTABOP_swap_grant_ref",
-        gnttab::GNTTABOP_CACHE_FLUSH => "GNTTABOP_cache_flush",
-        gnttab::GNTMAP_DEVICE_MAP => "GNTMAP_device_map",
-        gnttab::GNTMAP_HOST_MAP => "GNTMAP_host_map",
-        gnttab::GNTMAP_READONLY => "GNTMAP_readonly",
-        gnttab::GNTCOPY_SOURCE_GREF => "GNTCOPY_source_gref",
-        gnttab::GNTCOPY_DEST_GREF => "GNTCOPY_dest_gref",
-        gnttab::GNTTAB_CACHE_CLEAN => "GNTTAB_CACHE_CLEAN",
-        gnttab::GNTTAB_CACHE_INVAL => "GNTTAB_CACHE_INVAL",
-        gnttab::GNTTAB_CACHE_SOURCE_GREF => "GNTTAB_CACHE_SOURCE_GREF",
-        gnttab::GTF_PERMIT_ACCESS => "GTF_permit_access",
-        gnttab::GTF_TYPE_MASK => "GTF_type_mask",
-        gnttab::GTF_READONLY => "GTF_readonly",
-        gnttab::GTF_SUB_PAGE => "GTF_sub_page",
-        gnttab::GTF_TRANSITIVE => "GTF_transitive",
-        gnttab::GTF_READING => "GTF_reading",
-        gnttab::GTF_WRITING => "GTF_writing",
-        gnttab::GNTTAB_NR_RESERVED_ENTRIES => "GNTTAB_NR_RESERVED_ENTRIES",
-        gnttab::ENTRY_V1_SIZE => "sizeof(grant_entry_v1_t)",
-        gnttab::ENTRY_V2_SIZE => "sizeof(grant_entry_v2_t)",
-        gnttab::STATUS_SIZE => "sizeof(grant_status_t)",
-        gnttab::MAP_GRANT_REF_SIZE => "sizeof(struct gnttab_map_grant_ref)",
-        gnttab::MAP_GRANT_REF_FLAGS => "offsetof(struct gnttab_map_grant_ref, flags)",
-        gnttab::MAP_GRANT_REF_REF => "offsetof(struct gnttab_map_grant_ref, ref)",
-        gnttab::MAP_GRANT_REF_DOM => "offsetof(struct gnttab_map_grant_ref, dom)",
-        gnttab::MAP_GRANT_REF_STATUS => "offsetof(struct gnttab_map_grant_ref, status)",
-        gnttab::UNMAP_GRANT_REF_SIZE => "sizeof(struct gnttab_unmap_grant_ref)",
-        gnttab::UNMAP_GRANT_REF_HANDLE => "offsetof(struct gnttab_unmap_grant_ref, handle)",
-        gnttab::UNMAP_GRANT_REF_STATUS => "offsetof(struct gnttab_unmap_grant_ref, status)",
-        gnttab::UNMAP_AND_REPLACE_SIZE => "sizeof(struct gnttab_unmap_and_replace)",
-        gnttab::UNMAP_AND_REPLACE_HANDLE => "offsetof(struct gnttab_unmap_and_replace, handle)",
-        gnttab::UNMAP_AND_REPLACE_STATUS => "offsetof(struct gnttab_unmap_and_replace, status)",
-        gnttab::SETUP_TABLE_SIZE => "sizeof(struct gnttab_setup_table)",
-        gnttab::SETUP_TABLE_NR_FRAMES => "offsetof(struct gnttab_setup_table, nr_frames)",
-        gnttab::SETUP_TABLE_STATUS => "offsetof(struct gnttab_setup_table, status)",
-        gnttab::SETUP_TABLE_FRAME_LIST => "offsetof(struct gnttab_setup_table, frame_list)",
-        gnttab::TRANSFER_SIZE => "sizeof(struct gnttab_transfer)",
-        gnttab::TRANSFER_DOMID => "offsetof(struct gnttab_transfer, domid)",
-        gnttab::TRANSFER_STATUS => "offsetof(struct gnttab_transfer, status)",
-        gnttab::COPY_SIZE => "sizeof(struct gnttab_copy)",
-        gnttab::COPY_SOURCE => "offsetof(struct gnttab_copy, source)",
-        gnttab::COPY_DEST => "offsetof(struct gnttab_copy, dest)",
-        gnttab::COPY_PTR_DOMID => "offsetof(struct gnttab_copy_ptr, domid)",
-        gnttab::COPY_PTR_OFFSET => "offsetof(struct gnttab_copy_ptr, offset)",
-        gnttab::COPY_LEN => "offsetof(struct gnttab_copy, len)",
-        gnttab::COPY_FLAGS => "offsetof(struct gnttab_copy, flags)",
-        gnttab::COPY_STATUS => "offsetof(struct gnttab_copy, status)",
-        gnttab::QUERY_SIZE_SIZE => "sizeof(struct gnttab_query_size)",
-        gnttab::QUERY_SIZE_NR_FRAMES => "offsetof(struct gnttab_query_size, nr_frames)",
-        gnttab::QUERY_SIZE_MAX_NR_FRAMES => "offsetof(struct gnttab_query_size, max_nr_frames)",
-        gnttab::QUERY_SIZE_STATUS => "offsetof(struct gnttab_query_size, status)",
-        gnttab::SET_VERSION_SIZE => "sizeof(struct gnttab_set_version)",
-        gnttab::GET_STATUS_FRAMES_SIZE => "sizeof(struct gnttab_get_status_frames)",
-        gnttab::GET_STATUS_FRAMES_DOM => "offsetof(struct gnttab_get_status_frames, dom)",
-        gnttab::GET_STATUS_FRAMES_STATUS => "offsetof(struct gnttab_get_status_frames, status)",
-        gnttab::GET_STATUS_FRAMES_FRAME_LIST => "offsetof(struct gnttab_get_status_frames, frame_list)",
-        gnttab::GET_VERSION_SIZE => "sizeof(struct gnttab_get_version)",
-        gnttab::GET_VERSION_VERSION => "offsetof(struct gnttab_get_version, version)",
-        gnttab::SWAP_GRANT_REF_SIZE => "sizeof(struct gnttab_swap_grant_ref)",
-        gnttab::SWAP_GRANT_REF_REF_B => "offsetof(struct gnttab_swap_grant_ref, ref_b)",
-        gnttab::SWAP_GRANT_REF_STATUS => "offsetof(struct gnttab_swap_grant_ref, status)",
-        gnttab::CACHE_FLUSH_SIZE => "sizeof(struct gnttab_cache_flush)",
-        gnttab::CACHE_FLUSH_OFFSET => "offsetof(struct gnttab_cache_flush, offset)",
-        gnttab::CACHE_FLUSH_LENGTH => "offsetof(struct gnttab_cache_flush, length)",
-        gnttab::CACHE_FLUSH_OP => "offsetof(struct gnttab_cache_flush, op)",
         xenfeat::PAE_PGDIR_ABOVE_4GB => "XENFEAT_pae_pgdir_above_4gb",
         xenfeat::MMU_PT_UPDATE_PRESERVE_AD => "XENFEAT_mmu_pt_update_preserve_ad",
         xenfeat::HIGHMEM_ASSIST => "XENFEAT_highmem_assist",
@@ -856,20 +764,23 @@ macro_rules! neg {
     };
 }
 
-/// The grant status codes (negative in the headers).
-fn negative_checks() -> Vec<Check> {
-    vec![
-        neg!(gnttab::GNTST_OKAY, "GNTST_okay"),
-        neg!(gnttab::GNTST_GENERAL_ERROR, "GNTST_general_error"),
-        neg!(gnttab::GNTST_BAD_DOMAIN, "GNTST_bad_domain"),
-        neg!(gnttab::GNTST_BAD_GNTREF, "GNTST_bad_gntref"),
-        neg!(gnttab::GNTST_BAD_HANDLE, "GNTST_bad_handle"),
-        neg!(gnttab::GNTST_BAD_VIRT_ADDR, "GNTST_bad_virt_addr"),
-        neg!(gnttab::GNTST_PERMISSION_DENIED, "GNTST_permission_denied"),
-        neg!(gnttab::GNTST_BAD_PAGE, "GNTST_bad_page"),
-        neg!(gnttab::GNTST_BAD_COPY_ARG, "GNTST_bad_copy_arg"),
-        neg!(gnttab::GNTST_EAGAIN, "GNTST_eagain"),
-    ]
+// One file per area of abi/ (after the macros, which they use).
+#[path = "abi_layout/gnttab.rs"]
+mod gnttab_checks;
+#[path = "abi_layout/physdev.rs"]
+mod physdev_checks;
+#[path = "abi_layout/platform.rs"]
+mod platform_checks;
+
+/// The areas' constant rows and layout rows.
+fn area_checks() -> (Vec<Check>, Vec<Check>) {
+    let mut constants = gnttab_checks::constant_checks();
+    constants.extend(physdev_checks::constant_checks());
+    constants.extend(platform_checks::constant_checks());
+    let mut layouts = gnttab_checks::layout_checks();
+    layouts.extend(physdev_checks::layout_checks());
+    layouts.extend(platform_checks::layout_checks());
+    (constants, layouts)
 }
 
 /// Every name `Hypercall` gives is Xen's: `__HYPERVISOR_<name>` is its number.
@@ -891,7 +802,6 @@ fn all_checks() -> Vec<Check> {
     let mut v = constant_checks();
     v.extend(area_constants);
     v.extend(hypercall_name_checks());
-    v.extend(negative_checks());
     v.extend(layout_checks());
     v.extend(area_layouts);
     v

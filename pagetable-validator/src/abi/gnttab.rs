@@ -1,5 +1,5 @@
-//! `grant_table_op` (grant_table.h): sub-ops, status codes, flags and the layouts of the
-//! argument structures as byte offsets (`<STRUCT>_<FIELD>`, `<STRUCT>_SIZE`).
+//! `grant_table_op` (grant_table.h): sub-ops, status codes, flags, the grant entries and the
+//! argument structures.
 
 pub const GNTTABOP_MAP_GRANT_REF: u32 = 0;
 pub const GNTTABOP_UNMAP_GRANT_REF: u32 = 1;
@@ -48,52 +48,180 @@ pub const GTF_WRITING: u16 = 1 << 4;
 pub const GNTTABOP_CMD_MASK: u32 = (1 << 12) - 1;
 /// Entries 0..8 are the toolstack's; `set_version` preserves them.
 pub const GNTTAB_NR_RESERVED_ENTRIES: u32 = 8;
-/// `sizeof(grant_entry_v1_t)`, `sizeof(grant_entry_v2_t)`, `sizeof(grant_status_t)`.
-pub const ENTRY_V1_SIZE: u64 = 8;
-pub const ENTRY_V2_SIZE: u64 = 16;
+/// `sizeof(grant_status_t)` (a `u16`).
 pub const STATUS_SIZE: u64 = 2;
 
-pub const MAP_GRANT_REF_SIZE: u64 = 32;
-pub const MAP_GRANT_REF_FLAGS: u64 = 8;
-pub const MAP_GRANT_REF_REF: u64 = 12;
-pub const MAP_GRANT_REF_DOM: u64 = 16;
-pub const MAP_GRANT_REF_STATUS: u64 = 18;
-pub const UNMAP_GRANT_REF_SIZE: u64 = 24;
-pub const UNMAP_GRANT_REF_HANDLE: u64 = 16;
-pub const UNMAP_GRANT_REF_STATUS: u64 = 20;
-pub const UNMAP_AND_REPLACE_SIZE: u64 = 24;
-pub const UNMAP_AND_REPLACE_HANDLE: u64 = 16;
-pub const UNMAP_AND_REPLACE_STATUS: u64 = 20;
-pub const SETUP_TABLE_SIZE: u64 = 24;
-pub const SETUP_TABLE_NR_FRAMES: u64 = 4;
-pub const SETUP_TABLE_STATUS: u64 = 8;
-pub const SETUP_TABLE_FRAME_LIST: u64 = 16;
-pub const TRANSFER_SIZE: u64 = 24;
-pub const TRANSFER_DOMID: u64 = 8;
-pub const TRANSFER_STATUS: u64 = 16;
-pub const COPY_SIZE: u64 = 40;
-pub const COPY_SOURCE: u64 = 0;
-pub const COPY_DEST: u64 = 16;
-pub const COPY_PTR_DOMID: u64 = 8;
-pub const COPY_PTR_OFFSET: u64 = 10;
-pub const COPY_LEN: u64 = 32;
-pub const COPY_FLAGS: u64 = 34;
-pub const COPY_STATUS: u64 = 36;
-pub const QUERY_SIZE_SIZE: u64 = 16;
-pub const QUERY_SIZE_NR_FRAMES: u64 = 4;
-pub const QUERY_SIZE_MAX_NR_FRAMES: u64 = 8;
-pub const QUERY_SIZE_STATUS: u64 = 12;
-pub const SET_VERSION_SIZE: u64 = 4;
-pub const GET_STATUS_FRAMES_SIZE: u64 = 16;
-pub const GET_STATUS_FRAMES_DOM: u64 = 4;
-pub const GET_STATUS_FRAMES_STATUS: u64 = 6;
-pub const GET_STATUS_FRAMES_FRAME_LIST: u64 = 8;
-pub const GET_VERSION_SIZE: u64 = 8;
-pub const GET_VERSION_VERSION: u64 = 4;
-pub const SWAP_GRANT_REF_SIZE: u64 = 12;
-pub const SWAP_GRANT_REF_REF_B: u64 = 4;
-pub const SWAP_GRANT_REF_STATUS: u64 = 8;
-pub const CACHE_FLUSH_SIZE: u64 = 16;
-pub const CACHE_FLUSH_OFFSET: u64 = 8;
-pub const CACHE_FLUSH_LENGTH: u64 = 10;
-pub const CACHE_FLUSH_OP: u64 = 12;
+/// `struct grant_entry_v1`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantEntryV1 {
+    pub flags: u16,
+    pub domid: u16,
+    pub frame: u32,
+}
+
+/// `struct grant_entry_header`: the start of every entry, v1 or v2.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantEntryHeader {
+    pub flags: u16,
+    pub domid: u16,
+}
+
+/// `union grant_entry_v2` as its `full_page` member (`hdr`, `pad0`, `frame`), the one the VMM
+/// reads and writes: `sub_page` has its frame at the same place, and a `transitive` entry is
+/// only ever refused on its flags.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantEntryV2 {
+    /// `hdr.flags`, `hdr.domid`.
+    pub flags: u16,
+    pub domid: u16,
+    pub pad0: u32,
+    pub frame: u64,
+}
+
+/// `struct gnttab_map_grant_ref`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabMapGrantRef {
+    pub host_addr: u64,
+    pub flags: u32,
+    /// `ref`.
+    pub ref_: u32,
+    pub dom: u16,
+    pub status: i16,
+    pub handle: u32,
+    pub dev_bus_addr: u64,
+}
+
+/// `struct gnttab_unmap_grant_ref`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabUnmapGrantRef {
+    pub host_addr: u64,
+    pub dev_bus_addr: u64,
+    pub handle: u32,
+    pub status: i16,
+    pub _pad: u16,
+}
+
+/// `struct gnttab_unmap_and_replace`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabUnmapAndReplace {
+    pub host_addr: u64,
+    pub new_addr: u64,
+    pub handle: u32,
+    pub status: i16,
+    pub _pad: u16,
+}
+
+/// `struct gnttab_setup_table`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabSetupTable {
+    pub dom: u16,
+    pub _pad0: u16,
+    pub nr_frames: u32,
+    pub status: i16,
+    pub _pad1: [u8; 6],
+    pub frame_list: u64,
+}
+
+/// `struct gnttab_transfer`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabTransfer {
+    pub mfn: u64,
+    pub domid: u16,
+    pub _pad0: u16,
+    /// `ref`.
+    pub ref_: u32,
+    pub status: i16,
+    pub _pad1: [u8; 6],
+}
+
+/// `struct gnttab_copy_ptr` (`gnttab_copy`'s `source` and `dest`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabCopyPtr {
+    /// The union `u`: `u.gmfn`, or `u.ref` in its low 32 bits (x86 is little-endian), as
+    /// `GNTCOPY_*_gref` says.
+    pub u: u64,
+    pub domid: u16,
+    pub offset: u16,
+    pub _pad: u32,
+}
+
+/// `struct gnttab_copy`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabCopy {
+    pub source: GnttabCopyPtr,
+    pub dest: GnttabCopyPtr,
+    pub len: u16,
+    pub flags: u16,
+    pub status: i16,
+    pub _pad: u16,
+}
+
+/// `struct gnttab_query_size`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabQuerySize {
+    pub dom: u16,
+    pub _pad0: u16,
+    pub nr_frames: u32,
+    pub max_nr_frames: u32,
+    pub status: i16,
+    pub _pad1: u16,
+}
+
+/// `struct gnttab_set_version`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabSetVersion {
+    pub version: u32,
+}
+
+/// `struct gnttab_get_status_frames`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabGetStatusFrames {
+    pub nr_frames: u32,
+    pub dom: u16,
+    pub status: i16,
+    pub frame_list: u64,
+}
+
+/// `struct gnttab_get_version`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabGetVersion {
+    pub dom: u16,
+    pub pad: u16,
+    pub version: u32,
+}
+
+/// `struct gnttab_swap_grant_ref`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabSwapGrantRef {
+    pub ref_a: u32,
+    pub ref_b: u32,
+    pub status: i16,
+    pub _pad: u16,
+}
+
+/// `struct gnttab_cache_flush`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GnttabCacheFlush {
+    /// The union `a`: `a.dev_bus_addr`, or `a.ref` in its low 32 bits (with
+    /// `GNTTAB_CACHE_SOURCE_GREF`).
+    pub a: u64,
+    pub offset: u16,
+    pub length: u16,
+    pub op: u32,
+}

@@ -99,8 +99,8 @@ pub mod version {
 /// `memory_op` sub-commands, flags and argument structures (memory.h, x86_64 layout).
 pub mod memory;
 
-/// `grant_table_op` (grant_table.h): sub-ops, status codes, flags and the layouts of the
-/// argument structures as byte offsets (`<STRUCT>_<FIELD>`, `<STRUCT>_SIZE`).
+/// `grant_table_op` (grant_table.h): sub-ops, status codes, flags, the grant entries and the
+/// argument structures.
 pub mod gnttab;
 
 /// `physdev_op` (physdev.h): sub-ops, flags and the argument structures.
@@ -405,6 +405,12 @@ const _: () = {
 /// vm-memory reads and writes these structures whole.
 #[cfg(feature = "byte-valued")]
 mod byte_valued {
+    use super::gnttab::{
+        GnttabCacheFlush, GnttabCopy, GnttabCopyPtr, GnttabGetStatusFrames, GnttabGetVersion,
+        GnttabMapGrantRef, GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabSwapGrantRef,
+        GnttabTransfer, GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantEntryHeader, GrantEntryV1,
+        GrantEntryV2,
+    };
     use super::memory::{
         MachphysMapping, MachphysMfnList, MemoryExchange, MemoryMap, MemoryReservation,
     };
@@ -453,6 +459,41 @@ mod byte_valued {
     unsafe impl ByteValued for IretContext {}
     // SAFETY: repr(C), u16, u16, _pad: u32, u64; no implicit padding.
     unsafe impl ByteValued for CallbackRegister {}
+
+    // grant_table.h
+    // SAFETY: repr(C), two u16, u32; no implicit padding.
+    unsafe impl ByteValued for GrantEntryV1 {}
+    // SAFETY: repr(C), two u16; no implicit padding.
+    unsafe impl ByteValued for GrantEntryHeader {}
+    // SAFETY: repr(C), two u16, u32, u64; no implicit padding.
+    unsafe impl ByteValued for GrantEntryV2 {}
+    // SAFETY: repr(C), u64, two u32, u16, i16, u32, u64; no implicit padding.
+    unsafe impl ByteValued for GnttabMapGrantRef {}
+    // SAFETY: repr(C), two u64, u32, i16, _pad: u16; no implicit padding.
+    unsafe impl ByteValued for GnttabUnmapGrantRef {}
+    // SAFETY: repr(C), two u64, u32, i16, _pad: u16; no implicit padding.
+    unsafe impl ByteValued for GnttabUnmapAndReplace {}
+    // SAFETY: repr(C), u16, _pad0: u16, u32, i16, _pad1: [u8; 6], u64; no implicit padding.
+    unsafe impl ByteValued for GnttabSetupTable {}
+    // SAFETY: repr(C), u64, u16, _pad0: u16, u32, i16, _pad1: [u8; 6]; no implicit padding.
+    unsafe impl ByteValued for GnttabTransfer {}
+    // SAFETY: repr(C), u64, two u16, _pad: u32; no implicit padding.
+    unsafe impl ByteValued for GnttabCopyPtr {}
+    // SAFETY: repr(C), two GnttabCopyPtr (16 bytes each), two u16, i16, _pad: u16; no
+    // implicit padding.
+    unsafe impl ByteValued for GnttabCopy {}
+    // SAFETY: repr(C), u16, _pad0: u16, two u32, i16, _pad1: u16; no implicit padding.
+    unsafe impl ByteValued for GnttabQuerySize {}
+    // SAFETY: repr(C), one u32.
+    unsafe impl ByteValued for GnttabSetVersion {}
+    // SAFETY: repr(C), u32, u16, i16, u64; no implicit padding.
+    unsafe impl ByteValued for GnttabGetStatusFrames {}
+    // SAFETY: repr(C), two u16, u32; no implicit padding.
+    unsafe impl ByteValued for GnttabGetVersion {}
+    // SAFETY: repr(C), two u32, i16, _pad: u16; no implicit padding.
+    unsafe impl ByteValued for GnttabSwapGrantRef {}
+    // SAFETY: repr(C), u64, two u16, u32; no implicit padding.
+    unsafe impl ByteValued for GnttabCacheFlush {}
 
     // physdev.h
     // SAFETY: repr(C), one u32.

@@ -1,21 +1,24 @@
 //! The sub-ops on grant references: map, unmap, transfer, copy, swap, cache_flush. With
 //! nobody to grant to or map from, most end in Xen's status for a missing domain.
 
-use super::{is_us_any, Batch, DOM0, UNMAP_BATCH};
+use super::{is_us_any, size, Batch, GntStatus, DOM0, ENTRY_V1_SIZE, ENTRY_V2_SIZE, UNMAP_BATCH};
 use crate::hypercall::{err, Ctx, Hypervisor};
-use crate::le::{u16_at, u32_at, u64_at};
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::Mfn;
 use pagetable_validator::PageType;
+use vm_memory::ByteValued;
 
 impl Hypervisor {
     /// The checks `map_grant_ref` makes before it pins anything, for one element.
-    fn gnt_map_one(&mut self, ctx: &Ctx, op: &[u8]) -> i16 {
-        let flags = u32_at(op, MAP_GRANT_REF_FLAGS);
-        let r#ref = u32_at(op, MAP_GRANT_REF_REF);
-        let dom = u16_at(op, MAP_GRANT_REF_DOM);
+    fn gnt_map_one(&mut self, ctx: &Ctx, op: &GnttabMapGrantRef) -> i16 {
+        let GnttabMapGrantRef {
+            flags,
+            ref_: r#ref,
+            dom,
+            ..
+        } = *op;
         if flags & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
             return GNTST_BAD_GNTREF; // "Bad flags in grant map op"
         }
@@ -47,9 +50,9 @@ impl Hypervisor {
         } else {
             ENTRY_V2_SIZE
         };
-        let mut h = [0u8; 4];
-        self.gnt_read_shared(r * size, &mut h);
-        (u16_at(&h, 0), u16_at(&h, 2))
+        let mut h = GrantEntryHeader::default();
+        self.gnt_read_shared(r * size, h.as_mut_slice());
+        (h.flags, h.domid)
     }
 
     /// Logs a request that only Xen's active-grant machinery could serve.
@@ -70,13 +73,10 @@ impl Hypervisor {
             if ctx.preempt_check(i) {
                 return Ok(Batch::Preempted(i));
             }
-            let at = uop.wrapping_add(i * MAP_GRANT_REF_SIZE);
-            let mut op: [u8; MAP_GRANT_REF_SIZE as usize] =
-                self.gnt_read(ctx, at, "map_grant_ref")?;
-            let status = self.gnt_map_one(ctx, &op);
-            let s = MAP_GRANT_REF_STATUS as usize;
-            op[s..s + 2].copy_from_slice(&status.to_le_bytes());
-            self.gnt_write(ctx, at, &op, "map_grant_ref")?;
+            let at = uop.wrapping_add(i * size::<GnttabMapGrantRef>());
+            let mut op: GnttabMapGrantRef = self.gnt_read(ctx, at, "map_grant_ref")?;
+            op.status = self.gnt_map_one(ctx, &op);
+            self.gnt_write(ctx, at, op.as_slice(), "map_grant_ref")?;
             ctx.worked();
         }
         Ok(Batch::Done)
@@ -84,34 +84,21 @@ impl Hypervisor {
 
     /// `gnttab_unmap_grant_ref` / `gnttab_unmap_and_replace`: no handle was ever issued
     /// (`maptrack_limit` is 0), so every element is `GNTST_bad_handle`.
-    pub(super) fn gnttab_unmap(
+    pub(super) fn gnttab_unmap<T: GntStatus>(
         &mut self,
         ctx: &mut Ctx,
         uop: u64,
         count: u64,
-        cmd: u32,
+        what: &str,
     ) -> Result<Batch, i64> {
-        let (size, status_off, what) = if cmd == GNTTABOP_UNMAP_GRANT_REF {
-            (
-                UNMAP_GRANT_REF_SIZE,
-                UNMAP_GRANT_REF_STATUS,
-                "unmap_grant_ref",
-            )
-        } else {
-            (
-                UNMAP_AND_REPLACE_SIZE,
-                UNMAP_AND_REPLACE_STATUS,
-                "unmap_and_replace",
-            )
-        };
         for i in 0..count {
             // Xen checks for preemption only after each batch of 32.
             if i != 0 && i % UNMAP_BATCH == 0 && ctx.preempt_check(i) {
                 return Ok(Batch::Preempted(i));
             }
-            let at = uop.wrapping_add(i * size);
-            let _: [u8; UNMAP_GRANT_REF_SIZE as usize] = self.gnt_read(ctx, at, what)?;
-            self.gnt_write(ctx, at + status_off, &GNTST_BAD_HANDLE.to_le_bytes(), what)?;
+            let at = uop.wrapping_add(i * size::<T>());
+            let _: T = self.gnt_read(ctx, at, what)?;
+            self.gnt_put_status::<T>(ctx, at, GNTST_BAD_HANDLE, what)?;
             ctx.worked();
         }
         Ok(Batch::Done)
@@ -124,14 +111,12 @@ impl Hypervisor {
         uop: u64,
         count: u64,
     ) -> Result<Batch, i64> {
-        self.gnt_batch::<{ TRANSFER_SIZE as usize }>(
+        self.gnt_batch(
             ctx,
             (uop, count),
             "transfer",
-            TRANSFER_STATUS,
-            |hv, ctx, op| {
-                let mfn = u64_at(op, 0);
-                let dom = u16_at(op, TRANSFER_DOMID);
+            |hv, ctx, op: &GnttabTransfer| {
+                let (mfn, dom) = (op.mfn, op.domid);
                 if mfn >= hv.validator.nr_frames() {
                     // Not one of our pages (mfn_valid / steal_page's owner check).
                     GNTST_BAD_PAGE
@@ -148,25 +133,24 @@ impl Hypervisor {
         )
     }
 
-    /// The loop of `gnttab_transfer` and `gnttab_copy`: op `i` (N bytes) of the `count` at
-    /// `uop`, preemption before each op but the first, `one`'s status written at
-    /// `status_off` of the op; an unreadable op or unwritable status is -EFAULT.
-    fn gnt_batch<const N: usize>(
+    /// The loop of `gnttab_transfer`, `gnttab_copy` and `gnttab_swap_grant_ref`: op `i` of
+    /// the `count` at `uop`, preemption before each op but the first, `one`'s status written
+    /// into the op's `status`; an unreadable op or unwritable status is -EFAULT.
+    fn gnt_batch<T: GntStatus>(
         &mut self,
         ctx: &mut Ctx,
         (uop, count): (u64, u64),
         what: &str,
-        status_off: u64,
-        mut one: impl FnMut(&mut Self, &mut Ctx, &[u8; N]) -> i16,
+        mut one: impl FnMut(&mut Self, &mut Ctx, &T) -> i16,
     ) -> Result<Batch, i64> {
         for i in 0..count {
             if ctx.preempt_check(i) {
                 return Ok(Batch::Preempted(i));
             }
-            let at = uop.wrapping_add(i * N as u64);
-            let op: [u8; N] = self.gnt_read(ctx, at, what)?;
+            let at = uop.wrapping_add(i * size::<T>());
+            let op: T = self.gnt_read(ctx, at, what)?;
             let status = one(self, ctx, &op);
-            self.gnt_write(ctx, at + status_off, &status.to_le_bytes(), what)?;
+            self.gnt_put_status::<T>(ctx, at, status, what)?;
             ctx.worked();
         }
         Ok(Batch::Done)
@@ -197,18 +181,12 @@ impl Hypervisor {
     }
 
     /// One `gnttab_copy_one` (the frames are claimed and released per element).
-    fn gnt_copy_one(&mut self, ctx: &Ctx, op: &[u8]) -> i16 {
-        let flags = u16_at(op, COPY_FLAGS);
-        let len = u64::from(u16_at(op, COPY_LEN));
-        let ptr = |base: u64| {
-            (
-                u64_at(op, base),
-                u16_at(op, base + COPY_PTR_DOMID),
-                u64::from(u16_at(op, base + COPY_PTR_OFFSET)),
-            )
-        };
-        let (src, sdom, soff) = ptr(COPY_SOURCE);
-        let (dst, ddom, doff) = ptr(COPY_DEST);
+    fn gnt_copy_one(&mut self, ctx: &Ctx, op: &GnttabCopy) -> i16 {
+        let flags = op.flags;
+        let len = u64::from(op.len);
+        let ptr = |p: &GnttabCopyPtr| (p.u, p.domid, u64::from(p.offset));
+        let (src, sdom, soff) = ptr(&op.source);
+        let (dst, ddom, doff) = ptr(&op.dest);
         let sgref = flags & GNTCOPY_SOURCE_GREF != 0;
         let dgref = flags & GNTCOPY_DEST_GREF != 0;
         // gnttab_copy_lock_domain, source then destination.
@@ -270,13 +248,9 @@ impl Hypervisor {
         uop: u64,
         count: u64,
     ) -> Result<Batch, i64> {
-        self.gnt_batch::<{ COPY_SIZE as usize }>(
-            ctx,
-            (uop, count),
-            "copy",
-            COPY_STATUS,
-            |hv, ctx, op| hv.gnt_copy_one(ctx, op),
-        )
+        self.gnt_batch(ctx, (uop, count), "copy", |hv, ctx, op: &GnttabCopy| {
+            hv.gnt_copy_one(ctx, op)
+        })
     }
 
     /// `swap_grant_ref`: nothing is ever pinned, so the swap happens whenever both refs exist.
@@ -290,22 +264,23 @@ impl Hypervisor {
         }
         let (a, b) = (u64::from(a), u64::from(b));
         if self.gnttab.version == 1 {
-            let (mut ea, mut eb) = ([0u8; 8], [0u8; 8]);
-            self.gnt_read_shared(a * ENTRY_V1_SIZE, &mut ea);
-            self.gnt_read_shared(b * ENTRY_V1_SIZE, &mut eb);
-            self.gnt_write_shared(a * ENTRY_V1_SIZE, &eb);
-            self.gnt_write_shared(b * ENTRY_V1_SIZE, &ea);
+            self.gnt_swap_entries::<GrantEntryV1>(a * ENTRY_V1_SIZE, b * ENTRY_V1_SIZE);
         } else {
-            let (mut ea, mut eb) = ([0u8; 16], [0u8; 16]);
-            self.gnt_read_shared(a * ENTRY_V2_SIZE, &mut ea);
-            self.gnt_read_shared(b * ENTRY_V2_SIZE, &mut eb);
-            self.gnt_write_shared(a * ENTRY_V2_SIZE, &eb);
-            self.gnt_write_shared(b * ENTRY_V2_SIZE, &ea);
+            self.gnt_swap_entries::<GrantEntryV2>(a * ENTRY_V2_SIZE, b * ENTRY_V2_SIZE);
             let (sa, sb) = (self.gnt_status(a), self.gnt_status(b));
             self.gnt_set_status(a, sb);
             self.gnt_set_status(b, sa);
         }
         GNTST_OKAY
+    }
+
+    /// Swaps the entries (`E`: v1 or v2) at offsets `a` and `b` of the shared area.
+    fn gnt_swap_entries<E: ByteValued + Default>(&self, a: u64, b: u64) {
+        let (mut ea, mut eb) = (E::default(), E::default());
+        self.gnt_read_shared(a, ea.as_mut_slice());
+        self.gnt_read_shared(b, eb.as_mut_slice());
+        self.gnt_write_shared(a, eb.as_slice());
+        self.gnt_write_shared(b, ea.as_slice());
     }
 
     /// `gnttab_swap_grant_ref`.
@@ -315,23 +290,12 @@ impl Hypervisor {
         uop: u64,
         count: u64,
     ) -> Result<Batch, i64> {
-        for i in 0..count {
-            if ctx.preempt_check(i) {
-                return Ok(Batch::Preempted(i));
-            }
-            let at = uop.wrapping_add(i * SWAP_GRANT_REF_SIZE);
-            let op: [u8; SWAP_GRANT_REF_SIZE as usize] =
-                self.gnt_read(ctx, at, "swap_grant_ref")?;
-            let status = self.gnt_swap_one(u32_at(&op, 0), u32_at(&op, SWAP_GRANT_REF_REF_B));
-            self.gnt_write(
-                ctx,
-                at + SWAP_GRANT_REF_STATUS,
-                &status.to_le_bytes(),
-                "swap_grant_ref",
-            )?;
-            ctx.worked();
-        }
-        Ok(Batch::Done)
+        self.gnt_batch(
+            ctx,
+            (uop, count),
+            "swap_grant_ref",
+            |hv, _, op: &GnttabSwapGrantRef| hv.gnt_swap_one(op.ref_a, op.ref_b),
+        )
     }
 
     /// `gnttab_cache_flush`. On x86 a clean (with or without invalidate) of one of our own
@@ -351,18 +315,19 @@ impl Hypervisor {
             if ctx.preempt_check(i) {
                 // opaque_out = cur_ref (0 after a completed element).
                 let cmd = u64::from(cur_ref | GNTTABOP_CACHE_FLUSH);
-                let args = [(0, cmd), (1, uop + i * CACHE_FLUSH_SIZE), (2, count - i)];
+                let size = size::<GnttabCacheFlush>();
+                let args = [(0, cmd), (1, uop + i * size), (2, count - i)];
                 return ctx.create_continuation(hc::GRANT_TABLE_OP, a, &args);
             }
-            let at = uop.wrapping_add(i * CACHE_FLUSH_SIZE);
-            let op: [u8; CACHE_FLUSH_SIZE as usize] = match self.gnt_read(ctx, at, "cache_flush") {
-                Ok(b) => b,
+            let at = uop.wrapping_add(i * size::<GnttabCacheFlush>());
+            let op: GnttabCacheFlush = match self.gnt_read(ctx, at, "cache_flush") {
+                Ok(op) => op,
                 Err(rc) => return rc,
             };
-            let addr = u64_at(&op, 0);
-            let offset = u64::from(u16_at(&op, CACHE_FLUSH_OFFSET));
-            let length = u64::from(u16_at(&op, CACHE_FLUSH_LENGTH));
-            let fop = u32_at(&op, CACHE_FLUSH_OP);
+            let addr = op.a;
+            let offset = u64::from(op.offset);
+            let length = u64::from(op.length);
+            let fop = op.op;
             if offset >= PAGE_SIZE
                 || length > PAGE_SIZE
                 || offset + length > PAGE_SIZE

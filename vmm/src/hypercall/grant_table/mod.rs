@@ -22,10 +22,11 @@
 //! references (map, unmap, transfer, copy, swap, cache_flush).
 
 use super::{err, handle_okay, Ctx, Hypervisor};
-use crate::le::{u16_at, u32_at, u64_at};
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::abi::{domid, errno, hypercall as hc};
 use pagetable_validator::pte::PAGE_SIZE;
+use std::mem::{offset_of, size_of};
+use vm_memory::ByteValued;
 
 mod grants;
 mod table;
@@ -36,6 +37,9 @@ mod tests;
 const UNMAP_BATCH: u64 = 32;
 /// Our domain id: we are dom0.
 const DOM0: u16 = 0;
+/// `sizeof(grant_entry_v1_t)`, `sizeof(grant_entry_v2_t)`.
+const ENTRY_V1_SIZE: u64 = size_of::<GrantEntryV1>() as u64;
+const ENTRY_V2_SIZE: u64 = size_of::<GrantEntryV2>() as u64;
 /// Grant entries per v2 shared frame and status entries per status frame.
 const V2_PER_FRAME: u64 = PAGE_SIZE / ENTRY_V2_SIZE;
 const STATUS_PER_FRAME: u64 = PAGE_SIZE / STATUS_SIZE;
@@ -87,6 +91,35 @@ fn is_us_any(d: u16) -> bool {
     d == domid::DOMID_SELF || d == DOM0
 }
 
+/// The size of an argument structure, the stride of its array.
+const fn size<T>() -> u64 {
+    size_of::<T>() as u64
+}
+
+/// An argument structure whose OUT `status` (a `GNTST_*`) Xen writes back alone
+/// (`__copy_field_to_guest(.., status)`).
+trait GntStatus: ByteValued + Default {
+    /// Where `status` is.
+    const STATUS: u64;
+}
+
+macro_rules! gnt_status {
+    ($($t:ty),* $(,)?) => {
+        $(impl GntStatus for $t {
+            const STATUS: u64 = offset_of!($t, status) as u64;
+        })*
+    };
+}
+gnt_status!(
+    GnttabUnmapGrantRef,
+    GnttabUnmapAndReplace,
+    GnttabSetupTable,
+    GnttabTransfer,
+    GnttabCopy,
+    GnttabGetStatusFrames,
+    GnttabSwapGrantRef,
+);
+
 /// How a batch sub-op ended.
 enum Batch {
     /// Every element served.
@@ -131,36 +164,50 @@ impl Hypervisor {
                     return err(errno::EFAULT);
                 }
                 let r = self.gnttab_map(ctx, uop, count);
-                batch(ctx, MAP_GRANT_REF_SIZE, r)
+                batch(ctx, size::<GnttabMapGrantRef>(), r)
             }
             GNTTABOP_UNMAP_GRANT_REF | GNTTABOP_UNMAP_AND_REPLACE => {
                 if !handle_okay(uop) {
                     return err(errno::EFAULT);
                 }
-                // Same size, handle and status offsets for both structures.
-                let r = self.gnttab_unmap(ctx, uop, count, cmd);
-                batch(ctx, UNMAP_GRANT_REF_SIZE, r)
+                if cmd == GNTTABOP_UNMAP_GRANT_REF {
+                    let r = self.gnttab_unmap::<GnttabUnmapGrantRef>(
+                        ctx,
+                        uop,
+                        count,
+                        "unmap_grant_ref",
+                    );
+                    batch(ctx, size::<GnttabUnmapGrantRef>(), r)
+                } else {
+                    let r = self.gnttab_unmap::<GnttabUnmapAndReplace>(
+                        ctx,
+                        uop,
+                        count,
+                        "unmap_and_replace",
+                    );
+                    batch(ctx, size::<GnttabUnmapAndReplace>(), r)
+                }
             }
             GNTTABOP_TRANSFER => {
                 if !handle_okay(uop) {
                     return err(errno::EFAULT);
                 }
                 let r = self.gnttab_transfer(ctx, uop, count);
-                batch(ctx, TRANSFER_SIZE, r)
+                batch(ctx, size::<GnttabTransfer>(), r)
             }
             GNTTABOP_COPY => {
                 if !handle_okay(uop) {
                     return err(errno::EFAULT);
                 }
                 let r = self.gnttab_copy(ctx, uop, count);
-                batch(ctx, COPY_SIZE, r)
+                batch(ctx, size::<GnttabCopy>(), r)
             }
             GNTTABOP_SWAP_GRANT_REF => {
                 if !handle_okay(uop) {
                     return err(errno::EFAULT);
                 }
                 let r = self.gnttab_swap(ctx, uop, count);
-                batch(ctx, SWAP_GRANT_REF_SIZE, r)
+                batch(ctx, size::<GnttabSwapGrantRef>(), r)
             }
             GNTTABOP_CACHE_FLUSH => {
                 if !handle_okay(uop) {
@@ -174,13 +221,27 @@ impl Hypervisor {
         }
     }
 
-    /// Reads `N` bytes of an argument structure.
-    fn gnt_read<const N: usize>(&mut self, ctx: &Ctx, va: u64, what: &str) -> Result<[u8; N], i64> {
-        let mut b = [0u8; N];
-        match self.ram.read_virt(ctx.cr3, va, &mut b) {
-            Ok(()) => Ok(b),
-            Err(f) => Err(self.efault(ctx, "grant_table_op", what, f)),
-        }
+    /// Reads an argument structure (an abi type) whole.
+    fn gnt_read<T: ByteValued + Default>(
+        &mut self,
+        ctx: &Ctx,
+        va: u64,
+        what: &str,
+    ) -> Result<T, i64> {
+        self.ram
+            .read_obj_virt(ctx.cr3, va)
+            .map_err(|f| self.efault(ctx, "grant_table_op", what, f))
+    }
+
+    /// Writes the `status` of the `T` at `at`.
+    fn gnt_put_status<T: GntStatus>(
+        &mut self,
+        ctx: &Ctx,
+        at: u64,
+        status: i16,
+        what: &str,
+    ) -> Result<(), i64> {
+        self.gnt_write(ctx, at + T::STATUS, &status.to_le_bytes(), what)
     }
 
     /// Writes an output field; -EFAULT if the guest's memory refuses it.

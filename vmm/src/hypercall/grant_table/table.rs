@@ -2,7 +2,8 @@
 //! (setup_table, query_size, set_version, get_version, get_status_frames).
 
 use super::{
-    is_us_any, status_frames_for, u16_at, u32_at, u64_at, GTF_READING_WRITING, STATUS_PER_FRAME,
+    is_us_any, status_frames_for, ENTRY_V1_SIZE, ENTRY_V2_SIZE, GTF_READING_WRITING,
+    STATUS_PER_FRAME,
 };
 use crate::hypercall::{err, handle_okay, Ctx, Hypervisor};
 use crate::pv::xen_area::{GNTTAB_MAX_FRAMES, GNTTAB_MAX_STATUS_FRAMES};
@@ -10,6 +11,8 @@ use pagetable_validator::abi::errno;
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::Mfn;
+use std::mem::offset_of;
+use vm_memory::ByteValued;
 
 impl Hypervisor {
     /// Guest-physical address of byte `off` of the grant table's shared area.
@@ -73,13 +76,15 @@ impl Hypervisor {
         if count != 1 {
             return err(errno::EINVAL);
         }
-        let op: [u8; SETUP_TABLE_SIZE as usize] = match self.gnt_read(ctx, uop, "setup_table") {
-            Ok(b) => b,
+        let GnttabSetupTable {
+            dom,
+            nr_frames: nr,
+            frame_list: list,
+            ..
+        } = match self.gnt_read(ctx, uop, "setup_table") {
+            Ok(op) => op,
             Err(rc) => return rc,
         };
-        let dom = u16_at(&op, 0);
-        let nr = u32_at(&op, SETUP_TABLE_NR_FRAMES);
-        let list = u64_at(&op, SETUP_TABLE_FRAME_LIST);
         if !handle_okay(list) {
             return err(errno::EFAULT);
         }
@@ -106,12 +111,7 @@ impl Hypervisor {
             }
             status
         };
-        match self.gnt_write(
-            ctx,
-            uop + SETUP_TABLE_STATUS,
-            &status.to_le_bytes(),
-            "setup_table",
-        ) {
+        match self.gnt_put_status::<GnttabSetupTable>(ctx, uop, status, "setup_table") {
             Ok(()) => 0,
             Err(rc) => rc,
         }
@@ -122,22 +122,18 @@ impl Hypervisor {
         if count != 1 {
             return err(errno::EINVAL);
         }
-        let mut op: [u8; QUERY_SIZE_SIZE as usize] = match self.gnt_read(ctx, uop, "query_size") {
-            Ok(b) => b,
+        let mut op: GnttabQuerySize = match self.gnt_read(ctx, uop, "query_size") {
+            Ok(op) => op,
             Err(rc) => return rc,
         };
-        let status = if is_us_any(u16_at(&op, 0)) {
-            let n = QUERY_SIZE_NR_FRAMES as usize;
-            let m = QUERY_SIZE_MAX_NR_FRAMES as usize;
-            op[n..n + 4].copy_from_slice(&self.gnttab.nr_frames.to_le_bytes());
-            op[m..m + 4].copy_from_slice(&(GNTTAB_MAX_FRAMES as u32).to_le_bytes());
+        op.status = if is_us_any(op.dom) {
+            op.nr_frames = self.gnttab.nr_frames;
+            op.max_nr_frames = GNTTAB_MAX_FRAMES as u32;
             GNTST_OKAY
         } else {
             GNTST_BAD_DOMAIN
         };
-        let s = QUERY_SIZE_STATUS as usize;
-        op[s..s + 2].copy_from_slice(&status.to_le_bytes());
-        match self.gnt_write(ctx, uop, &op, "query_size") {
+        match self.gnt_write(ctx, uop, op.as_slice(), "query_size") {
             Ok(()) => 0,
             Err(rc) => rc,
         }
@@ -145,11 +141,10 @@ impl Hypervisor {
 
     /// `gnttab_set_version` (the count is not looked at, as in Xen).
     pub(super) fn gnttab_set_version(&mut self, ctx: &mut Ctx, uop: u64) -> i64 {
-        let op: [u8; SET_VERSION_SIZE as usize] = match self.gnt_read(ctx, uop, "set_version") {
-            Ok(b) => b,
+        let want = match self.gnt_read::<GnttabSetVersion>(ctx, uop, "set_version") {
+            Ok(op) => op.version,
             Err(rc) => return rc,
         };
-        let want = u32_at(&op, 0);
         let res = if want != 1 && want != 2 {
             err(errno::EINVAL)
         } else if want == self.gnttab.version {
@@ -159,8 +154,10 @@ impl Hypervisor {
             // pinned here, so the in-use check always passes.
             self.gnt_switch_version(want)
         };
-        let v = self.gnttab.version.to_le_bytes();
-        match self.gnt_write(ctx, uop, &v, "set_version") {
+        let op = GnttabSetVersion {
+            version: self.gnttab.version,
+        };
+        match self.gnt_write(ctx, uop, op.as_slice(), "set_version") {
             Ok(()) => res,
             Err(rc) => rc,
         }
@@ -174,18 +171,16 @@ impl Hypervisor {
         if self.gnttab.version == 1 {
             self.gnt_populate_status(self.gnttab.nr_frames);
             for (i, k) in keep.iter_mut().enumerate() {
-                let mut e = [0u8; 8];
-                self.gnt_read_shared(i as u64 * ENTRY_V1_SIZE, &mut e);
-                *k = (u16_at(&e, 0), u16_at(&e, 2), u64::from(u32_at(&e, 4)));
+                let mut e = GrantEntryV1::default();
+                self.gnt_read_shared(i as u64 * ENTRY_V1_SIZE, e.as_mut_slice());
+                *k = (e.flags, e.domid, u64::from(e.frame));
             }
         } else {
-            let mut entries = [[0u8; 16]; GNTTAB_NR_RESERVED_ENTRIES as usize];
+            let mut entries = [GrantEntryV2::default(); GNTTAB_NR_RESERVED_ENTRIES as usize];
             for (i, e) in entries.iter_mut().enumerate() {
-                self.gnt_read_shared(i as u64 * ENTRY_V2_SIZE, e);
-                let flags = u16_at(e, 0);
-                let frame = u64_at(e, 8);
-                match flags & GTF_TYPE_MASK {
-                    GTF_PERMIT_ACCESS if frame >> 32 == 0 => {}
+                self.gnt_read_shared(i as u64 * ENTRY_V2_SIZE, e.as_mut_slice());
+                match e.flags & GTF_TYPE_MASK {
+                    GTF_PERMIT_ACCESS if e.frame >> 32 == 0 => {}
                     // "tried to change grant table version to 1 with non-representable
                     // entries"
                     GTF_PERMIT_ACCESS | GTF_TRANSITIVE => return err(errno::ERANGE),
@@ -193,13 +188,8 @@ impl Hypervisor {
                 }
             }
             for (i, (e, k)) in entries.iter().zip(keep.iter_mut()).enumerate() {
-                let flags = u16_at(e, 0);
-                *k = match flags & GTF_TYPE_MASK {
-                    GTF_PERMIT_ACCESS => (
-                        flags | self.gnt_status(i as u64),
-                        u16_at(e, 2),
-                        u64_at(e, 8),
-                    ),
+                *k = match e.flags & GTF_TYPE_MASK {
+                    GTF_PERMIT_ACCESS => (e.flags | self.gnt_status(i as u64), e.domid, e.frame),
                     // GTF_invalid, and (after "bad flags ... when switching version") the rest.
                     _ => (0, 0, 0),
                 };
@@ -216,18 +206,21 @@ impl Hypervisor {
         for (i, &(flags, dom, frame)) in keep.iter().enumerate() {
             let i = i as u64;
             if want == 1 {
-                let mut e = [0u8; 8];
-                e[0..2].copy_from_slice(&flags.to_le_bytes());
-                e[2..4].copy_from_slice(&dom.to_le_bytes());
-                e[4..8].copy_from_slice(&(frame as u32).to_le_bytes());
-                self.gnt_write_shared(i * ENTRY_V1_SIZE, &e);
+                let e = GrantEntryV1 {
+                    flags,
+                    domid: dom,
+                    frame: frame as u32,
+                };
+                self.gnt_write_shared(i * ENTRY_V1_SIZE, e.as_slice());
             } else {
                 self.gnt_set_status(i, flags & GTF_READING_WRITING);
-                let mut e = [0u8; 16];
-                e[0..2].copy_from_slice(&(flags & !GTF_READING_WRITING).to_le_bytes());
-                e[2..4].copy_from_slice(&dom.to_le_bytes());
-                e[8..16].copy_from_slice(&frame.to_le_bytes());
-                self.gnt_write_shared(i * ENTRY_V2_SIZE, &e);
+                let e = GrantEntryV2 {
+                    flags: flags & !GTF_READING_WRITING,
+                    domid: dom,
+                    pad0: 0,
+                    frame,
+                };
+                self.gnt_write_shared(i * ENTRY_V2_SIZE, e.as_slice());
             }
         }
         debug_assert!(reserved * ENTRY_V2_SIZE <= PAGE_SIZE);
@@ -237,15 +230,17 @@ impl Hypervisor {
 
     /// `gnttab_get_version`.
     pub(super) fn gnttab_get_version(&mut self, ctx: &mut Ctx, uop: u64) -> i64 {
-        let op: [u8; GET_VERSION_SIZE as usize] = match self.gnt_read(ctx, uop, "get_version") {
-            Ok(b) => b,
+        let op: GnttabGetVersion = match self.gnt_read(ctx, uop, "get_version") {
+            Ok(op) => op,
             Err(rc) => return rc,
         };
-        if !is_us_any(u16_at(&op, 0)) {
+        if !is_us_any(op.dom) {
             return err(errno::ESRCH);
         }
+        // `__copy_field_to_guest(uop, &op, version)`.
         let v = self.gnttab.version.to_le_bytes();
-        match self.gnt_write(ctx, uop + GET_VERSION_VERSION, &v, "get_version") {
+        let at = uop + offset_of!(GnttabGetVersion, version) as u64;
+        match self.gnt_write(ctx, at, &v, "get_version") {
             Ok(()) => 0,
             Err(rc) => rc,
         }
@@ -256,14 +251,15 @@ impl Hypervisor {
         if count != 1 {
             return err(errno::EINVAL);
         }
-        let op: [u8; GET_STATUS_FRAMES_SIZE as usize] =
-            match self.gnt_read(ctx, uop, "get_status_frames") {
-                Ok(b) => b,
-                Err(rc) => return rc,
-            };
-        let nr = u32_at(&op, 0);
-        let dom = u16_at(&op, GET_STATUS_FRAMES_DOM);
-        let list = u64_at(&op, GET_STATUS_FRAMES_FRAME_LIST);
+        let GnttabGetStatusFrames {
+            nr_frames: nr,
+            dom,
+            frame_list: list,
+            ..
+        } = match self.gnt_read(ctx, uop, "get_status_frames") {
+            Ok(op) => op,
+            Err(rc) => return rc,
+        };
         if !handle_okay(list) {
             return err(errno::EFAULT);
         }
@@ -284,8 +280,7 @@ impl Hypervisor {
             }
             status
         };
-        let at = uop + GET_STATUS_FRAMES_STATUS;
-        match self.gnt_write(ctx, at, &status.to_le_bytes(), "get_status_frames") {
+        match self.gnt_put_status::<GnttabGetStatusFrames>(ctx, uop, status, "get_status_frames") {
             Ok(()) => 0,
             Err(rc) => rc,
         }

@@ -7,6 +7,21 @@ use pagetable_validator::pte::{mk_pte, _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW};
 
 const SELF: u16 = domid::DOMID_SELF;
 
+/// The structure (an abi type) at `off` of BUF.
+fn read<T: ByteValued + Default>(hv: &Hypervisor, off: u64) -> T {
+    let mut t = T::default();
+    t.as_mut_slice()
+        .copy_from_slice(&hv.t_read::<4096>(BUF, 0)[off as usize..][..size_of::<T>()]);
+    t
+}
+
+/// Grant entry `E` at `off` of the shared area.
+fn entry<E: ByteValued + Default>(hv: &Hypervisor, off: u64) -> E {
+    let mut e = E::default();
+    hv.gnt_read_shared(off, e.as_mut_slice());
+    e
+}
+
 fn call(hv: &mut Hypervisor, cmd: u32, uop: u64, count: u32) -> i64 {
     let mut ctx = testenv::ctx();
     hv.hypercall(
@@ -20,24 +35,22 @@ fn query_size(hv: &mut Hypervisor, dom: u16) -> (i64, u32, u32, i16) {
     hv.t_write(BUF, 0, &[0xaa; 16]);
     hv.t_write(BUF, 0, &dom.to_le_bytes());
     let rc = call(hv, GNTTABOP_QUERY_SIZE, va(BUF, 0), 1);
-    (
-        rc,
-        hv.t_u32(BUF, QUERY_SIZE_NR_FRAMES),
-        hv.t_u32(BUF, QUERY_SIZE_MAX_NR_FRAMES),
-        hv.t_u16(BUF, QUERY_SIZE_STATUS) as i16,
-    )
+    let op: GnttabQuerySize = read(hv, 0);
+    (rc, op.nr_frames, op.max_nr_frames, op.status)
 }
 
 /// setup_table(dom, nr) with the frame list at BUF+0x800; returns (rc, status).
 fn setup(hv: &mut Hypervisor, dom: u16, nr: u32) -> (i64, i16) {
-    let mut op = [0u8; 24];
-    op[0..2].copy_from_slice(&dom.to_le_bytes());
-    op[4..8].copy_from_slice(&nr.to_le_bytes());
-    op[8..10].copy_from_slice(&0x5555u16.to_le_bytes());
-    op[16..24].copy_from_slice(&va(BUF, 0x800).to_le_bytes());
-    hv.t_write(BUF, 0, &op);
+    let op = GnttabSetupTable {
+        dom,
+        nr_frames: nr,
+        status: 0x5555,
+        frame_list: va(BUF, 0x800),
+        ..Default::default()
+    };
+    hv.t_write(BUF, 0, op.as_slice());
     let rc = call(hv, GNTTABOP_SETUP_TABLE, va(BUF, 0), 1);
-    (rc, hv.t_u16(BUF, SETUP_TABLE_STATUS) as i16)
+    (rc, read::<GnttabSetupTable>(hv, 0).status)
 }
 
 fn set_version(hv: &mut Hypervisor, v: u32) -> (i64, u32) {
@@ -123,10 +136,7 @@ fn setup_table_errors() {
     // A read-only frame list (a pagetable frame is mapped RO): GNTST_bad_virt_addr.
     hv.t_write(BUF, 16, &va(testenv::L4, 0).to_le_bytes());
     assert_eq!(call(&mut hv, GNTTABOP_SETUP_TABLE, va(BUF, 0), 1), 0);
-    assert_eq!(
-        hv.t_u16(BUF, SETUP_TABLE_STATUS) as i16,
-        GNTST_BAD_VIRT_ADDR
-    );
+    assert_eq!(read::<GnttabSetupTable>(&hv, 0).status, GNTST_BAD_VIRT_ADDR);
     assert_eq!(
         call(&mut hv, GNTTABOP_SETUP_TABLE, va(BUF, 0), 0),
         -errno::EINVAL
@@ -182,13 +192,11 @@ fn versions_and_status_frames() {
     hv.gnt_write_shared(9 * 8, &e);
     assert_eq!(set_version(&mut hv, 2), (0, 2));
     assert_eq!(get_version(&mut hv, 0), (0, 2));
-    let mut v2 = [0u8; 16];
-    hv.gnt_read_shared(0, &mut v2);
-    assert_eq!(u16_at(&v2, 0), GTF_PERMIT_ACCESS | GTF_READONLY);
-    assert_eq!(u16_at(&v2, 2), 5);
-    assert_eq!(u64_at(&v2, 8), 0x1234);
-    hv.gnt_read_shared(9 * 16, &mut v2);
-    assert_eq!(v2, [0u8; 16]);
+    let v2: GrantEntryV2 = entry(&hv, 0);
+    assert_eq!(v2.flags, GTF_PERMIT_ACCESS | GTF_READONLY);
+    assert_eq!(v2.domid, 5);
+    assert_eq!(v2.frame, 0x1234);
+    assert_eq!(entry::<GrantEntryV2>(&hv, 9 * 16), GrantEntryV2::default());
     // grant_to_status_frames(1) = 1 status frame, shared with the guest.
     assert_eq!(hv.gnttab.nr_status_frames, 1);
     assert_eq!(gsf(&mut hv, 1), (0, GNTST_OKAY));
@@ -208,30 +216,28 @@ fn versions_and_status_frames() {
     // Back to v1: entry 0 again as written, the status bits folded into the flags.
     hv.gnt_set_status(0, 1 << 3);
     assert_eq!(set_version(&mut hv, 1), (0, 1));
-    let mut e1 = [0u8; 8];
-    hv.gnt_read_shared(0, &mut e1);
-    assert_eq!(u16_at(&e1, 0), GTF_PERMIT_ACCESS | GTF_READONLY | (1 << 3));
-    assert_eq!(u16_at(&e1, 2), 5);
-    assert_eq!(u32_at(&e1, 4), 0x1234);
+    let e1: GrantEntryV1 = entry(&hv, 0);
+    assert_eq!(e1.flags, GTF_PERMIT_ACCESS | GTF_READONLY | (1 << 3));
+    assert_eq!(e1.domid, 5);
+    assert_eq!(e1.frame, 0x1234);
     assert_eq!(hv.gnttab.nr_status_frames, 0);
 }
 
 /// One map element: (flags, ref, dom) -> status, with the rest copied back.
 fn map(hv: &mut Hypervisor, flags: u32, r: u32, dom: u16) -> i16 {
-    let mut op = [0u8; 32];
-    op[0..8].copy_from_slice(&0x1000u64.to_le_bytes());
-    op[8..12].copy_from_slice(&flags.to_le_bytes());
-    op[12..16].copy_from_slice(&r.to_le_bytes());
-    op[16..18].copy_from_slice(&dom.to_le_bytes());
-    op[20..24].copy_from_slice(&0x7777u32.to_le_bytes());
-    hv.t_write(BUF, 0x300, &op);
+    let op = GnttabMapGrantRef {
+        host_addr: 0x1000,
+        flags,
+        ref_: r,
+        dom,
+        handle: 0x7777,
+        ..Default::default()
+    };
+    hv.t_write(BUF, 0x300, op.as_slice());
     assert_eq!(call(hv, GNTTABOP_MAP_GRANT_REF, va(BUF, 0x300), 1), 0);
-    assert_eq!(
-        hv.t_u32(BUF, 0x300 + 20),
-        0x7777,
-        "handle copied back as read"
-    );
-    hv.t_u16(BUF, 0x300 + MAP_GRANT_REF_STATUS) as i16
+    let out: GnttabMapGrantRef = read(hv, 0x300);
+    assert_eq!(out.handle, 0x7777, "handle copied back as read");
+    out.status
 }
 
 #[test]
@@ -286,22 +292,26 @@ fn long_batches_continue() {
     assert_eq!(c.args[..3], [a[0], va(BUF, 0) + done * 32, n - done]);
 }
 
-fn copy_op(src: (u64, u16, u16), dst: (u64, u16, u16), len: u16, flags: u16) -> [u8; 40] {
-    let mut op = [0u8; 40];
-    for (base, (f, d, o)) in [(0usize, src), (16, dst)] {
-        op[base..base + 8].copy_from_slice(&f.to_le_bytes());
-        op[base + 8..base + 10].copy_from_slice(&d.to_le_bytes());
-        op[base + 10..base + 12].copy_from_slice(&o.to_le_bytes());
+fn copy_op(src: (u64, u16, u16), dst: (u64, u16, u16), len: u16, flags: u16) -> GnttabCopy {
+    let ptr = |(u, domid, offset)| GnttabCopyPtr {
+        u,
+        domid,
+        offset,
+        _pad: 0,
+    };
+    GnttabCopy {
+        source: ptr(src),
+        dest: ptr(dst),
+        len,
+        flags,
+        ..Default::default()
     }
-    op[32..34].copy_from_slice(&len.to_le_bytes());
-    op[34..36].copy_from_slice(&flags.to_le_bytes());
-    op
 }
 
-fn copy(hv: &mut Hypervisor, op: [u8; 40]) -> i16 {
-    hv.t_write(BUF, 0x500, &op);
+fn copy(hv: &mut Hypervisor, op: GnttabCopy) -> i16 {
+    hv.t_write(BUF, 0x500, op.as_slice());
     assert_eq!(call(hv, GNTTABOP_COPY, va(BUF, 0x500), 1), 0);
-    hv.t_u16(BUF, 0x500 + COPY_STATUS) as i16
+    read::<GnttabCopy>(hv, 0x500).status
 }
 
 #[test]
