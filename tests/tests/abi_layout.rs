@@ -9,9 +9,9 @@
 
 use pagetable_validator::abi::x86::{self, CallbackRegister, IretContext, TrapInfo};
 use pagetable_validator::abi::{
-    self, console, domid, elfnote, errno, evtchn, hypercall, memory, mmu, mmuext, sched, shinfo,
-    sif, start_info_offset, uvmf, vcpuop, version, vmasst, xenfeat, MmuUpdate, MmuextOp,
-    MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo,
+    self, console, domid, elfnote, errno, hypercall, memory, mmu, mmuext, sched, shinfo, sif,
+    start_info_offset, uvmf, version, vmasst, xenfeat, MmuUpdate, MmuextOp, MulticallEntry,
+    SchedPoll, StartInfo, VcpuRegisterVcpuInfo,
 };
 use pagetable_validator::pte;
 use std::collections::{BTreeMap, BTreeSet};
@@ -262,89 +262,6 @@ fn constant_checks() -> Vec<Check> {
         sched::SHUTDOWN_SUSPEND => "SHUTDOWN_suspend",
         sched::SHUTDOWN_CRASH => "SHUTDOWN_crash",
         sched::SHUTDOWN_WATCHDOG => "SHUTDOWN_watchdog",
-        // Event channels (event_channel.h, xen.h VIRQs).
-        evtchn::EVTCHNOP_BIND_INTERDOMAIN => "EVTCHNOP_bind_interdomain",
-        evtchn::EVTCHNOP_BIND_VIRQ => "EVTCHNOP_bind_virq",
-        evtchn::EVTCHNOP_BIND_PIRQ => "EVTCHNOP_bind_pirq",
-        evtchn::EVTCHNOP_CLOSE => "EVTCHNOP_close",
-        evtchn::EVTCHNOP_SEND => "EVTCHNOP_send",
-        evtchn::EVTCHNOP_STATUS => "EVTCHNOP_status",
-        evtchn::EVTCHNOP_ALLOC_UNBOUND => "EVTCHNOP_alloc_unbound",
-        evtchn::EVTCHNOP_BIND_IPI => "EVTCHNOP_bind_ipi",
-        evtchn::EVTCHNOP_BIND_VCPU => "EVTCHNOP_bind_vcpu",
-        evtchn::EVTCHNOP_UNMASK => "EVTCHNOP_unmask",
-        evtchn::EVTCHNOP_RESET => "EVTCHNOP_reset",
-        evtchn::EVTCHNOP_INIT_CONTROL => "EVTCHNOP_init_control",
-        evtchn::EVTCHNOP_EXPAND_ARRAY => "EVTCHNOP_expand_array",
-        evtchn::EVTCHNOP_SET_PRIORITY => "EVTCHNOP_set_priority",
-        evtchn::EVTCHNSTAT_CLOSED => "EVTCHNSTAT_closed",
-        evtchn::EVTCHNSTAT_UNBOUND => "EVTCHNSTAT_unbound",
-        evtchn::EVTCHNSTAT_INTERDOMAIN => "EVTCHNSTAT_interdomain",
-        evtchn::EVTCHNSTAT_PIRQ => "EVTCHNSTAT_pirq",
-        evtchn::EVTCHNSTAT_VIRQ => "EVTCHNSTAT_virq",
-        evtchn::EVTCHNSTAT_IPI => "EVTCHNSTAT_ipi",
-        evtchn::VIRQ_TIMER => "VIRQ_TIMER",
-        evtchn::VIRQ_DEBUG => "VIRQ_DEBUG",
-        evtchn::VIRQ_CONSOLE => "VIRQ_CONSOLE",
-        evtchn::VIRQ_DOM_EXC => "VIRQ_DOM_EXC",
-        evtchn::VIRQ_TBUF => "VIRQ_TBUF",
-        evtchn::VIRQ_DEBUGGER => "VIRQ_DEBUGGER",
-        evtchn::VIRQ_XENOPROF => "VIRQ_XENOPROF",
-        evtchn::VIRQ_CON_RING => "VIRQ_CON_RING",
-        evtchn::VIRQ_PCPU_STATE => "VIRQ_PCPU_STATE",
-        evtchn::VIRQ_MEM_EVENT => "VIRQ_MEM_EVENT",
-        evtchn::VIRQ_ARGO => "VIRQ_ARGO",
-        evtchn::VIRQ_ENOMEM => "VIRQ_ENOMEM",
-        evtchn::VIRQ_XENPMU => "VIRQ_XENPMU",
-        evtchn::VIRQ_ARCH_0 => "VIRQ_ARCH_0",
-        evtchn::VIRQ_ARCH_7 => "VIRQ_ARCH_7",
-        evtchn::NR_VIRQS => "NR_VIRQS",
-        evtchn::EVTCHN_FIFO_PRIORITY_MAX => "EVTCHN_FIFO_PRIORITY_MAX",
-        evtchn::EVTCHN_FIFO_PRIORITY_DEFAULT => "EVTCHN_FIFO_PRIORITY_DEFAULT",
-        evtchn::EVTCHN_FIFO_PRIORITY_MIN => "EVTCHN_FIFO_PRIORITY_MIN",
-        evtchn::EVTCHN_FIFO_MAX_QUEUES => "EVTCHN_FIFO_MAX_QUEUES",
-        evtchn::EVTCHN_FIFO_LINK_BITS => "EVTCHN_FIFO_LINK_BITS",
-        evtchn::EVTCHN_FIFO_NR_CHANNELS => "EVTCHN_FIFO_NR_CHANNELS",
-        evtchn::EVTCHN_FIFO_PENDING => "EVTCHN_FIFO_PENDING",
-        evtchn::EVTCHN_FIFO_MASKED => "EVTCHN_FIFO_MASKED",
-        evtchn::EVTCHN_FIFO_LINKED => "EVTCHN_FIFO_LINKED",
-        evtchn::EVTCHN_FIFO_BUSY => "EVTCHN_FIFO_BUSY",
-        evtchn::EVTCHN_FIFO_LINK_MASK => "EVTCHN_FIFO_LINK_MASK",
-        evtchn::FIFO_CONTROL_BLOCK_SIZE => "sizeof(struct evtchn_fifo_control_block)",
-        evtchn::FIFO_CONTROL_BLOCK_HEAD => "offsetof(struct evtchn_fifo_control_block, head)",
-        evtchn::ALLOC_UNBOUND_SIZE => "sizeof(struct evtchn_alloc_unbound)",
-        evtchn::BIND_INTERDOMAIN_SIZE => "sizeof(struct evtchn_bind_interdomain)",
-        evtchn::BIND_VIRQ_SIZE => "sizeof(struct evtchn_bind_virq)",
-        evtchn::BIND_IPI_SIZE => "sizeof(struct evtchn_bind_ipi)",
-        evtchn::STATUS_SIZE => "sizeof(struct evtchn_status)",
-        evtchn::BIND_VCPU_SIZE => "sizeof(struct evtchn_bind_vcpu)",
-        evtchn::INIT_CONTROL_SIZE => "sizeof(struct evtchn_init_control)",
-        evtchn::SET_PRIORITY_SIZE => "sizeof(struct evtchn_set_priority)",
-        evtchn::EVTCHN_OP_SIZE => "sizeof(struct evtchn_op)",
-        evtchn::EVTCHN_OP_U => "offsetof(struct evtchn_op, u)",
-        // vcpu_op (vcpu.h).
-        vcpuop::VCPUOP_INITIALISE => "VCPUOP_initialise",
-        vcpuop::VCPUOP_UP => "VCPUOP_up",
-        vcpuop::VCPUOP_DOWN => "VCPUOP_down",
-        vcpuop::VCPUOP_IS_UP => "VCPUOP_is_up",
-        vcpuop::VCPUOP_GET_RUNSTATE_INFO => "VCPUOP_get_runstate_info",
-        vcpuop::VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => "VCPUOP_register_runstate_memory_area",
-        vcpuop::VCPUOP_SET_PERIODIC_TIMER => "VCPUOP_set_periodic_timer",
-        vcpuop::VCPUOP_STOP_PERIODIC_TIMER => "VCPUOP_stop_periodic_timer",
-        vcpuop::VCPUOP_SET_SINGLESHOT_TIMER => "VCPUOP_set_singleshot_timer",
-        vcpuop::VCPUOP_STOP_SINGLESHOT_TIMER => "VCPUOP_stop_singleshot_timer",
-        vcpuop::VCPUOP_REGISTER_VCPU_INFO => "VCPUOP_register_vcpu_info",
-        vcpuop::VCPUOP_SEND_NMI => "VCPUOP_send_nmi",
-        vcpuop::VCPUOP_GET_PHYSID => "VCPUOP_get_physid",
-        vcpuop::VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => "VCPUOP_register_vcpu_time_memory_area",
-        vcpuop::RUNSTATE_RUNNING => "RUNSTATE_running",
-        vcpuop::RUNSTATE_RUNNABLE => "RUNSTATE_runnable",
-        vcpuop::RUNSTATE_BLOCKED => "RUNSTATE_blocked",
-        vcpuop::RUNSTATE_OFFLINE => "RUNSTATE_offline",
-        vcpuop::XEN_RUNSTATE_UPDATE => "XEN_RUNSTATE_UPDATE",
-        vcpuop::RUNSTATE_INFO_SIZE => "sizeof(struct vcpu_runstate_info)",
-        vcpuop::SET_SINGLESHOT_TIMER_SIZE => "sizeof(struct vcpu_set_singleshot_timer)",
-        vcpuop::VCPU_GUEST_CONTEXT_SIZE => "sizeof(struct vcpu_guest_context)",
         // vm_assist (xen.h).
         vmasst::VMASST_CMD_ENABLE => "VMASST_CMD_enable",
         vmasst::VMASST_CMD_DISABLE => "VMASST_CMD_disable",
@@ -765,21 +682,29 @@ macro_rules! neg {
 }
 
 // One file per area of abi/ (after the macros, which they use).
+#[path = "abi_layout/evtchn.rs"]
+mod evtchn_checks;
 #[path = "abi_layout/gnttab.rs"]
 mod gnttab_checks;
 #[path = "abi_layout/physdev.rs"]
 mod physdev_checks;
 #[path = "abi_layout/platform.rs"]
 mod platform_checks;
+#[path = "abi_layout/vcpuop.rs"]
+mod vcpuop_checks;
 
 /// The areas' constant rows and layout rows.
 fn area_checks() -> (Vec<Check>, Vec<Check>) {
-    let mut constants = gnttab_checks::constant_checks();
+    let mut constants = evtchn_checks::constant_checks();
+    constants.extend(gnttab_checks::constant_checks());
     constants.extend(physdev_checks::constant_checks());
     constants.extend(platform_checks::constant_checks());
-    let mut layouts = gnttab_checks::layout_checks();
+    constants.extend(vcpuop_checks::constant_checks());
+    let mut layouts = evtchn_checks::layout_checks();
+    layouts.extend(gnttab_checks::layout_checks());
     layouts.extend(physdev_checks::layout_checks());
     layouts.extend(platform_checks::layout_checks());
+    layouts.extend(vcpuop_checks::layout_checks());
     (constants, layouts)
 }
 

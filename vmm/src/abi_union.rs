@@ -12,3 +12,10 @@ pub fn member<M: ByteValued>(u: &[u8]) -> M {
     m.as_mut_slice().copy_from_slice(&u[..n]);
     m
 }
+
+/// Stores member `m` at the start of the union `u`, leaving the bytes after it as they are
+/// (as a C assignment to one member does).
+pub fn set_member<M: ByteValued>(u: &mut [u8], m: &M) {
+    let b = m.as_slice();
+    u[..b.len()].copy_from_slice(b);
+}

@@ -11,7 +11,6 @@ mod exit_tests;
 mod frame_map;
 mod fuzz;
 mod hypercall;
-mod le;
 mod loader;
 mod log_record;
 mod logging;

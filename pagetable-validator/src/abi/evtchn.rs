@@ -1,5 +1,5 @@
 //! Event channels (`event_channel.h`): sub-commands, status values, VIRQs, the FIFO ABI,
-//! and the sizes of the argument structures (Xen copies each as a whole).
+//! and the argument structures (Xen copies each as a whole).
 
 pub const EVTCHNOP_BIND_INTERDOMAIN: u64 = 0;
 pub const EVTCHNOP_BIND_VIRQ: u64 = 1;
@@ -56,14 +56,139 @@ pub const EVTCHN_FIFO_LINK_MASK: u32 = (1 << 17) - 1;
 pub const FIFO_CONTROL_BLOCK_SIZE: u64 = 72;
 pub const FIFO_CONTROL_BLOCK_HEAD: u64 = 8;
 
-pub const ALLOC_UNBOUND_SIZE: usize = 8;
-pub const BIND_INTERDOMAIN_SIZE: usize = 12;
-pub const BIND_VIRQ_SIZE: usize = 12;
-pub const BIND_IPI_SIZE: usize = 8;
-pub const STATUS_SIZE: usize = 24;
-pub const BIND_VCPU_SIZE: usize = 8;
-pub const INIT_CONTROL_SIZE: usize = 24;
-pub const SET_PRIORITY_SIZE: usize = 8;
-/// `struct evtchn_op` (the old `event_channel_op_compat` argument) and where its union is.
-pub const EVTCHN_OP_SIZE: usize = 28;
-pub const EVTCHN_OP_U: u64 = 4;
+/// `struct evtchn_alloc_unbound`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnAllocUnbound {
+    pub dom: u16,
+    pub remote_dom: u16,
+    pub port: u32,
+}
+
+/// `struct evtchn_bind_interdomain`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnBindInterdomain {
+    pub remote_dom: u16,
+    pub _pad: u16,
+    pub remote_port: u32,
+    pub local_port: u32,
+}
+
+/// `struct evtchn_bind_virq`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnBindVirq {
+    pub virq: u32,
+    pub vcpu: u32,
+    pub port: u32,
+}
+
+/// `struct evtchn_bind_ipi`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnBindIpi {
+    pub vcpu: u32,
+    pub port: u32,
+}
+
+/// `struct evtchn_close`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnClose {
+    pub port: u32,
+}
+
+/// `struct evtchn_send`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnSend {
+    pub port: u32,
+}
+
+/// `struct evtchn_status`. Its union `u` is kept as its 8 bytes (Rust has no safe unions);
+/// the member the status names is stored into them: [`EvtchnStatusUnbound`],
+/// [`EvtchnStatusInterdomain`], or a `u32` (`u.pirq`, `u.virq`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnStatus {
+    pub dom: u16,
+    pub _pad: u16,
+    pub port: u32,
+    pub status: u32,
+    pub vcpu: u32,
+    pub u: [u8; 8],
+}
+
+/// `evtchn_status.u.unbound`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnStatusUnbound {
+    pub dom: u16,
+}
+
+/// `evtchn_status.u.interdomain`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnStatusInterdomain {
+    pub dom: u16,
+    pub _pad: u16,
+    pub port: u32,
+}
+
+/// `struct evtchn_bind_vcpu`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnBindVcpu {
+    pub port: u32,
+    pub vcpu: u32,
+}
+
+/// `struct evtchn_unmask`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnUnmask {
+    pub port: u32,
+}
+
+/// `struct evtchn_reset`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnReset {
+    pub dom: u16,
+}
+
+/// `struct evtchn_init_control`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnInitControl {
+    pub control_gfn: u64,
+    pub offset: u32,
+    pub vcpu: u32,
+    pub link_bits: u8,
+    pub _pad: [u8; 7],
+}
+
+/// `struct evtchn_expand_array`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnExpandArray {
+    pub array_gfn: u64,
+}
+
+/// `struct evtchn_set_priority`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnSetPriority {
+    pub port: u32,
+    pub priority: u32,
+}
+
+/// `struct evtchn_op` (the old `event_channel_op_compat` argument): `cmd`, then the union of
+/// the sub-ops' arguments, which the compat call hands on by address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnOp {
+    pub cmd: u32,
+    pub u: [u32; 6],
+}

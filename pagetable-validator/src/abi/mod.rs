@@ -159,10 +159,10 @@ pub mod errno {
 }
 
 /// Event channels (`event_channel.h`): sub-commands, status values, VIRQs, the FIFO ABI,
-/// and the sizes of the argument structures (Xen copies each as a whole).
+/// and the argument structures (Xen copies each as a whole).
 pub mod evtchn;
 
-/// `vcpu_op` (`vcpu.h`): sub-commands, runstates and argument sizes.
+/// `vcpu_op` (`vcpu.h`): sub-commands, runstates, argument sizes and structures.
 pub mod vcpuop;
 
 /// `vm_assist` commands and types (xen.h).
@@ -405,6 +405,12 @@ const _: () = {
 /// vm-memory reads and writes these structures whole.
 #[cfg(feature = "byte-valued")]
 mod byte_valued {
+    use super::evtchn::{
+        EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnBindVcpu, EvtchnBindVirq,
+        EvtchnClose, EvtchnExpandArray, EvtchnInitControl, EvtchnOp, EvtchnReset, EvtchnSend,
+        EvtchnSetPriority, EvtchnStatus, EvtchnStatusInterdomain, EvtchnStatusUnbound,
+        EvtchnUnmask,
+    };
     use super::gnttab::{
         GnttabCacheFlush, GnttabCopy, GnttabCopyPtr, GnttabGetStatusFrames, GnttabGetVersion,
         GnttabMapGrantRef, GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabSwapGrantRef,
@@ -424,6 +430,7 @@ mod byte_valued {
         XenPlatformOp, XenpfEnterAcpiSleep, XenpfFirmwareInfo, XenpfPcpuVersion, XenpfPcpuinfo,
         XenpfSettime32, XenpfSettime64,
     };
+    use super::vcpuop::{VcpuSetPeriodicTimer, VcpuSetSingleshotTimer};
     use super::x86::{CallbackRegister, IretContext, TrapInfo};
     use super::{MmuUpdate, MmuextOp, MulticallEntry, SchedPoll, StartInfo, VcpuRegisterVcpuInfo};
     use vm_memory::ByteValued;
@@ -459,6 +466,46 @@ mod byte_valued {
     unsafe impl ByteValued for IretContext {}
     // SAFETY: repr(C), u16, u16, _pad: u32, u64; no implicit padding.
     unsafe impl ByteValued for CallbackRegister {}
+
+    // event_channel.h
+    // SAFETY: repr(C), two u16, u32; no implicit padding.
+    unsafe impl ByteValued for EvtchnAllocUnbound {}
+    // SAFETY: repr(C), u16, _pad: u16, two u32; no implicit padding.
+    unsafe impl ByteValued for EvtchnBindInterdomain {}
+    // SAFETY: repr(C), three u32.
+    unsafe impl ByteValued for EvtchnBindVirq {}
+    // SAFETY: repr(C), two u32.
+    unsafe impl ByteValued for EvtchnBindIpi {}
+    // SAFETY: repr(C), one u32.
+    unsafe impl ByteValued for EvtchnClose {}
+    // SAFETY: repr(C), one u32.
+    unsafe impl ByteValued for EvtchnSend {}
+    // SAFETY: repr(C), one u32.
+    unsafe impl ByteValued for EvtchnUnmask {}
+    // SAFETY: repr(C), u16, _pad: u16, three u32, [u8; 8]; no implicit padding.
+    unsafe impl ByteValued for EvtchnStatus {}
+    // SAFETY: repr(C), one u16.
+    unsafe impl ByteValued for EvtchnStatusUnbound {}
+    // SAFETY: repr(C), u16, _pad: u16, u32; no implicit padding.
+    unsafe impl ByteValued for EvtchnStatusInterdomain {}
+    // SAFETY: repr(C), two u32.
+    unsafe impl ByteValued for EvtchnBindVcpu {}
+    // SAFETY: repr(C), one u16.
+    unsafe impl ByteValued for EvtchnReset {}
+    // SAFETY: repr(C), u64, two u32, u8, _pad: [u8; 7]; no implicit padding.
+    unsafe impl ByteValued for EvtchnInitControl {}
+    // SAFETY: repr(C), one u64.
+    unsafe impl ByteValued for EvtchnExpandArray {}
+    // SAFETY: repr(C), two u32.
+    unsafe impl ByteValued for EvtchnSetPriority {}
+    // SAFETY: repr(C), u32, [u32; 6]; no implicit padding.
+    unsafe impl ByteValued for EvtchnOp {}
+
+    // vcpu.h
+    // SAFETY: repr(C), one u64.
+    unsafe impl ByteValued for VcpuSetPeriodicTimer {}
+    // SAFETY: repr(C), u64, u32, _pad: u32; no implicit padding.
+    unsafe impl ByteValued for VcpuSetSingleshotTimer {}
 
     // grant_table.h
     // SAFETY: repr(C), two u16, u32; no implicit padding.

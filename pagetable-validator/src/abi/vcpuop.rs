@@ -1,4 +1,4 @@
-//! `vcpu_op` (`vcpu.h`): sub-commands, runstates and argument sizes.
+//! `vcpu_op` (`vcpu.h`): sub-commands, runstates, argument sizes and structures.
 
 pub const VCPUOP_INITIALISE: u64 = 0;
 pub const VCPUOP_UP: u64 = 1;
@@ -21,6 +21,21 @@ pub const RUNSTATE_BLOCKED: u32 = 2;
 pub const RUNSTATE_OFFLINE: u32 = 3;
 pub const XEN_RUNSTATE_UPDATE: u64 = 1 << 63;
 pub const RUNSTATE_INFO_SIZE: usize = 48;
-pub const SET_SINGLESHOT_TIMER_SIZE: usize = 16;
 /// `struct vcpu_guest_context` (x86_64), which VCPUOP_initialise reads whole.
 pub const VCPU_GUEST_CONTEXT_SIZE: usize = 5168;
+
+/// `struct vcpu_set_periodic_timer`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuSetPeriodicTimer {
+    pub period_ns: u64,
+}
+
+/// `struct vcpu_set_singleshot_timer`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuSetSingleshotTimer {
+    pub timeout_abs_ns: u64,
+    pub flags: u32,
+    pub _pad: u32,
+}

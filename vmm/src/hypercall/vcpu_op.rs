@@ -85,9 +85,9 @@ impl Hypervisor {
                 0
             }
             VCPUOP_SET_PERIODIC_TIMER => {
-                let mut b = [0u8; 8];
-                self.vcpu_read(ctx, arg, &mut b)?;
-                let period = u64::from_le_bytes(b);
+                let mut set = VcpuSetPeriodicTimer::default();
+                self.vcpu_read(ctx, arg, set.as_mut_slice())?;
+                let period = set.period_ns;
                 if period < MILLISECS as u64 || period > STIME_DELTA_MAX {
                     return Err(err(errno::EINVAL));
                 }
@@ -99,9 +99,9 @@ impl Hypervisor {
                 0
             }
             VCPUOP_SET_SINGLESHOT_TIMER => {
-                let mut b = [0u8; SET_SINGLESHOT_TIMER_SIZE];
-                self.vcpu_read(ctx, arg, &mut b)?;
-                let timeout = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
+                let mut set = VcpuSetSingleshotTimer::default();
+                self.vcpu_read(ctx, arg, set.as_mut_slice())?;
+                let timeout = set.timeout_abs_ns;
                 // `set.timeout_abs_ns < NOW()` compares as unsigned.
                 let now = self.now();
                 if timeout < now as u64 {

@@ -25,10 +25,12 @@
 //! allocation and the operations (bind/close/send/status/...); `port_ops` the per-ABI port
 //! ops, with the 2-level ABI; `fifo` the FIFO ABI.
 //! a pagetable meanwhile is never written.
+use crate::abi_union::{member, set_member};
 use crate::hypercall::{err, handle_okay, Ctx, Hypervisor};
-use crate::le::{put_u32, u16_at, u32_at, u64_at};
 use pagetable_validator::abi::evtchn::*;
 use pagetable_validator::abi::{errno, hypercall as hc};
+use std::mem::offset_of;
+use vm_memory::ByteValued;
 
 mod fifo;
 mod guest_memory;
@@ -134,18 +136,19 @@ pub fn virq_is_global(virq: u32) -> bool {
 impl Hypervisor {
     // ---- the hypercall ----
 
-    /// Reads an argument structure (`copy_from_guest`).
-    fn evtchn_read(&mut self, ctx: &Ctx, arg: u64, buf: &mut [u8]) -> Result<(), i64> {
+    /// Reads an argument structure (an abi type) whole (`copy_from_guest`).
+    fn evtchn_read<T: ByteValued + Default>(&mut self, ctx: &Ctx, arg: u64) -> Result<T, i64> {
         if !handle_okay(arg) {
             return Err(err(errno::EFAULT));
         }
         self.ram
-            .read_virt(ctx.cr3, arg, buf)
+            .read_obj_virt(ctx.cr3, arg)
             .map_err(|f| self.efault(ctx, "event_channel_op", "argument", f))
     }
 
-    fn evtchn_write(&mut self, ctx: &Ctx, arg: u64, buf: &[u8]) -> i64 {
-        match self.ram.write_virt(ctx.cr3, arg, buf) {
+    /// Writes an argument structure back whole (`copy_to_guest`).
+    fn evtchn_write<T: ByteValued>(&mut self, ctx: &Ctx, arg: u64, op: &T) -> i64 {
+        match self.ram.write_virt(ctx.cr3, arg, op.as_slice()) {
             Ok(()) => 0,
             Err(f) => self.efault(ctx, "event_channel_op", "result", f),
         }
@@ -159,90 +162,81 @@ impl Hypervisor {
     }
 
     fn event_channel_op_inner(&mut self, ctx: &mut Ctx, cmd: u64, arg: u64) -> Result<i64, i64> {
-        macro_rules! read {
-            ($n:expr) => {{
-                let mut b = [0u8; $n];
-                self.evtchn_read(ctx, arg, &mut b)?;
-                b
-            }};
-        }
         let rc = match cmd {
             EVTCHNOP_ALLOC_UNBOUND => {
-                let mut b = read!(ALLOC_UNBOUND_SIZE);
-                let port = self.evtchn_alloc_unbound(u16_at(&b, 0), u16_at(&b, 2))?;
-                put_u32(&mut b, 4, port);
-                self.evtchn_write(ctx, arg, &b)
+                let mut op: EvtchnAllocUnbound = self.evtchn_read(ctx, arg)?;
+                op.port = self.evtchn_alloc_unbound(op.dom, op.remote_dom)?;
+                self.evtchn_write(ctx, arg, &op)
             }
             EVTCHNOP_BIND_INTERDOMAIN => {
-                let mut b = read!(BIND_INTERDOMAIN_SIZE);
-                let port = self.evtchn_bind_interdomain(u16_at(&b, 0), u32_at(&b, 4))?;
-                put_u32(&mut b, 8, port);
-                self.evtchn_write(ctx, arg, &b)
+                let mut op: EvtchnBindInterdomain = self.evtchn_read(ctx, arg)?;
+                op.local_port = self.evtchn_bind_interdomain(op.remote_dom, op.remote_port)?;
+                self.evtchn_write(ctx, arg, &op)
             }
             EVTCHNOP_BIND_VIRQ => {
-                let mut b = read!(BIND_VIRQ_SIZE);
-                let port = self.evtchn_bind_virq(u32_at(&b, 0), u32_at(&b, 4))?;
-                put_u32(&mut b, 8, port);
-                self.evtchn_write(ctx, arg, &b)
+                let mut op: EvtchnBindVirq = self.evtchn_read(ctx, arg)?;
+                op.port = self.evtchn_bind_virq(op.virq, op.vcpu)?;
+                self.evtchn_write(ctx, arg, &op)
             }
             EVTCHNOP_BIND_IPI => {
-                let mut b = read!(BIND_IPI_SIZE);
-                let port = self.evtchn_bind_ipi(u32_at(&b, 0))?;
-                put_u32(&mut b, 4, port);
-                self.evtchn_write(ctx, arg, &b)
+                let mut op: EvtchnBindIpi = self.evtchn_read(ctx, arg)?;
+                op.port = self.evtchn_bind_ipi(op.vcpu)?;
+                self.evtchn_write(ctx, arg, &op)
             }
             EVTCHNOP_CLOSE => {
-                let b = read!(4);
-                self.evtchn_close(u32_at(&b, 0)).map(|()| 0)?
+                let op: EvtchnClose = self.evtchn_read(ctx, arg)?;
+                self.evtchn_close(op.port).map(|()| 0)?
             }
             EVTCHNOP_SEND => {
-                let b = read!(4);
-                self.evtchn_send(u32_at(&b, 0)).map(|()| 0)?
+                let op: EvtchnSend = self.evtchn_read(ctx, arg)?;
+                self.evtchn_send(op.port).map(|()| 0)?
             }
             EVTCHNOP_STATUS => {
-                let mut b = read!(STATUS_SIZE);
-                let (st, vcpu, a, c) = self.evtchn_status(u16_at(&b, 0), u32_at(&b, 4))?;
-                put_u32(&mut b, 8, st);
-                put_u32(&mut b, 12, vcpu);
+                let mut op: EvtchnStatus = self.evtchn_read(ctx, arg)?;
+                let (st, vcpu, a, c) = self.evtchn_status(op.dom, op.port)?;
+                op.status = st;
+                op.vcpu = vcpu;
+                // The union member the status names; the rest of `u` stays as read.
                 match st {
-                    EVTCHNSTAT_UNBOUND => b[16..18].copy_from_slice(&(a as u16).to_le_bytes()),
-                    EVTCHNSTAT_INTERDOMAIN => {
-                        b[16..18].copy_from_slice(&(a as u16).to_le_bytes());
-                        put_u32(&mut b, 20, c);
+                    EVTCHNSTAT_UNBOUND => {
+                        set_member(&mut op.u, &EvtchnStatusUnbound { dom: a as u16 });
                     }
-                    EVTCHNSTAT_VIRQ => put_u32(&mut b, 16, a),
+                    EVTCHNSTAT_INTERDOMAIN => {
+                        let mut m: EvtchnStatusInterdomain = member(&op.u);
+                        (m.dom, m.port) = (a as u16, c);
+                        set_member(&mut op.u, &m);
+                    }
+                    EVTCHNSTAT_VIRQ => set_member(&mut op.u, &a),
                     _ => {}
                 }
-                self.evtchn_write(ctx, arg, &b)
+                self.evtchn_write(ctx, arg, &op)
             }
             EVTCHNOP_BIND_VCPU => {
-                let b = read!(BIND_VCPU_SIZE);
-                self.evtchn_bind_vcpu(u32_at(&b, 0), u32_at(&b, 4))
-                    .map(|()| 0)?
+                let op: EvtchnBindVcpu = self.evtchn_read(ctx, arg)?;
+                self.evtchn_bind_vcpu(op.port, op.vcpu).map(|()| 0)?
             }
             EVTCHNOP_UNMASK => {
-                let b = read!(4);
-                self.evtchn_unmask(u32_at(&b, 0)).map(|()| 0)?
+                let op: EvtchnUnmask = self.evtchn_read(ctx, arg)?;
+                self.evtchn_unmask(op.port).map(|()| 0)?
             }
             EVTCHNOP_RESET | EVTCHNOP_RESET_CONT => {
-                let b = read!(2);
-                self.evtchn_reset(u16_at(&b, 0), cmd == EVTCHNOP_RESET_CONT)
+                let op: EvtchnReset = self.evtchn_read(ctx, arg)?;
+                self.evtchn_reset(op.dom, cmd == EVTCHNOP_RESET_CONT)
                     .map(|()| 0)?
             }
             EVTCHNOP_INIT_CONTROL => {
-                let mut b = read!(INIT_CONTROL_SIZE);
-                self.evtchn_fifo_init_control(u64_at(&b, 0), u32_at(&b, 8), u32_at(&b, 12))?;
-                put_u32(&mut b, 16, EVTCHN_FIFO_LINK_BITS);
-                self.evtchn_write(ctx, arg, &b)
+                let mut op: EvtchnInitControl = self.evtchn_read(ctx, arg)?;
+                self.evtchn_fifo_init_control(op.control_gfn, op.offset, op.vcpu)?;
+                op.link_bits = EVTCHN_FIFO_LINK_BITS as u8;
+                self.evtchn_write(ctx, arg, &op)
             }
             EVTCHNOP_EXPAND_ARRAY => {
-                let b = read!(8);
-                self.evtchn_fifo_expand_array(u64_at(&b, 0)).map(|()| 0)?
+                let op: EvtchnExpandArray = self.evtchn_read(ctx, arg)?;
+                self.evtchn_fifo_expand_array(op.array_gfn).map(|()| 0)?
             }
             EVTCHNOP_SET_PRIORITY => {
-                let b = read!(SET_PRIORITY_SIZE);
-                self.evtchn_set_priority(u32_at(&b, 0), u32_at(&b, 4))
-                    .map(|()| 0)?
+                let op: EvtchnSetPriority = self.evtchn_read(ctx, arg)?;
+                self.evtchn_set_priority(op.port, op.priority).map(|()| 0)?
             }
             // bind_pirq needs physdev's PIRQ mappings, which we do not model.
             _ => self.unsupported(ctx, hc::EVENT_CHANNEL_OP, Some(cmd)),
@@ -252,14 +246,14 @@ impl Hypervisor {
 
     /// `do_event_channel_op_compat(struct evtchn_op *)`.
     pub(crate) fn event_channel_op_compat(&mut self, ctx: &mut Ctx, arg: u64) -> i64 {
-        let mut b = [0u8; EVTCHN_OP_SIZE];
-        if let Err(rc) = self.evtchn_read(ctx, arg, &mut b) {
-            return rc;
-        }
-        let cmd = u64::from(u32_at(&b, 0));
+        let op: EvtchnOp = match self.evtchn_read(ctx, arg) {
+            Ok(op) => op,
+            Err(rc) => return rc,
+        };
+        let cmd = u64::from(op.cmd);
         match cmd {
             EVTCHNOP_BIND_INTERDOMAIN..=EVTCHNOP_UNMASK if cmd != EVTCHNOP_BIND_PIRQ => {
-                self.event_channel_op(ctx, cmd, arg + EVTCHN_OP_U)
+                self.event_channel_op(ctx, cmd, arg + offset_of!(EvtchnOp, u) as u64)
             }
             EVTCHNOP_BIND_PIRQ => self.unsupported(ctx, hc::EVENT_CHANNEL_OP_COMPAT, Some(cmd)),
             _ => err(errno::ENOSYS),

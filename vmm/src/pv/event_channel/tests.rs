@@ -19,18 +19,28 @@ fn w32(v: &[u32]) -> Vec<u8> {
 }
 
 fn alloc_unbound(t: &mut T, dom: u16, remote: u16) -> (i64, u32) {
-    let mut b = vec![0u8; 8];
-    b[0..2].copy_from_slice(&dom.to_le_bytes());
-    b[2..4].copy_from_slice(&remote.to_le_bytes());
-    let (rc, out) = op(t, EVTCHNOP_ALLOC_UNBOUND, &b);
-    (rc, u32_at(&out, 4))
+    let b = EvtchnAllocUnbound {
+        dom,
+        remote_dom: remote,
+        port: 0,
+    };
+    let (rc, out) = op(t, EVTCHNOP_ALLOC_UNBOUND, b.as_slice());
+    (rc, member::<EvtchnAllocUnbound>(&out).port)
 }
 
-fn status(t: &mut T, port: u32) -> (i64, Vec<u8>) {
-    let mut b = vec![0u8; 24];
-    b[0..2].copy_from_slice(&SELF.to_le_bytes());
-    b[4..8].copy_from_slice(&port.to_le_bytes());
-    op(t, EVTCHNOP_STATUS, &b)
+fn status(t: &mut T, port: u32) -> (i64, EvtchnStatus) {
+    let b = EvtchnStatus {
+        dom: SELF,
+        port,
+        ..Default::default()
+    };
+    let (rc, out) = op(t, EVTCHNOP_STATUS, b.as_slice());
+    (rc, member(&out))
+}
+
+/// `u.interdomain` of a status reply (`u.unbound.dom` is its `dom`).
+fn interdomain(st: &EvtchnStatus) -> EvtchnStatusInterdomain {
+    member(&st.u)
 }
 
 fn simple(t: &mut T, cmd: u64, port: u32) -> i64 {
@@ -40,7 +50,7 @@ fn simple(t: &mut T, cmd: u64, port: u32) -> i64 {
 fn bind_ipi(t: &mut T) -> u32 {
     let (rc, out) = op(t, EVTCHNOP_BIND_IPI, &w32(&[0, 0]));
     assert_eq!(rc, 0);
-    u32_at(&out, 4)
+    member::<EvtchnBindIpi>(&out).port
 }
 
 fn si(t: &T) -> u64 {
@@ -69,16 +79,16 @@ fn xtf_domid_probe() {
     assert_eq!((rc, port), (0, 1), "port 0 is reserved, 1 is first");
     let (rc, st) = status(&mut t, port);
     assert_eq!(rc, 0);
-    assert_eq!(u32_at(&st, 8), EVTCHNSTAT_UNBOUND);
+    assert_eq!(st.status, EVTCHNSTAT_UNBOUND);
     assert_eq!(
-        u16_at(&st, 16),
+        interdomain(&st).dom,
         0,
         "remote DOMID_SELF is stored as our domid 0"
     );
     assert_eq!(simple(&mut t, EVTCHNOP_CLOSE, port), 0);
     assert_eq!(simple(&mut t, EVTCHNOP_CLOSE, port), -22);
     let (rc, st) = status(&mut t, port);
-    assert_eq!((rc, u32_at(&st, 8)), (0, EVTCHNSTAT_CLOSED));
+    assert_eq!((rc, st.status), (0, EVTCHNSTAT_CLOSED));
     // Port 0 is ECS_RESERVED: closed in status, -EINVAL to close.
     assert_eq!(status(&mut t, 0).0, 0);
     assert_eq!(simple(&mut t, EVTCHNOP_CLOSE, 0), -22);
@@ -87,7 +97,7 @@ fn xtf_domid_probe() {
     assert_eq!(alloc_unbound(&mut t, 0, 7), (0, 1));
     let (_, st) = status(&mut t, 1);
     assert_eq!(
-        u16_at(&st, 16),
+        interdomain(&st).dom,
         7,
         "any remote domid is recorded (dummy XSM)"
     );
@@ -97,15 +107,21 @@ fn xtf_domid_probe() {
 #[test]
 fn compat_op_16() {
     let mut t = T::new();
-    let mut b = vec![0u8; EVTCHN_OP_SIZE];
-    b[0..4].copy_from_slice(&(EVTCHNOP_ALLOC_UNBOUND as u32).to_le_bytes());
-    b[4..6].copy_from_slice(&SELF.to_le_bytes());
-    b[6..8].copy_from_slice(&SELF.to_le_bytes());
-    t.write(ARG, 0, &b);
+    let mut b = EvtchnOp {
+        cmd: EVTCHNOP_ALLOC_UNBOUND as u32,
+        ..Default::default()
+    };
+    let alloc = EvtchnAllocUnbound {
+        dom: SELF,
+        remote_dom: SELF,
+        port: 0,
+    };
+    set_member(ByteValued::as_mut_slice(&mut b.u), &alloc);
+    t.write(ARG, 0, b.as_slice());
     assert_eq!(t.call(EVENT_CHANNEL_OP_COMPAT, [va(ARG), 0, 0, 0, 0, 0]), 0);
     assert_eq!(t.read_u32(ARG * 4096 + 8), 1);
-    b[0..4].copy_from_slice(&(EVTCHNOP_INIT_CONTROL as u32).to_le_bytes());
-    t.write(ARG, 0, &b);
+    b.cmd = EVTCHNOP_INIT_CONTROL as u32;
+    t.write(ARG, 0, b.as_slice());
     assert_eq!(
         t.call(EVENT_CHANNEL_OP_COMPAT, [va(ARG), 0, 0, 0, 0, 0]),
         -38
@@ -117,7 +133,7 @@ fn bind_virq_rules() {
     let mut t = T::new();
     let bind = |t: &mut T, virq: u32, vcpu: u32| {
         let (rc, out) = op(t, EVTCHNOP_BIND_VIRQ, &w32(&[virq, vcpu, 0]));
-        (rc, u32_at(&out, 8))
+        (rc, member::<EvtchnBindVirq>(&out).port)
     };
     assert_eq!(bind(&mut t, VIRQ_TIMER, 0), (0, 1));
     assert_eq!(bind(&mut t, VIRQ_TIMER, 0).0, -17, "-EEXIST");
@@ -139,7 +155,7 @@ fn bind_virq_rules() {
     assert_eq!(simple(&mut t, EVTCHNOP_SEND, 1), -22);
     let (_, st) = status(&mut t, 2);
     assert_eq!(
-        (u32_at(&st, 8), u32_at(&st, 16)),
+        (st.status, member::<u32>(&st.u)),
         (EVTCHNSTAT_VIRQ, VIRQ_CONSOLE)
     );
     // bind_vcpu: global VIRQ yes, per-vCPU VIRQ -EINVAL, vCPU 1 -ENOENT.
@@ -199,28 +215,31 @@ fn two_level_send_mask_unmask() {
 fn interdomain_loopback() {
     let mut t = T::new();
     let (_, a) = alloc_unbound(&mut t, SELF, SELF);
-    let mut b = vec![0u8; 12];
-    b[0..2].copy_from_slice(&SELF.to_le_bytes());
-    b[4..8].copy_from_slice(&a.to_le_bytes());
-    let (rc, out) = op(&mut t, EVTCHNOP_BIND_INTERDOMAIN, &b);
-    let l = u32_at(&out, 8);
+    let mut b = EvtchnBindInterdomain {
+        remote_dom: SELF,
+        remote_port: a,
+        ..Default::default()
+    };
+    let (rc, out) = op(&mut t, EVTCHNOP_BIND_INTERDOMAIN, b.as_slice());
+    let l = member::<EvtchnBindInterdomain>(&out).local_port;
     assert_eq!((rc, l), (0, 2));
     assert!(pending_2l(&t, l), "Xen raises the new local port");
     assert!(!pending_2l(&t, a));
     assert_eq!(simple(&mut t, EVTCHNOP_SEND, l), 0);
     assert!(pending_2l(&t, a), "send on one end raises the other");
     let (_, st) = status(&mut t, l);
-    assert_eq!(u32_at(&st, 8), EVTCHNSTAT_INTERDOMAIN);
-    assert_eq!((u16_at(&st, 16), u32_at(&st, 20)), (0, a));
+    assert_eq!(st.status, EVTCHNSTAT_INTERDOMAIN);
+    let i = interdomain(&st);
+    assert_eq!((i.dom, i.port), (0, a));
     // Binding again to a now-bound port: -EINVAL (and the port taken for it is released).
-    assert_eq!(op(&mut t, EVTCHNOP_BIND_INTERDOMAIN, &b).0, -22);
+    assert_eq!(op(&mut t, EVTCHNOP_BIND_INTERDOMAIN, b.as_slice()).0, -22);
     assert_eq!(t.hv.events.active, 2);
     // Closing one end leaves the other unbound to us.
     assert_eq!(simple(&mut t, EVTCHNOP_CLOSE, a), 0);
     let (_, st) = status(&mut t, l);
-    assert_eq!((u32_at(&st, 8), u16_at(&st, 16)), (EVTCHNSTAT_UNBOUND, 0));
-    b[0..2].copy_from_slice(&1u16.to_le_bytes());
-    assert_eq!(op(&mut t, EVTCHNOP_BIND_INTERDOMAIN, &b).0, -3);
+    assert_eq!((st.status, interdomain(&st).dom), (EVTCHNSTAT_UNBOUND, 0));
+    b.remote_dom = 1;
+    assert_eq!(op(&mut t, EVTCHNOP_BIND_INTERDOMAIN, b.as_slice()).0, -3);
 }
 
 #[test]
@@ -239,7 +258,7 @@ fn ports_are_bounded_and_buckets_grow() {
             assert_eq!(rc, -28, "-ENOSPC at the 2-level limit");
             break;
         }
-        last = u32_at(&out, 4);
+        last = member::<EvtchnBindIpi>(&out).port;
     }
     assert_eq!(last, MAX_2L_PORTS - 1);
     assert_eq!(t.hv.events.chans.len(), MAX_2L_PORTS as usize);
@@ -268,11 +287,14 @@ const CB: u64 = 50; // control block frame
 const ARRAY: u64 = 51; // event array page
 
 fn init_fifo(t: &mut T) {
-    let mut b = vec![0u8; 24];
-    b[0..8].copy_from_slice(&CB.to_le_bytes());
-    let (rc, out) = op(t, EVTCHNOP_INIT_CONTROL, &b);
+    let b = EvtchnInitControl {
+        control_gfn: CB,
+        ..Default::default()
+    };
+    let (rc, out) = op(t, EVTCHNOP_INIT_CONTROL, b.as_slice());
     assert_eq!(rc, 0);
-    assert_eq!(u32_at(&out, 16), EVTCHN_FIFO_LINK_BITS);
+    let out: EvtchnInitControl = member(&out);
+    assert_eq!(u32::from(out.link_bits), EVTCHN_FIFO_LINK_BITS);
     let (rc, _) = op(t, EVTCHNOP_EXPAND_ARRAY, &ARRAY.to_le_bytes());
     assert_eq!(rc, 0);
 }
