@@ -1,7 +1,6 @@
 //! `vmm`: boots Xen PV x86_64 kernels on KVM and serves Xen's PV MMU through the
 //! page-type validator. See `vmm run --help`.
 
-mod abi_union;
 mod arch;
 mod builder;
 mod cli;
@@ -10,6 +9,7 @@ mod exit;
 mod exit_tests;
 mod frame_map;
 mod fuzz;
+mod guest_abi;
 mod hypercall;
 mod loader;
 mod log_record;

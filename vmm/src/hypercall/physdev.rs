@@ -284,19 +284,15 @@ impl Hypervisor {
         }
     }
 
-    /// Reads an argument structure (an abi type) whole, as Xen's `copy_from_guest`.
     fn pd_read<T: ByteValued + Default>(
         &mut self,
         ctx: &Ctx,
         va: u64,
         what: &str,
     ) -> Result<T, i64> {
-        self.ram
-            .read_obj_virt(ctx.cr3, va)
-            .map_err(|f| self.efault(ctx, "physdev_op", what, f))
+        self.read_arg(ctx, va, "physdev_op", what)
     }
 
-    /// Writes an argument structure back whole (`copy_to_guest`).
     fn pd_write<T: ByteValued>(
         &mut self,
         ctx: &Ctx,
@@ -304,10 +300,7 @@ impl Hypervisor {
         op: &T,
         what: &str,
     ) -> Result<(), i64> {
-        match self.write_guest(ctx.cr3, va, op.as_slice()) {
-            Ok(()) => Ok(()),
-            Err(f) => Err(self.efault(ctx, "physdev_op", what, f)),
-        }
+        self.write_arg(ctx, va, op.as_slice(), "physdev_op", what)
     }
 
     /// `PHYSDEVOP_eoi`: a pirq without info is -EINVAL; a known one is EOI'd (nothing is

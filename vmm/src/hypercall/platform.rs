@@ -21,7 +21,7 @@
 //!   parking, resource_op, get_symbol): -ENOSYS, reported as unsupported.
 
 use super::{err, Ctx, Hypervisor};
-use crate::abi_union::member;
+use crate::guest_abi::member;
 use pagetable_validator::abi::platform::*;
 use pagetable_validator::abi::{errno, hypercall as hc};
 use std::mem::offset_of;
@@ -59,9 +59,9 @@ impl Hypervisor {
     /// `platform_op(op)`: the op is copied whole, then the command's member of its union is
     /// decoded (and written back at `u`'s offset).
     pub(super) fn platform_op(&mut self, ctx: &mut Ctx, uop: u64) -> i64 {
-        let op: XenPlatformOp = match self.ram.read_obj_virt(ctx.cr3, uop) {
+        let op: XenPlatformOp = match self.read_arg(ctx, uop, "platform_op", "xen_platform_op") {
             Ok(op) => op,
-            Err(f) => return self.efault(ctx, "platform_op", "xen_platform_op", f),
+            Err(rc) => return rc,
         };
         if op.interface_version != XENPF_INTERFACE_VERSION {
             return err(errno::EACCES);
@@ -153,9 +153,9 @@ impl Hypervisor {
 
     /// `__copy_field_to_guest`: 0, or -EFAULT.
     fn pf_write(&mut self, ctx: &Ctx, va: u64, b: &[u8], what: &str) -> i64 {
-        match self.write_guest(ctx.cr3, va, b) {
+        match self.write_arg(ctx, va, b, "platform_op", what) {
             Ok(()) => 0,
-            Err(f) => self.efault(ctx, "platform_op", what, f),
+            Err(rc) => rc,
         }
     }
 }

@@ -96,6 +96,9 @@ const fn size<T>() -> u64 {
     size_of::<T>() as u64
 }
 
+// unmap_grant_ref and unmap_and_replace continue with the same stride.
+const _: () = assert!(size::<GnttabUnmapGrantRef>() == size::<GnttabUnmapAndReplace>());
+
 /// An argument structure whose OUT `status` (a `GNTST_*`) Xen writes back alone
 /// (`__copy_field_to_guest(.., status)`).
 trait GntStatus: ByteValued + Default {
@@ -170,23 +173,13 @@ impl Hypervisor {
                 if !handle_okay(uop) {
                     return err(errno::EFAULT);
                 }
-                if cmd == GNTTABOP_UNMAP_GRANT_REF {
-                    let r = self.gnttab_unmap::<GnttabUnmapGrantRef>(
-                        ctx,
-                        uop,
-                        count,
-                        "unmap_grant_ref",
-                    );
-                    batch(ctx, size::<GnttabUnmapGrantRef>(), r)
+                let r = if cmd == GNTTABOP_UNMAP_GRANT_REF {
+                    self.gnttab_unmap::<GnttabUnmapGrantRef>(ctx, uop, count, "unmap_grant_ref")
                 } else {
-                    let r = self.gnttab_unmap::<GnttabUnmapAndReplace>(
-                        ctx,
-                        uop,
-                        count,
-                        "unmap_and_replace",
-                    );
-                    batch(ctx, size::<GnttabUnmapAndReplace>(), r)
-                }
+                    let what = "unmap_and_replace";
+                    self.gnttab_unmap::<GnttabUnmapAndReplace>(ctx, uop, count, what)
+                };
+                batch(ctx, size::<GnttabUnmapGrantRef>(), r)
             }
             GNTTABOP_TRANSFER => {
                 if !handle_okay(uop) {
@@ -221,16 +214,13 @@ impl Hypervisor {
         }
     }
 
-    /// Reads an argument structure (an abi type) whole.
     fn gnt_read<T: ByteValued + Default>(
         &mut self,
         ctx: &Ctx,
         va: u64,
         what: &str,
     ) -> Result<T, i64> {
-        self.ram
-            .read_obj_virt(ctx.cr3, va)
-            .map_err(|f| self.efault(ctx, "grant_table_op", what, f))
+        self.read_arg(ctx, va, "grant_table_op", what)
     }
 
     /// Writes the `status` of the `T` at `at`.
@@ -246,9 +236,6 @@ impl Hypervisor {
 
     /// Writes an output field; -EFAULT if the guest's memory refuses it.
     fn gnt_write(&mut self, ctx: &Ctx, va: u64, bytes: &[u8], what: &str) -> Result<(), i64> {
-        match self.write_guest(ctx.cr3, va, bytes) {
-            Ok(()) => Ok(()),
-            Err(f) => Err(self.efault(ctx, "grant_table_op", what, f)),
-        }
+        self.write_arg(ctx, va, bytes, "grant_table_op", what)
     }
 }

@@ -25,7 +25,7 @@
 //! allocation and the operations (bind/close/send/status/...); `port_ops` the per-ABI port
 //! ops, with the 2-level ABI; `fifo` the FIFO ABI.
 //! a pagetable meanwhile is never written.
-use crate::abi_union::{member, set_member};
+use crate::guest_abi::{member, set_member};
 use crate::hypercall::{err, handle_okay, Ctx, Hypervisor};
 use pagetable_validator::abi::evtchn::*;
 use pagetable_validator::abi::{errno, hypercall as hc};
@@ -141,9 +141,7 @@ impl Hypervisor {
         if !handle_okay(arg) {
             return Err(err(errno::EFAULT));
         }
-        self.ram
-            .read_obj_virt(ctx.cr3, arg)
-            .map_err(|f| self.efault(ctx, "event_channel_op", "argument", f))
+        self.read_arg(ctx, arg, "event_channel_op", "argument")
     }
 
     /// Writes an argument structure back whole (`copy_to_guest`).
