@@ -8,7 +8,7 @@
 #   XENKVM-INIT forks=200 tmpfs=ok mmap=ok rounds=64 pages=64 result=PASS
 #
 # The counts are fixed, so the same line can be compared across hypervisors (real Xen, vmm).
-# Only busybox applets (links in /bin) and /bin/mmap-churn are used.
+# Only busybox applets (links in /bin), /bin/mmap-churn and /bin/vector-state are used.
 #
 # With `xfsvmap=lazy|eager|refs|none` on the kernel command line it runs XFS's 2007 bug instead
 # (xfs_vmap_scenario below) and prints `XENKVM-XFSVMAP variant=V ... result=...`.
@@ -99,11 +99,20 @@ else
   mmap="mmap=missing"
 fi
 
+# 4. Vector registers: processes whose SSE/AVX/AVX-512 registers must survive system calls
+# and each other (a kernel switching tasks with FXSAVE while user code has AVX fails).
+if [ -x /bin/vector-state ]; then
+  vector=$(/bin/vector-state 4 1000) || true
+  [ -n "$vector" ] || vector="vector=FAIL(no-output)"
+else
+  vector="vector=missing"
+fi
+
 result=FAIL
-if [ "$forks" = "$FORKS" ] && [ "$tmpfs" = ok ]; then
+if [ "$forks" = "$FORKS" ] && [ "$tmpfs" = ok ] && [ "$vector" = vector=ok ]; then
   case $mmap in "mmap=ok "*) result=PASS ;; esac
 fi
-echo "XENKVM-INIT forks=$forks tmpfs=$tmpfs $mmap result=$result"
+echo "XENKVM-INIT forks=$forks tmpfs=$tmpfs $mmap $vector result=$result"
 sync
 poweroff -f
 # Not reached unless the power-off failed; init must not exit (the kernel would panic).

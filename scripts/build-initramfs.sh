@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the project's initramfs for Debian's Linux (cpio newc + gzip, by the workspace's
 # `mkinitramfs`): static busybox from busybox-static (scripts/fetch-linux.sh fetches it),
-# /init = linux/init.sh, /bin/mmap-churn (linux/mmap-churn, linked statically with glibc from
+# /init = linux/init.sh, /bin/mmap-churn and /bin/vector-state (linux/mmap-churn, linux/vector-state,
+# linked statically with glibc from
 # libc6-dev via -C target-feature=+crt-static), /lib/modules/xfs_vmap.ko (linux/xfs-vmap/, an
 # out-of-tree module built against Debian's linux-headers-<release> of the fetched kernel, with
 # the gcc Debian built that kernel with; scripts/install-deps.sh installs both).
@@ -36,10 +37,11 @@ clean_env=(env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_BUILD_RUSTFLAGS
 # the host builds, and RUSTFLAGS reach only the target crates (not build scripts).
 "${clean_env[@]}" RUSTFLAGS="-C target-feature=+crt-static" \
   CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
-  cargo build --release -q --target x86_64-unknown-linux-gnu -p mmap-churn >&2 ||
-  die "building mmap-churn (static) failed"
+  cargo build --release -q --target x86_64-unknown-linux-gnu -p mmap-churn -p vector-state >&2 ||
+  die "building mmap-churn and vector-state (static) failed"
 target=${CARGO_TARGET_DIR:-$repo/target}
 churn=$target/x86_64-unknown-linux-gnu/release/mmap-churn
+vector=$target/x86_64-unknown-linux-gnu/release/vector-state
 "${clean_env[@]}" cargo build --release -q -p initramfs --bin mkinitramfs >&2 ||
   die "building mkinitramfs failed"
 
@@ -63,5 +65,5 @@ grep -v "Skipping BTF" "$modbuild/build.log" >&2 || true
 
 mkdir -p "$(dirname "$out")"
 "$target/release/mkinitramfs" --busybox "$busybox" --init "$repo/linux/init.sh" \
-  --program "$churn" --module "$modbuild/xfs_vmap.ko" -o "$out" >&2
+  --program "$churn" --program "$vector" --module "$modbuild/xfs_vmap.ko" -o "$out" >&2
 echo "initramfs=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"

@@ -18,7 +18,7 @@ use crate::real_xen::{run_xen_command, XenRun};
 /// The line the initramfs's /init (linux/init.sh) prints when every check passed. Its counts
 /// are fixed, so the same line is expected from every hypervisor.
 pub const RESULT_PASS: &str =
-    "XENKVM-INIT forks=200 tmpfs=ok mmap=ok rounds=64 pages=64 result=PASS";
+    "XENKVM-INIT forks=200 tmpfs=ok mmap=ok rounds=64 pages=64 vector=ok result=PASS";
 
 /// The files `scripts/fetch-linux.sh` caches.
 #[derive(Clone, Debug)]

@@ -24,6 +24,7 @@ pub const CR0_PG: u64 = 1 << 31;
 pub const CR4_PAE: u64 = 1 << 5;
 pub const CR4_OSFXSR: u64 = 1 << 9;
 pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
+pub const CR4_OSXSAVE: u64 = 1 << 18;
 pub const EFER_LME: u64 = 1 << 8;
 pub const EFER_LMA: u64 = 1 << 10;
 pub const EFER_NXE: u64 = 1 << 11;
@@ -99,6 +100,17 @@ const MSR_IA32_SYSENTER_ESP: u32 = 0x175;
 const MSR_IA32_SYSENTER_EIP: u32 = 0x176;
 const EFER_SCE: u64 = 1 << 0;
 
+/// Loads the vCPU's XCR0 (KVM_SET_XCRS).
+pub fn set_xcr0(vcpu: &VcpuFd, xcr0: u64) -> Result<(), vmm_sys_util::errno::Error> {
+    let mut x = kvm_bindings::kvm_xcrs {
+        nr_xcrs: 1,
+        ..Default::default()
+    };
+    x.xcrs[0].xcr = 0;
+    x.xcrs[0].value = xcr0;
+    vcpu.set_xcrs(&x)
+}
+
 /// Creates the VM and its vCPU, started as Xen starts a 64-bit PV vCPU: at CPL 3 on
 /// FLAT_KERNEL_CS/SS, paging on with the builder's L4 (which carries the Xen area), the Xen
 /// area's GDT, IDT and TSS loaded, SYSCALL/SYSENTER entering the Xen area's stubs. Returns
@@ -144,7 +156,9 @@ pub fn create(
     cpuid = kvm_bindings::CpuId::from_entries(&kept)
         .map_err(|e| ArchError::GuestMemory(format!("CPUID table: {e:?}")))?;
     vcpu.set_cpuid2(&cpuid).map_err(kvm_err("set CPUID"))?;
-    let table = CpuidTable::from_kvm(&cpuid);
+    let l1 = core::arch::x86_64::__cpuid_count(1, 0);
+    let l7 = core::arch::x86_64::__cpuid_count(7, 0);
+    let table = CpuidTable::from_kvm(&cpuid).with_native_vector_features(l1.ecx, l7.ebx);
 
     let x = boot.xen;
     let mut sregs = vcpu.get_sregs().map_err(kvm_err("get sregs"))?;
@@ -196,9 +210,12 @@ pub fn create(
     sregs.idt.limit = 256 * 16 - 1;
     sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
     sregs.cr3 = boot.l4_mfn << 12;
-    sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    // OSXSAVE as in Xen's own CR4 (the guest's CR4 is virtual, `ctrlreg4`): XCR0 then
+    // applies to the vCPU, starting with x87 + SSE until the kernel's `xsetbv` (xstate.rs).
+    sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
     sregs.efer = EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE;
     vcpu.set_sregs(&sregs).map_err(kvm_err("set sregs"))?;
+    set_xcr0(&vcpu, crate::pv::xstate::XSTATE_FP_SSE).map_err(kvm_err("set XCR0"))?;
 
     // SYSCALL enters Xen's ring-0 CS (SS = CS + 8); SYSRET's base is FLAT_RING3_CS32 (CS64 =
     // base + 16, SS = base + 8), as Xen's XEN_MSR_STAR.

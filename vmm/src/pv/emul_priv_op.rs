@@ -6,13 +6,15 @@
 //!   the virtual IOPL, on a machine with no devices: reads give all ones, writes vanish),
 //!   `cli`/`sti` (accepted and ignored when the virtual IOPL allows, as Xen does), and in
 //!   guest kernel mode (which Xen treats as ring 0) `mov` to/from CR0/2/3/4 and DR0-7,
-//!   `rdmsr`/`wrmsr` of the MSRs Xen serves, `clts`, `wbinvd`, `rdtsc`, `cpuid`.
+//!   `rdmsr`/`wrmsr` of the MSRs Xen serves, `clts`, `wbinvd`, `rdtsc`, `cpuid`, `xsetbv`
+//!   (validated in `xstate.rs`; #UD without the guest's CR4.OSXSAVE, as x86_emulate gives).
 //!   Anything else is left to the caller, which bounces the #GP to the guest.
 //!
 //! Instructions are decoded with iced-x86.
 
 use super::flags;
-use super::traps::{DomainCrash, GuestEvent, X86_EXC_GP};
+use super::traps::{DomainCrash, GuestEvent, X86_EXC_GP, X86_EXC_UD};
+use super::xstate;
 use crate::hypercall::Hypervisor;
 use crate::tlb::Flush;
 use iced_x86::{Code, Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
@@ -159,6 +161,26 @@ impl Hypervisor {
             Mnemonic::Cpuid => {
                 self.emulate_cpuid();
                 true
+            }
+            Mnemonic::Xsetbv if kernel => {
+                if self.vcpu.pv.ctrlreg4 & xstate::CR4_OSXSAVE == 0 {
+                    self.inject_event(GuestEvent::Exception {
+                        vector: X86_EXC_UD,
+                        error_code: None,
+                        cr2: None,
+                    })?;
+                    self.stats.emulated += 1;
+                    return Ok(Emulated::Yes);
+                }
+                let r = self.vcpu.cpu.regs;
+                let value = (r.rdx << 32) | (r.rax & 0xffff_ffff);
+                match self.xsetbv(r.rcx as u32, value) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::info!("xsetbv: {e:?} -> #GP");
+                        false
+                    }
+                }
             }
             _ => false,
         };

@@ -32,6 +32,7 @@ pub mod ptwr;
 pub mod time;
 pub mod traps;
 pub mod xen_area;
+pub mod xstate;
 
 use kvm_bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use pagetable_validator::abi::x86::{self as xen, TrapInfo};
@@ -94,6 +95,8 @@ pub struct PvState {
     pub vm_assist: u64,
     /// Guest-physical address of this vCPU's `vcpu_info`.
     pub vcpu_info_gpa: u64,
+    /// XCR0 as the guest set it (`xsetbv`, see `xstate.rs`; Xen's `v->arch.xcr0`).
+    pub xcr0: u64,
 }
 
 impl PvState {
@@ -111,6 +114,7 @@ impl PvState {
             iopl: 0,
             vm_assist: 0,
             vcpu_info_gpa,
+            xcr0: xstate::XSTATE_FP_SSE,
         }
     }
 }
@@ -122,6 +126,8 @@ pub struct CpuImage {
     pub sregs: kvm_sregs,
     pub regs_dirty: bool,
     pub sregs_dirty: bool,
+    /// An XCR0 to load before the next entry (the guest's `xsetbv`).
+    pub xcr0_pending: Option<u64>,
 }
 
 impl CpuImage {

@@ -221,6 +221,9 @@ fn put(
 
 fn store(m: &mut Machine, hv: &mut Hypervisor) -> Result<(), VcpuError> {
     let c = &mut hv.vcpu.cpu;
+    if let Some(xcr0) = c.xcr0_pending.take() {
+        crate::arch::set_xcr0(&m.vcpu, xcr0).map_err(regs_err("set XCR0"))?;
+    }
     let regs = c.regs_dirty.then_some(&c.regs);
     let sregs = c.sregs_dirty.then_some(&c.sregs);
     put(m, regs, sregs)?;
