@@ -91,30 +91,6 @@ macro_rules! consts {
     };
 }
 
-/// `tail_pad!(RustStruct, pad_field, "struct c_name", "c.last")`: our explicit padding field
-/// must fill exactly the C compiler's tail padding after `last`.
-macro_rules! tail_pad {
-    ($s:ident, $f:ident, $cs:expr, $last:expr) => {{
-        let end_last = format!(
-            "(offsetof({cs}, {l}) + sizeof((({cs} *)0)->{l}))",
-            cs = $cs,
-            l = $last
-        );
-        [
-            Check {
-                ours: format!("{}.{}@offset", stringify!($s), stringify!($f)),
-                c_expr: end_last.clone(),
-                value: offset_of!($s, $f) as i128,
-            },
-            Check {
-                ours: format!("{}.{}@size", stringify!($s), stringify!($f)),
-                c_expr: format!("(sizeof({}) - {})", $cs, end_last),
-                value: field_size(|s: &$s| &s.$f) as i128,
-            },
-        ]
-    }};
-}
-
 /// Size of a field, named through an accessor so no instance is needed.
 fn field_size<S, F>(_: fn(&S) -> &F) -> usize {
     size_of::<F>()
@@ -140,8 +116,16 @@ macro_rules! field {
 
 /// `pad!(RustStruct, pad_field, "struct c_name", "c.prev", "c.next")`: our explicit
 /// padding field must sit exactly in the C compiler's gap between `prev` and `next`.
+/// `pad!(RustStruct, pad_field, "struct c_name", "c.last")`: it must fill exactly the tail
+/// padding after `last`.
 macro_rules! pad {
-    ($s:ident, $f:ident, $cs:expr, $prev:expr, $next:expr) => {{
+    ($s:ident, $f:ident, $cs:expr, $prev:expr, $next:expr) => {
+        pad!(@ $s, $f, $cs, $prev, format!("offsetof({}, {})", $cs, $next))
+    };
+    ($s:ident, $f:ident, $cs:expr, $last:expr) => {
+        pad!(@ $s, $f, $cs, $last, format!("sizeof({})", $cs))
+    };
+    (@ $s:ident, $f:ident, $cs:expr, $prev:expr, $end:expr) => {{
         let end_prev = format!(
             "(offsetof({cs}, {p}) + sizeof((({cs} *)0)->{p}))",
             cs = $cs,
@@ -155,7 +139,7 @@ macro_rules! pad {
             },
             Check {
                 ours: format!("{}.{}@size", stringify!($s), stringify!($f)),
-                c_expr: format!("(offsetof({}, {}) - {})", $cs, $next, end_prev),
+                c_expr: format!("({} - {})", $end, end_prev),
                 value: field_size(|s: &$s| &s.$f) as i128,
             },
         ]
@@ -614,7 +598,7 @@ fn layout_checks() -> Vec<Check> {
         v.extend(field!(MemoryReservation, extent_order, MR, "extent_order"));
         v.extend(field!(MemoryReservation, mem_flags, MR, "mem_flags"));
         v.extend(field!(MemoryReservation, domid, MR, "domid"));
-        v.extend(tail_pad!(MemoryReservation, _pad, MR, "domid"));
+        v.extend(pad!(MemoryReservation, _pad, MR, "domid"));
         v.extend(field!(MemoryExchange, input, ME, "in"));
         v.extend(field!(MemoryExchange, output, ME, "out"));
         v.extend(field!(MemoryExchange, nr_exchanged, ME, "nr_exchanged"));
@@ -634,7 +618,7 @@ fn layout_checks() -> Vec<Check> {
         ));
         v.extend(field!(MachphysMfnList, extent_start, ML, "extent_start"));
         v.extend(field!(MachphysMfnList, nr_extents, ML, "nr_extents"));
-        v.extend(tail_pad!(MachphysMfnList, _pad1, ML, "nr_extents"));
+        v.extend(pad!(MachphysMfnList, _pad1, ML, "nr_extents"));
     }
     v.extend(field!(StartInfo, magic, SI, "magic"));
     v.extend(field!(StartInfo, nr_pages, SI, "nr_pages"));

@@ -137,12 +137,12 @@ pub fn layout_checks() -> Vec<Check> {
     ));
     v.extend(field!(GnttabUnmapGrantRef, handle, UNMAP, "handle"));
     v.extend(field!(GnttabUnmapGrantRef, status, UNMAP, "status"));
-    v.extend(tail_pad!(GnttabUnmapGrantRef, _pad, UNMAP, "status"));
+    v.extend(pad!(GnttabUnmapGrantRef, _pad, UNMAP, "status"));
     v.extend(field!(GnttabUnmapAndReplace, host_addr, UAR, "host_addr"));
     v.extend(field!(GnttabUnmapAndReplace, new_addr, UAR, "new_addr"));
     v.extend(field!(GnttabUnmapAndReplace, handle, UAR, "handle"));
     v.extend(field!(GnttabUnmapAndReplace, status, UAR, "status"));
-    v.extend(tail_pad!(GnttabUnmapAndReplace, _pad, UAR, "status"));
+    v.extend(pad!(GnttabUnmapAndReplace, _pad, UAR, "status"));
     v.extend(field!(GnttabSetupTable, dom, SETUP, "dom"));
     v.extend(pad!(GnttabSetupTable, _pad0, SETUP, "dom", "nr_frames"));
     v.extend(field!(GnttabSetupTable, nr_frames, SETUP, "nr_frames"));
@@ -154,7 +154,7 @@ pub fn layout_checks() -> Vec<Check> {
     v.extend(pad!(GnttabTransfer, _pad0, XFER, "domid", "ref"));
     v.extend(field!(GnttabTransfer, ref_, XFER, "ref"));
     v.extend(field!(GnttabTransfer, status, XFER, "status"));
-    v.extend(tail_pad!(GnttabTransfer, _pad1, XFER, "status"));
+    v.extend(pad!(GnttabTransfer, _pad1, XFER, "status"));
     v.extend(field!(GnttabCopyPtr, u, PTR, "u.gmfn"));
     v.push(Check {
         ours: "GnttabCopyPtr.u@offset (as u.ref)".into(),
@@ -163,13 +163,13 @@ pub fn layout_checks() -> Vec<Check> {
     });
     v.extend(field!(GnttabCopyPtr, domid, PTR, "domid"));
     v.extend(field!(GnttabCopyPtr, offset, PTR, "offset"));
-    v.extend(tail_pad!(GnttabCopyPtr, _pad, PTR, "offset"));
+    v.extend(pad!(GnttabCopyPtr, _pad, PTR, "offset"));
     v.extend(field!(GnttabCopy, source, COPY, "source"));
     v.extend(field!(GnttabCopy, dest, COPY, "dest"));
     v.extend(field!(GnttabCopy, len, COPY, "len"));
     v.extend(field!(GnttabCopy, flags, COPY, "flags"));
     v.extend(field!(GnttabCopy, status, COPY, "status"));
-    v.extend(tail_pad!(GnttabCopy, _pad, COPY, "status"));
+    v.extend(pad!(GnttabCopy, _pad, COPY, "status"));
     v.extend(field!(GnttabQuerySize, dom, QUERY, "dom"));
     v.extend(pad!(GnttabQuerySize, _pad0, QUERY, "dom", "nr_frames"));
     v.extend(field!(GnttabQuerySize, nr_frames, QUERY, "nr_frames"));
@@ -180,7 +180,7 @@ pub fn layout_checks() -> Vec<Check> {
         "max_nr_frames"
     ));
     v.extend(field!(GnttabQuerySize, status, QUERY, "status"));
-    v.extend(tail_pad!(GnttabQuerySize, _pad1, QUERY, "status"));
+    v.extend(pad!(GnttabQuerySize, _pad1, QUERY, "status"));
     v.extend(field!(GnttabSetVersion, version, SETV, "version"));
     v.extend(field!(GnttabGetStatusFrames, nr_frames, GSF, "nr_frames"));
     v.extend(field!(GnttabGetStatusFrames, dom, GSF, "dom"));
@@ -192,7 +192,7 @@ pub fn layout_checks() -> Vec<Check> {
     v.extend(field!(GnttabSwapGrantRef, ref_a, SWAP, "ref_a"));
     v.extend(field!(GnttabSwapGrantRef, ref_b, SWAP, "ref_b"));
     v.extend(field!(GnttabSwapGrantRef, status, SWAP, "status"));
-    v.extend(tail_pad!(GnttabSwapGrantRef, _pad, SWAP, "status"));
+    v.extend(pad!(GnttabSwapGrantRef, _pad, SWAP, "status"));
     v.extend(field!(GnttabCacheFlush, a, FLUSH, "a.dev_bus_addr"));
     v.push(Check {
         ours: "GnttabCacheFlush.a@offset (as a.ref)".into(),

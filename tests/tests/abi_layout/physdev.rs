@@ -108,7 +108,7 @@ pub fn layout_checks() -> Vec<Check> {
     v.extend(field!(PhysdevIrqStatusQuery, flags, ISQ, "flags"));
     v.extend(field!(PhysdevSetIobitmap, bitmap, IOB, "bitmap"));
     v.extend(field!(PhysdevSetIobitmap, nr_ports, IOB, "nr_ports"));
-    v.extend(tail_pad!(PhysdevSetIobitmap, _pad, IOB, "nr_ports"));
+    v.extend(pad!(PhysdevSetIobitmap, _pad, IOB, "nr_ports"));
     v.extend(field!(PhysdevApic, apic_physbase, APIC, "apic_physbase"));
     v.extend(field!(PhysdevApic, reg, APIC, "reg"));
     v.extend(field!(PhysdevApic, value, APIC, "value"));
@@ -143,7 +143,7 @@ pub fn layout_checks() -> Vec<Check> {
         MEXT,
         "physfn.devfn"
     ));
-    v.extend(tail_pad!(PhysdevManagePciExt, _pad1, MEXT, "physfn"));
+    v.extend(pad!(PhysdevManagePciExt, _pad1, MEXT, "physfn"));
     v.extend(field!(PhysdevPciDeviceAdd, seg, ADD, "seg"));
     v.extend(field!(PhysdevPciDeviceAdd, bus, ADD, "bus"));
     v.extend(field!(PhysdevPciDeviceAdd, devfn, ADD, "devfn"));
@@ -162,7 +162,7 @@ pub fn layout_checks() -> Vec<Check> {
     v.extend(field!(PhysdevSetupGsi, gsi, GSI, "gsi"));
     v.extend(field!(PhysdevSetupGsi, triggering, GSI, "triggering"));
     v.extend(field!(PhysdevSetupGsi, polarity, GSI, "polarity"));
-    v.extend(tail_pad!(PhysdevSetupGsi, _pad, GSI, "polarity"));
+    v.extend(pad!(PhysdevSetupGsi, _pad, GSI, "polarity"));
     v.extend(field!(PhysdevGetFreePirq, ty, FREE, "type"));
     v.extend(field!(PhysdevGetFreePirq, pirq, FREE, "pirq"));
     v.extend(field!(PhysdevPciMmcfgReserved, address, MMCFG, "address"));

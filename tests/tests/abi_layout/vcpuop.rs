@@ -53,6 +53,6 @@ pub fn layout_checks() -> Vec<Check> {
         "timeout_abs_ns"
     ));
     v.extend(field!(VcpuSetSingleshotTimer, flags, ST, "flags"));
-    v.extend(tail_pad!(VcpuSetSingleshotTimer, _pad, ST, "flags"));
+    v.extend(pad!(VcpuSetSingleshotTimer, _pad, ST, "flags"));
     v
 }
