@@ -6,7 +6,7 @@ use super::{
     STATUS_PER_FRAME,
 };
 use crate::hypercall::{err, handle_okay, Ctx, Hypervisor};
-use crate::pv::xen_area::{GNTTAB_MAX_FRAMES, GNTTAB_MAX_STATUS_FRAMES};
+use crate::pv::xen_area::{XenLayout, GNTTAB_MAX_FRAMES, GNTTAB_MAX_STATUS_FRAMES};
 use pagetable_validator::abi::errno;
 use pagetable_validator::abi::gnttab::*;
 use pagetable_validator::pte::PAGE_SIZE;
@@ -99,17 +99,7 @@ impl Hypervisor {
             {
                 self.gnt_grow(nr);
             }
-            let mut status = GNTST_OKAY;
-            for i in 0..u64::from(nr) {
-                let mfn = self.xen.gnttab_shared_mfn(i);
-                if self
-                    .write_guest(ctx.cr3, list.wrapping_add(i * 8), &mfn.to_le_bytes())
-                    .is_err()
-                {
-                    status = GNTST_BAD_VIRT_ADDR;
-                }
-            }
-            status
+            self.gnt_frame_list(ctx, list, nr, XenLayout::gnttab_shared_mfn)
         };
         match self.gnt_put_status::<GnttabSetupTable>(ctx, uop, status, "setup_table") {
             Ok(()) => 0,
@@ -268,21 +258,36 @@ impl Hypervisor {
         } else if nr > self.gnttab.nr_status_frames {
             GNTST_GENERAL_ERROR
         } else {
-            let mut status = GNTST_OKAY;
-            for i in 0..u64::from(nr) {
-                let mfn = self.xen.gnttab_status_mfn(i);
-                if self
-                    .write_guest(ctx.cr3, list.wrapping_add(i * 8), &mfn.to_le_bytes())
-                    .is_err()
-                {
-                    status = GNTST_BAD_VIRT_ADDR;
-                }
-            }
-            status
+            self.gnt_frame_list(ctx, list, nr, XenLayout::gnttab_status_mfn)
         };
         match self.gnt_put_status::<GnttabGetStatusFrames>(ctx, uop, status, "get_status_frames") {
             Ok(()) => 0,
             Err(rc) => rc,
         }
+    }
+}
+
+impl Hypervisor {
+    /// Writes the mfns of frames `0..nr` (`mfn_of`) to the guest's list at `list`, as
+    /// setup_table and get_status_frames do: an unwritable element is GNTST_bad_virt_addr,
+    /// the others are still written.
+    fn gnt_frame_list(
+        &mut self,
+        ctx: &Ctx,
+        list: u64,
+        nr: u32,
+        mfn_of: fn(&XenLayout, u64) -> u64,
+    ) -> i16 {
+        let mut status = GNTST_OKAY;
+        for i in 0..u64::from(nr) {
+            let mfn = mfn_of(&self.xen, i);
+            if self
+                .write_guest(ctx.cr3, list.wrapping_add(i * 8), &mfn.to_le_bytes())
+                .is_err()
+            {
+                status = GNTST_BAD_VIRT_ADDR;
+            }
+        }
+        status
     }
 }
