@@ -7,7 +7,7 @@
 use super::{err, Ctx, Hypervisor};
 use crate::log_record::VmmRecord;
 use crate::tlb::Flush;
-use pagetable_validator::abi::{errno, hypercall as hc, mmuext, uvmf, MmuUpdate, MmuextOp};
+use pagetable_validator::abi::{errno, hypercall as hc, mmu, mmuext, uvmf, MmuUpdate, MmuextOp};
 use pagetable_validator::pte::PAGE_SIZE;
 use pagetable_validator::Mfn;
 use pagetable_validator::{GuestFrames, XenError};
@@ -97,6 +97,11 @@ impl Hypervisor {
                 let rc = hv.xen_result(ctx, r, NAME);
                 if rc == 0 {
                     hv.stats.pte_updates += 1;
+                    // MMU_MACHPHYS_UPDATE: Xen's set_gpfn_from_mfn also changes the M2P the
+                    // guest reads (Linux's xen_update_mem_tables relies on it when it remaps).
+                    if req.ptr & mmu::CMD_MASK == mmu::MACHPHYS_UPDATE {
+                        hv.xen.set_m2p(&hv.ram, req.ptr >> 12, req.val);
+                    }
                 }
                 rc
             },

@@ -4,7 +4,7 @@
 use crate::hypercall::testenv::{ctx, hypervisor, va, L1S, NR};
 use crate::hypercall::{Hypervisor, PREEMPT_BUDGET};
 use pagetable_validator::abi::mmu::UPDATE_PREEMPTED;
-use pagetable_validator::abi::{domid, hypercall as hc, mmuext};
+use pagetable_validator::abi::{domid, hypercall as hc, mmu, mmuext};
 use pagetable_validator::pte::{
     mk_pte, pte_mfn, _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, PAGE_SIZE,
 };
@@ -126,4 +126,29 @@ fn mmuext_op_counts_done_up_to_the_failing_op() {
     assert_eq!(hv.t_u32(DONE, 0), 2);
     assert_eq!(hv.stats.flush_requests, 2);
     assert_eq!(hv.stats.pins, 0);
+}
+
+#[test]
+fn machphys_update_changes_the_m2p_the_guest_reads() {
+    let mut hv = hypervisor();
+    let mfn = 600u64;
+    let m2p = |hv: &Hypervisor| hv.ram.read_u64_phys(hv.xen.m2p_gpa(mfn)).unwrap();
+    assert_eq!(m2p(&hv), mfn, "identity M2P at the start");
+    let mut b = Vec::new();
+    b.extend_from_slice(&((mfn << 12) | mmu::MACHPHYS_UPDATE).to_le_bytes());
+    b.extend_from_slice(&0x1234u64.to_le_bytes());
+    hv.t_write(REQS, 0, &b);
+    let a = [va(REQS, 0), 1, va(DONE, 0), SELF, 0, 0];
+    assert_eq!(run(&mut hv, hc::MMU_UPDATE, a), (0, 1));
+    assert_eq!(m2p(&hv), 0x1234);
+    // Refused (an mfn outside the domain): nothing written.
+    let mut b = Vec::new();
+    b.extend_from_slice(&(((NR + 3) << 12) | mmu::MACHPHYS_UPDATE).to_le_bytes());
+    b.extend_from_slice(&7u64.to_le_bytes());
+    hv.t_write(REQS, 0, &b);
+    assert_eq!(run(&mut hv, hc::MMU_UPDATE, a).0, -22);
+    assert_eq!(
+        hv.ram.read_u64_phys(hv.xen.m2p_gpa(NR + 3)).unwrap(),
+        u64::MAX
+    );
 }
