@@ -152,3 +152,32 @@ fn machphys_update_changes_the_m2p_the_guest_reads() {
         u64::MAX
     );
 }
+
+/// Under audit a validated table may keep a (tolerated) writable mapping; a hypercall's
+/// result written there must still be -EFAULT, never a store into the table.
+#[test]
+fn results_never_land_in_a_tolerated_writable_pagetable() {
+    use crate::hypercall::testenv::hypervisor_with;
+    use pagetable_validator::abi::vcpuop::VCPUOP_GET_RUNSTATE_INFO;
+    let mut hv = hypervisor_with(pagetable_validator::Policy::Audit);
+    // The second L1's slot 0 (the VA of frame 512) now maps the first L1, writable.
+    let mut b = Vec::new();
+    b.extend_from_slice(&(L1S[1] * PAGE_SIZE).to_le_bytes());
+    b.extend_from_slice(&mk_pte(L1S[0], _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED).to_le_bytes());
+    hv.t_write(REQS, 0, &b);
+    let a = [va(REQS, 0), 1, va(DONE, 0), SELF, 0, 0];
+    assert_eq!(
+        run(&mut hv, hc::MMU_UPDATE, a),
+        (0, 1),
+        "audit tolerates it"
+    );
+    let table: [u8; 64] = hv.t_read(L1S[0], 0);
+    let rc = run(
+        &mut hv,
+        hc::VCPU_OP,
+        [VCPUOP_GET_RUNSTATE_INFO, 0, va(512, 0), 0, 0, 0],
+    )
+    .0;
+    assert_eq!(rc, -14);
+    assert_eq!(hv.t_read::<64>(L1S[0], 0), table, "the table is unchanged");
+}

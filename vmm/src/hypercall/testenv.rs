@@ -17,7 +17,11 @@ pub fn va(f: u64, off: u64) -> u64 {
 }
 
 pub fn hypervisor() -> Hypervisor {
-    let (ram, xen, _, v) = fake_domain::build(Policy::Enforce);
+    hypervisor_with(Policy::Enforce)
+}
+
+pub fn hypervisor_with(policy: Policy) -> Hypervisor {
+    let (ram, xen, _, v) = fake_domain::build(policy);
     let log = EventLog::with_sinks(None, "test".into(), Box::new(std::io::sink()));
     let mut hv = fake_domain::hypervisor(ram, xen, v, log);
     hv.validator

@@ -64,9 +64,9 @@ impl Hypervisor {
                 if !handle_okay(arg) {
                     return Err(err(errno::EFAULT));
                 }
-                match self.ram.write_virt(ctx.cr3, arg, &r) {
+                match self.write_arg(ctx, arg, &r, "vcpu_op", "runstate") {
                     Ok(()) => 0,
-                    Err(f) => self.efault(ctx, "vcpu_op", "runstate", f),
+                    Err(rc) => rc,
                 }
             }
             VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => {
@@ -80,7 +80,7 @@ impl Hypervisor {
                 // __copy_to_guest of the current runstate; a failure is ignored.
                 let r = self.runstate_now().to_bytes(false);
                 if addr != 0 {
-                    let _ = self.ram.write_virt(ctx.cr3, addr, &r);
+                    let _ = self.write_guest(ctx.cr3, addr, &r);
                 }
                 0
             }

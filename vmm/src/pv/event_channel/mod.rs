@@ -144,11 +144,12 @@ impl Hypervisor {
         self.read_arg(ctx, arg, "event_channel_op", "argument")
     }
 
-    /// Writes an argument structure back whole (`copy_to_guest`).
+    /// Writes an argument structure back whole (`copy_to_guest`), through `write_guest` like
+    /// every other hypercall's result (never into a validated pagetable, and logged).
     fn evtchn_write<T: ByteValued>(&mut self, ctx: &Ctx, arg: u64, op: &T) -> i64 {
-        match self.ram.write_virt(ctx.cr3, arg, op.as_slice()) {
+        match self.write_arg(ctx, arg, op.as_slice(), "event_channel_op", "result") {
             Ok(()) => 0,
-            Err(f) => self.efault(ctx, "event_channel_op", "result", f),
+            Err(rc) => rc,
         }
     }
 

@@ -181,7 +181,7 @@ impl Hypervisor {
             // update_secondary_system_time: best effort through the kernel's tables.
             b[0..4].copy_from_slice(&end.to_le_bytes());
             if let Some(cr3) = self.kernel_cr3() {
-                let _ = self.ram.write_virt(cr3, va, &b);
+                let _ = self.write_guest(cr3, va, &b);
             }
         }
     }

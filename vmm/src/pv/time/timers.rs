@@ -126,8 +126,8 @@ impl Hypervisor {
         let flag = self.vcpu.pv.vm_assist & (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG) != 0;
         let r = self.time.runstate;
         if flag {
-            let _ = self.ram.write_virt(cr3, va, &r.to_bytes(true));
+            let _ = self.write_guest(cr3, va, &r.to_bytes(true));
         }
-        let _ = self.ram.write_virt(cr3, va, &r.to_bytes(false));
+        let _ = self.write_guest(cr3, va, &r.to_bytes(false));
     }
 }
