@@ -109,7 +109,7 @@ impl PvState {
             kernel_sp: 0,
             gs_base_other: 0,
             ctrlreg0_ts: false,
-            ctrlreg4: (1 << 5) | (1 << 9) | (1 << 10),
+            ctrlreg4: crate::arch::CR4_PAE | crate::arch::CR4_OSFXSR | crate::arch::CR4_OSXMMEXCPT,
             dr: [0; 8],
             iopl: 0,
             vm_assist: 0,

@@ -31,17 +31,17 @@ pub const XSTATE_FP_SSE: u64 = XCR0_X87 | XCR0_SSE;
 /// The legacy FXSAVE area plus the XSAVE header: the size of an XSAVE area with only x87/SSE.
 const XSAVE_HDR_END: u32 = 512 + 64;
 
-/// Leaf 1 ECX: XSAVE, OSXSAVE, AVX and what needs AVX (F16C, FMA).
+/// Leaf 1 ECX: XSAVE, OSXSAVE, AVX, and AVX with what needs it (F16C, FMA).
 pub const L1_ECX_XSAVE: u32 = 1 << 26;
 pub const L1_ECX_OSXSAVE: u32 = 1 << 27;
-pub const L1_ECX_AVX_DEPS: u32 = (1 << 28) | (1 << 29) | (1 << 12);
+pub const L1_ECX_AVX: u32 = 1 << 28;
+pub const L1_ECX_AVX_DEPS: u32 = L1_ECX_AVX | (1 << 29) | (1 << 12);
 /// Leaf 7.0 EBX: AVX2 (needs YMM state) and the AVX-512 family (bits 16-17, 21, 26-28,
 /// 30-31: need the three AVX-512 components).
 pub const L7_EBX_AVX2: u32 = 1 << 5;
 pub const L7_EBX_AVX512F: u32 = 1 << 16;
 pub const L7_EBX_AVX512: u32 = (3 << 16) | (1 << 21) | (7 << 26) | (3 << 30);
-/// CR4.OSXSAVE.
-pub const CR4_OSXSAVE: u64 = 1 << 18;
+pub use crate::arch::CR4_OSXSAVE;
 
 /// Xen's `valid_xcr0`: the combinations the architecture allows.
 pub fn valid_xcr0(x: u64) -> bool {
@@ -65,7 +65,7 @@ pub fn xcr0_max(cpu: &CpuidTable, l1_ecx: u32, l7_ebx: u32) -> u64 {
         return 0;
     }
     let mut x = XSTATE_FP_SSE;
-    if l1_ecx & (1 << 28) != 0 {
+    if l1_ecx & L1_ECX_AVX != 0 {
         x |= XCR0_YMM;
         if l7_ebx & L7_EBX_AVX512F != 0 {
             x |= XCR0_AVX512;
